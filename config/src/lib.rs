@@ -1,0 +1,2 @@
+//! lockstep-config: the configuration file model.
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! lockstep-protocols: Wayland protocols lockstep implements itself.
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! lockstep-render: renderers, frame composition and buffers.
+#![warn(missing_docs)]
