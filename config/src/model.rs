@@ -1,0 +1,159 @@
+//! The configuration model: what the compositor reads after a successful parse.
+//!
+//! Every struct rejects unknown keys (`deny_unknown_fields`) so that a typo is an error with
+//! a location instead of a silently ignored setting, and every key has a default, so an
+//! empty file, a missing file and a file with one key all give a complete [`Config`].
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::Mode;
+
+/// The whole configuration. `Config::default()` is what lockstep uses without a file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[[output]]` tables, in file order. Use [`Config::output`] to find the entry for a
+    /// connector.
+    #[serde(rename = "output")]
+    pub outputs: Vec<OutputConfig>,
+    /// The `[keyboard]` table.
+    pub keyboard: KeyboardConfig,
+    /// The `[explicit_sync]` table.
+    pub explicit_sync: ExplicitSyncConfig,
+    /// The `[cursor]` table.
+    pub cursor: CursorConfig,
+}
+
+/// One `[[output]]` table.
+///
+/// An entry with a `name` applies to the output of that name; the one entry without a
+/// `name` (at most one is allowed) applies to every output no named entry matches.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputConfig {
+    /// Output (connector) name as the backend reports it: `"HEADLESS-1"`, `"winit"`,
+    /// `"DP-1"`. Names are unique within the file.
+    pub name: Option<String>,
+    /// Mode to set; `None` lets the backend choose (the monitor's preferred mode, or the
+    /// backend's default size for virtual outputs).
+    pub mode: Option<Mode>,
+    /// Scale factor, greater than 0 and at most 4. Default 1.
+    pub scale: f64,
+    /// Position of the top-left corner in the global space, in logical pixels; `None`
+    /// lets the compositor place the output.
+    pub position: Option<Position>,
+    /// Whether to use the output at all. Default `true`.
+    pub enabled: bool,
+}
+
+/// `position = { x = …, y = … }` of an output, in logical pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Position {
+    /// Horizontal position; grows to the right.
+    pub x: i32,
+    /// Vertical position; grows downwards.
+    pub y: i32,
+}
+
+/// The `[keyboard]` table: the xkb keymap (RMLVO names, as in `setxkbmap`) and key repeat.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyboardConfig {
+    /// xkb layout(s), comma-separated. Default `"us"`.
+    pub layout: String,
+    /// xkb variant(s), comma-separated, matching `layout`. Default empty.
+    pub variant: String,
+    /// xkb options, comma-separated, e.g. `"ctrl:nocaps,compose:ralt"`. Default empty.
+    pub options: String,
+    /// xkb model; empty means xkbcommon's default. Default empty.
+    pub model: String,
+    /// Repeats per second while a key is held; 0 disables repeat. Default 25.
+    pub repeat_rate: u32,
+    /// Milliseconds a key is held before it starts repeating. Default 600.
+    pub repeat_delay: u32,
+}
+
+/// The `[explicit_sync]` table (linux-drm-syncobj-v1).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExplicitSyncConfig {
+    /// Whether to offer linux-drm-syncobj-v1 to clients. Default `true`.
+    pub enabled: bool,
+    /// How long a commit may wait for its acquire point before that commit is failed for
+    /// that surface only, in milliseconds; at least 1. Default 2000.
+    pub acquire_timeout_ms: u64,
+}
+
+/// The `[cursor]` table: the default cursor shown when a client sets none.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CursorConfig {
+    /// XCursor theme name. Default `"default"`.
+    pub theme: String,
+    /// Cursor size in logical pixels. Default 24.
+    pub size: u32,
+}
+
+impl Config {
+    /// The entry for the output called `name`: the `[[output]]` with that `name`, else the
+    /// entry without a `name`, else `None` (use defaults).
+    pub fn output(&self, name: &str) -> Option<&OutputConfig> {
+        self.outputs
+            .iter()
+            .find(|o| o.name.as_deref() == Some(name))
+            .or_else(|| self.outputs.iter().find(|o| o.name.is_none()))
+    }
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig {
+            name: None,
+            mode: None,
+            scale: 1.0,
+            position: None,
+            enabled: true,
+        }
+    }
+}
+
+impl Default for KeyboardConfig {
+    fn default() -> Self {
+        KeyboardConfig {
+            layout: "us".to_owned(),
+            variant: String::new(),
+            options: String::new(),
+            model: String::new(),
+            repeat_rate: 25,
+            repeat_delay: 600,
+        }
+    }
+}
+
+impl Default for ExplicitSyncConfig {
+    fn default() -> Self {
+        ExplicitSyncConfig {
+            enabled: true,
+            acquire_timeout_ms: 2000,
+        }
+    }
+}
+
+impl ExplicitSyncConfig {
+    /// [`acquire_timeout_ms`](Self::acquire_timeout_ms) as a [`Duration`].
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+}
+
+impl Default for CursorConfig {
+    fn default() -> Self {
+        CursorConfig {
+            theme: "default".to_owned(),
+            size: 24,
+        }
+    }
+}

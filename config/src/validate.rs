@@ -1,0 +1,119 @@
+//! Checks that types alone cannot express, reported at the offending value.
+//!
+//! The model keeps plain fields (no spans) so the compositor reads `output.scale`, not
+//! `output.scale.get_ref()`. To point at a bad value we parse the text a second time into a
+//! lenient shadow of the model that only records the spans of the values we check; that
+//! parse cannot fail where the first one succeeded.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{ConfigError, Diagnostic, ErrorKind};
+use crate::Config;
+
+type Span = Option<Spanned<IgnoredAny>>;
+
+#[derive(Default, Deserialize)]
+struct Spans {
+    #[serde(default)]
+    output: Vec<Spanned<OutputSpans>>,
+    explicit_sync: Option<ExplicitSyncSpans>,
+}
+
+#[derive(Deserialize)]
+struct OutputSpans {
+    name: Span,
+    scale: Span,
+}
+
+#[derive(Deserialize)]
+struct ExplicitSyncSpans {
+    acquire_timeout_ms: Span,
+}
+
+/// The first problem in `config`, parsed from `text`.
+pub(crate) fn validate(config: &Config, text: &str, path: PathBuf) -> Result<(), ConfigError> {
+    let spans: Spans = toml::from_str(text).unwrap_or_default();
+    let fail = |span: Range<usize>, kind, message: String, hint: String| {
+        Err(ConfigError::Invalid(Box::new(Diagnostic::new(
+            path.clone(),
+            text,
+            span,
+            kind,
+            message,
+            Some(hint),
+        ))))
+    };
+    // The span of a value, else of its whole [[output]] table (which starts at the header).
+    let output_span = |i: usize, field: fn(&OutputSpans) -> &Span| {
+        spans.output.get(i).map_or(0..0, |o| {
+            field(o.get_ref()).as_ref().map_or(o.span(), |v| v.span())
+        })
+    };
+
+    for (i, output) in config.outputs.iter().enumerate() {
+        // Written so that NaN fails too.
+        if !(output.scale > 0.0 && output.scale <= 4.0) {
+            return fail(
+                output_span(i, |o| &o.scale),
+                ErrorKind::ScaleOutOfRange,
+                format!("output scale {} is out of range", output.scale),
+                "scale must be greater than 0 and at most 4, e.g. `scale = 1.5`".to_owned(),
+            );
+        }
+        if let Some(first) = config.outputs[..i]
+            .iter()
+            .position(|o| o.name == output.name)
+        {
+            let first_line = line_of(text, output_span(first, |o| &o.name).start);
+            let (message, hint) = match &output.name {
+                Some(name) => (
+                    format!("duplicate output name {name:?}"),
+                    format!(
+                        "an [[output]] named {name:?} is already defined on line {first_line}; \
+                         merge the two tables"
+                    ),
+                ),
+                None => (
+                    "a second [[output]] without a `name`".to_owned(),
+                    format!(
+                        "the [[output]] without a name on line {first_line} already applies to \
+                         every output no named entry matches; give this one a `name` or merge \
+                         the two tables"
+                    ),
+                ),
+            };
+            return fail(
+                output_span(i, |o| &o.name),
+                ErrorKind::DuplicateOutputName,
+                message,
+                hint,
+            );
+        }
+    }
+
+    if config.explicit_sync.acquire_timeout_ms == 0 {
+        let span = spans
+            .explicit_sync
+            .as_ref()
+            .and_then(|e| e.acquire_timeout_ms.as_ref())
+            .map_or(0..0, |s| s.span());
+        return fail(
+            span,
+            ErrorKind::ZeroTimeout,
+            "acquire_timeout_ms must be at least 1".to_owned(),
+            "a commit waits at most this long for its acquire point; use e.g. \
+             `acquire_timeout_ms = 2000`, or `enabled = false` to turn explicit sync off"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
