@@ -325,6 +325,11 @@ impl Fence {
         self.0.locked.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Replaces the source of a pending fence (dropped at once if already signalled).
+    pub(crate) fn set_source_internal(&self, source: Arc<dyn FenceSource>) {
+        self.set_source(source);
+    }
+
     fn set_source(&self, source: Arc<dyn FenceSource>) {
         let previous = {
             let mut locked = self.lock();
