@@ -1,0 +1,372 @@
+//! DRM timeline syncobjs: the kernel object behind linux-drm-syncobj-v1.
+//!
+//! A client creates a timeline on its render node and sends it to the compositor as an fd; the
+//! compositor imports it on its KMS node. Both handles name one kernel object, so a point
+//! signalled through one is seen through the other. The helpers here cover the whole
+//! explicit-sync flow a compositor runs:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use lockstep_vm_support::guest::{wait_readable, Devices};
+//! use lockstep_vm_support::sw_sync::SwTimeline;
+//! use lockstep_vm_support::syncobj::{Syncobj, TimelinePoint, WaitFor};
+//!
+//! let dev = Devices::open()?;
+//! let client = Syncobj::create(&dev.vgem)?;
+//! let server = Syncobj::import(&dev.vkms, &client.export()?)?;
+//! // Acquire point 1: "render done" is a sw_sync fence the test signals.
+//! let render = SwTimeline::new()?;
+//! client.import_sync_file(TimelinePoint(1), &render.fence(1, "render")?)?;
+//! let ready = server.eventfd(TimelinePoint(1), WaitFor::Signalled)?;
+//! render.advance(1)?;
+//! assert!(wait_readable(&ready, Duration::from_secs(2))?);
+//! // Release point 2: the compositor signals from the CPU, the client sees it.
+//! server.signal(TimelinePoint(2))?;
+//! assert!(client.wait(TimelinePoint(2), Duration::ZERO, WaitFor::Signalled)?);
+//! # Ok::<(), lockstep_vm_support::Error>(())
+//! ```
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use rustix::event::EventfdFlags;
+use rustix::io::Errno;
+
+use crate::drm::DrmNode;
+use crate::sw_sync::SyncFile;
+use crate::sys;
+use crate::{Error, Result};
+
+/// A syncobj handle, valid on the device it came from only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SyncobjHandle(pub u32);
+
+/// A point on a timeline syncobj.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TimelinePoint(pub u64);
+
+/// What a wait or an eventfd waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitFor {
+    /// The point's fence has signalled.
+    #[default]
+    Signalled,
+    /// The point has a fence at all (it was submitted), signalled or not
+    /// (`DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE`).
+    Available,
+}
+
+impl WaitFor {
+    fn eventfd_flags(self) -> u32 {
+        match self {
+            Self::Signalled => 0,
+            Self::Available => sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE,
+        }
+    }
+
+    fn wait_flags(self) -> u32 {
+        // Without WAIT_FOR_SUBMIT, waiting on a point that has no fence yet fails with EINVAL
+        // instead of waiting; a test wants to wait.
+        sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT | self.eventfd_flags()
+    }
+}
+
+/// A syncobj exported as an fd (`DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD`), what a client sends to
+/// the compositor. Not a sync_file.
+#[derive(Debug)]
+pub struct SyncobjFd(OwnedFd);
+
+impl SyncobjFd {
+    /// Wraps an fd that is known to be a syncobj fd.
+    pub fn from_fd(fd: OwnedFd) -> Self {
+        Self(fd)
+    }
+}
+
+impl AsFd for SyncobjFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// A syncobj handle on one device, destroyed (the handle, not necessarily the object) on drop.
+/// Borrowing the device makes "device closed before its handles" a compile error.
+#[derive(Debug)]
+pub struct Syncobj<'d> {
+    dev: &'d DrmNode,
+    handle: SyncobjHandle,
+}
+
+impl<'d> Syncobj<'d> {
+    /// Creates a new syncobj (usable as a timeline) on `dev`.
+    pub fn create(dev: &'d DrmNode) -> Result<Self> {
+        let mut arg = sys::DrmSyncobjCreate::default();
+        // SAFETY: dev is an open DRM node; DrmSyncobjCreate is struct drm_syncobj_create, the
+        // type DRM_IOCTL_SYNCOBJ_CREATE expects; no pointers.
+        unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_CREATE }, _>(
+                dev.as_fd(),
+                "DRM_IOCTL_SYNCOBJ_CREATE",
+                &mut arg,
+            )
+        }?;
+        Ok(Self {
+            dev,
+            handle: SyncobjHandle(arg.handle),
+        })
+    }
+
+    /// Imports a syncobj fd (from [`Syncobj::export`], possibly of another device) on `dev`.
+    pub fn import(dev: &'d DrmNode, fd: &SyncobjFd) -> Result<Self> {
+        let mut arg = sys::DrmSyncobjHandle {
+            fd: fd.0.as_raw_fd(),
+            ..Default::default()
+        };
+        // SAFETY: dev is an open DRM node; DrmSyncobjHandle is struct drm_syncobj_handle, the
+        // type DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE expects; `fd` stays open during the call.
+        unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE }, _>(
+                dev.as_fd(),
+                "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE",
+                &mut arg,
+            )
+        }?;
+        Ok(Self {
+            dev,
+            handle: SyncobjHandle(arg.handle),
+        })
+    }
+
+    /// The handle on [`Syncobj::device`].
+    pub fn handle(&self) -> SyncobjHandle {
+        self.handle
+    }
+
+    /// The device the handle belongs to.
+    pub fn device(&self) -> &'d DrmNode {
+        self.dev
+    }
+
+    /// Exports the syncobj as an fd, to import on another device or send to a compositor.
+    pub fn export(&self) -> Result<SyncobjFd> {
+        let mut arg = sys::DrmSyncobjHandle {
+            handle: self.handle.0,
+            fd: -1,
+            ..Default::default()
+        };
+        // SAFETY: self.dev is an open DRM node and self.handle a syncobj on it;
+        // DrmSyncobjHandle is struct drm_syncobj_handle, the type HANDLE_TO_FD expects.
+        unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD }, _>(
+                self.dev.as_fd(),
+                "DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD",
+                &mut arg,
+            )
+        }?;
+        // SAFETY: on success the kernel installed a new fd in `arg.fd` that nobody else owns.
+        Ok(SyncobjFd(unsafe { OwnedFd::from_raw_fd(arg.fd) }))
+    }
+
+    /// Makes an eventfd that fires when `point` is signalled (or, with
+    /// [`WaitFor::Available`], has a fence): what a compositor registers on its event loop.
+    pub fn eventfd(&self, point: TimelinePoint, wait: WaitFor) -> Result<OwnedFd> {
+        let fd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+            .map_err(Error::syscall("eventfd"))?;
+        self.register_eventfd(point, wait, fd.as_fd())?;
+        Ok(fd)
+    }
+
+    /// Registers an existing eventfd for `point` (`DRM_IOCTL_SYNCOBJ_EVENTFD`, Linux 6.6+).
+    pub fn register_eventfd(
+        &self,
+        point: TimelinePoint,
+        wait: WaitFor,
+        eventfd: BorrowedFd<'_>,
+    ) -> Result<()> {
+        let mut arg = sys::DrmSyncobjEventfd {
+            handle: self.handle.0,
+            flags: wait.eventfd_flags(),
+            point: point.0,
+            fd: eventfd.as_raw_fd(),
+            pad: 0,
+        };
+        // SAFETY: self.dev is an open DRM node and self.handle a syncobj on it;
+        // DrmSyncobjEventfd is struct drm_syncobj_eventfd, the type DRM_IOCTL_SYNCOBJ_EVENTFD
+        // expects; `eventfd` stays open during the call (the kernel takes its own reference).
+        unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_EVENTFD }, _>(
+                self.dev.as_fd(),
+                "DRM_IOCTL_SYNCOBJ_EVENTFD",
+                &mut arg,
+            )
+        }?;
+        Ok(())
+    }
+
+    /// Puts the fence of `sync_file` at `point`: imported into a temporary binary syncobj,
+    /// then transferred (`DRM_IOCTL_SYNCOBJ_TRANSFER`). This is how "the GPU will be done
+    /// when this fence signals" becomes an acquire point.
+    pub fn import_sync_file(&self, point: TimelinePoint, sync_file: &SyncFile) -> Result<()> {
+        let binary = Self::create(self.dev)?;
+        let mut arg = sys::DrmSyncobjHandle {
+            handle: binary.handle.0,
+            flags: sys::DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE,
+            fd: sync_file.as_fd().as_raw_fd(),
+            pad: 0,
+        };
+        // SAFETY: self.dev is an open DRM node, binary.handle a syncobj on it, `sync_file` an
+        // open sync_file fd; DrmSyncobjHandle is the type FD_TO_HANDLE expects.
+        unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE }, _>(
+                self.dev.as_fd(),
+                "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE(IMPORT_SYNC_FILE)",
+                &mut arg,
+            )
+        }?;
+        binary.transfer_to(TimelinePoint(0), self, point)
+    }
+
+    /// Exports the fence at `point` as a sync_file (transferred into a temporary binary
+    /// syncobj first). Fails with `EINVAL` if the point has no fence yet.
+    pub fn export_sync_file(&self, point: TimelinePoint) -> Result<SyncFile> {
+        let binary = Self::create(self.dev)?;
+        self.transfer_to(point, &binary, TimelinePoint(0))?;
+        let mut arg = sys::DrmSyncobjHandle {
+            handle: binary.handle.0,
+            flags: sys::DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE,
+            fd: -1,
+            pad: 0,
+        };
+        // SAFETY: self.dev is an open DRM node, binary.handle a syncobj on it;
+        // DrmSyncobjHandle is the type HANDLE_TO_FD expects.
+        unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD }, _>(
+                self.dev.as_fd(),
+                "DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD(EXPORT_SYNC_FILE)",
+                &mut arg,
+            )
+        }?;
+        // SAFETY: on success the kernel installed a new sync_file fd that nobody else owns.
+        Ok(SyncFile::from_fd(unsafe { OwnedFd::from_raw_fd(arg.fd) }))
+    }
+
+    /// Moves the fence at `src_point` of `self` to `dst_point` of `dst` (same device).
+    /// Point 0 means "the binary syncobj's fence".
+    pub fn transfer_to(
+        &self,
+        src_point: TimelinePoint,
+        dst: &Syncobj<'_>,
+        dst_point: TimelinePoint,
+    ) -> Result<()> {
+        let mut arg = sys::DrmSyncobjTransfer {
+            src_handle: self.handle.0,
+            dst_handle: dst.handle.0,
+            src_point: src_point.0,
+            dst_point: dst_point.0,
+            flags: 0,
+            pad: 0,
+        };
+        // SAFETY: self.dev is an open DRM node and both handles are syncobjs on it (a handle
+        // from another device fails with ENOENT, not UB); DrmSyncobjTransfer is struct
+        // drm_syncobj_transfer, the type DRM_IOCTL_SYNCOBJ_TRANSFER expects.
+        unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_TRANSFER }, _>(
+                self.dev.as_fd(),
+                "DRM_IOCTL_SYNCOBJ_TRANSFER",
+                &mut arg,
+            )
+        }?;
+        Ok(())
+    }
+
+    /// The highest signalled point (`DRM_IOCTL_SYNCOBJ_QUERY`).
+    pub fn query(&self) -> Result<TimelinePoint> {
+        self.timeline_array::<{ sys::DRM_IOCTL_SYNCOBJ_QUERY }>("DRM_IOCTL_SYNCOBJ_QUERY", 0)
+    }
+
+    /// Signals `point` from the CPU (`DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL`): a release point.
+    pub fn signal(&self, point: TimelinePoint) -> Result<()> {
+        self.timeline_array::<{ sys::DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL }>(
+            "DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL",
+            point.0,
+        )
+        .map(drop)
+    }
+
+    /// Blocks up to `timeout` for `point` (`DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT`, waiting for
+    /// submission too). Returns whether it got there. Tests only: a compositor never blocks.
+    pub fn wait(&self, point: TimelinePoint, timeout: Duration, wait: WaitFor) -> Result<bool> {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let deadline = i128::from(now.tv_sec) * 1_000_000_000
+            + i128::from(now.tv_nsec)
+            + i128::try_from(timeout.as_nanos()).unwrap_or(i128::MAX);
+        let mut handle = self.handle.0;
+        let mut point = point.0;
+        let mut arg = sys::DrmSyncobjTimelineWait {
+            handles: std::ptr::from_mut(&mut handle) as u64,
+            points: std::ptr::from_mut(&mut point) as u64,
+            timeout_nsec: i64::try_from(deadline).unwrap_or(i64::MAX),
+            count_handles: 1,
+            flags: wait.wait_flags(),
+            ..Default::default()
+        };
+        // SAFETY: self.dev is an open DRM node; DrmSyncobjTimelineWait is struct
+        // drm_syncobj_timeline_wait (pre-6.5 size, accepted); `handles` and `points` point at
+        // one u32 and one u64 that outlive the call, matching count_handles = 1.
+        let res = unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT }, _>(
+                self.dev.as_fd(),
+                "DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT",
+                &mut arg,
+            )
+        };
+        match res {
+            Ok(_) => Ok(true),
+            Err(Error::Ioctl {
+                source: Errno::TIME,
+                ..
+            }) => Ok(false),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// One-handle `struct drm_syncobj_timeline_array` ioctl; returns the point written back.
+    fn timeline_array<const OPCODE: rustix::ioctl::Opcode>(
+        &self,
+        name: &'static str,
+        point: u64,
+    ) -> Result<TimelinePoint> {
+        let mut handle = self.handle.0;
+        let mut point = point;
+        let mut arg = sys::DrmSyncobjTimelineArray {
+            handles: std::ptr::from_mut(&mut handle) as u64,
+            points: std::ptr::from_mut(&mut point) as u64,
+            count_handles: 1,
+            flags: 0,
+        };
+        // SAFETY: only called with DRM_IOCTL_SYNCOBJ_QUERY and _TIMELINE_SIGNAL, which both
+        // take struct drm_syncobj_timeline_array; `handles`/`points` point at one u32 and one
+        // u64 that outlive the call, matching count_handles = 1.
+        unsafe { sys::ioctl::<OPCODE, _>(self.dev.as_fd(), name, &mut arg) }?;
+        Ok(TimelinePoint(point))
+    }
+}
+
+impl Drop for Syncobj<'_> {
+    fn drop(&mut self) {
+        let mut arg = sys::DrmSyncobjDestroy {
+            handle: self.handle.0,
+            pad: 0,
+        };
+        // SAFETY: self.dev is an open DRM node and self.handle a syncobj on it, destroyed only
+        // here; DrmSyncobjDestroy is struct drm_syncobj_destroy. A failure only leaks a handle
+        // until the device closes, so it is ignored.
+        let _ = unsafe {
+            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_DESTROY }, _>(
+                self.dev.as_fd(),
+                "DRM_IOCTL_SYNCOBJ_DESTROY",
+                &mut arg,
+            )
+        };
+    }
+}
