@@ -1,1 +1,208 @@
-fn main() {}
+//! The `lockstep` command: run the compositor, talk to a running one, check a config file.
+
+mod cli;
+
+use std::{
+    ffi::OsString,
+    process::{Command, ExitCode},
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
+use lockstep::{backend::headless::VirtualOutput, ipc::IpcServer, server::Server};
+use lockstep_config::{Config, Mode};
+use smithay::reexports::calloop::{generic::Generic, Interest, PostAction};
+use tracing::{info, warn};
+
+use cli::{BackendChoice, Cli, Subcommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command.clone() {
+        Some(Subcommand::Msg {
+            request,
+            json,
+            socket,
+        }) => cli::msg(request, json, socket),
+        Some(Subcommand::ValidateConfig { path }) => cli::validate_config(path),
+        None => run(cli),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            cli::print_error(&err);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOCKSTEP_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let loaded = Config::load(cli.config.as_deref()).map_err(|err| anyhow!("{err}"))?;
+    info!(source = %loaded.source, "configuration loaded");
+    let config = loaded.config;
+
+    let backend = match cli.backend {
+        BackendChoice::Auto => {
+            if std::env::var_os("WAYLAND_DISPLAY").is_some()
+                || std::env::var_os("DISPLAY").is_some()
+            {
+                BackendChoice::Winit
+            } else {
+                BackendChoice::Headless
+            }
+        }
+        other => other,
+    };
+    block_signals()?;
+    let mut server = match backend {
+        BackendChoice::Headless => {
+            let outputs = virtual_outputs(&cli.outputs, &config)?;
+            Server::headless(config, &outputs)?
+        }
+        BackendChoice::Winit => {
+            if !cli.outputs.is_empty() {
+                warn!("--output is ignored by the winit backend: resize the window instead");
+            }
+            Server::winit(config)?
+        }
+        BackendChoice::Kms => bail!(
+            "the KMS backend (running on a TTY) is not implemented yet; use --backend winit \
+             inside an X11 or Wayland session, or --backend headless"
+        ),
+        BackendChoice::Auto => unreachable_auto(),
+    };
+
+    let socket = server.state.core.listen(cli.socket.as_deref())?;
+    let socket_str = socket.to_string_lossy().into_owned();
+    let _ipc = IpcServer::start(&mut server.state, &socket_str)?;
+    watch_signals(&mut server)?;
+
+    // Children and clients started from this process find us through WAYLAND_DISPLAY; the
+    // host's DISPLAY must not leak to them (they would open on the host instead).
+    std::env::set_var("WAYLAND_DISPLAY", &socket);
+    cli::announce(&socket_str, server.state.backend.name());
+    if !cli.command_args.is_empty() {
+        spawn_command(&cli.command_args, &socket)?;
+    }
+
+    server.run()?;
+    info!("shutting down");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unreachable_auto() -> ! {
+    // `auto` is resolved to a concrete backend above.
+    std::process::abort()
+}
+
+fn virtual_outputs(cli_outputs: &[Mode], config: &Config) -> Result<Vec<VirtualOutput>> {
+    let to_spec = |mode: &Mode, scale: f64| VirtualOutput {
+        size: (mode.width as i32, mode.height as i32),
+        refresh_mhz: mode.refresh_mhz.map(|r| r as i32).unwrap_or(60_000),
+        scale,
+    };
+    if !cli_outputs.is_empty() {
+        return Ok(cli_outputs.iter().map(|m| to_spec(m, 1.0)).collect());
+    }
+    let configured: Vec<VirtualOutput> = config
+        .outputs
+        .iter()
+        .filter(|o| o.enabled)
+        .filter_map(|o| o.mode.as_ref().map(|m| to_spec(m, o.scale)))
+        .collect();
+    if configured.is_empty() {
+        Ok(vec![VirtualOutput::default()])
+    } else {
+        Ok(configured)
+    }
+}
+
+fn spawn_command(args: &[OsString], socket: &OsString) -> Result<()> {
+    let (program, rest) = args
+        .split_first()
+        .ok_or_else(|| anyhow!("empty command after --"))?;
+    let mut child = Command::new(program)
+        .args(rest)
+        .env("WAYLAND_DISPLAY", socket)
+        .env_remove("DISPLAY")
+        .spawn()
+        .with_context(|| format!("cannot start {program:?}; is it installed and on PATH?"))?;
+    info!(pid = child.id(), command = ?args, "started command");
+    // Reap it off the event loop so it never becomes a zombie.
+    std::thread::spawn(move || match child.wait() {
+        Ok(status) => info!(%status, "command exited"),
+        Err(err) => warn!(?err, "waiting for the command failed"),
+    });
+    Ok(())
+}
+
+/// Blocks SIGINT and SIGTERM in every thread so they arrive only through the signalfd.
+fn block_signals() -> Result<()> {
+    // SAFETY: sigset_t is plain data that sigemptyset initialises before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t; the calls only modify it and the calling thread's
+    // mask. This runs before any other thread exists, so all later threads inherit the mask.
+    let rc = unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut())
+    };
+    if rc != 0 {
+        bail!("cannot block SIGINT/SIGTERM: error {rc}");
+    }
+    Ok(())
+}
+
+/// Stops the event loop cleanly on SIGINT or SIGTERM (the socket files are then removed).
+fn watch_signals(server: &mut Server) -> Result<()> {
+    // SAFETY: as in block_signals, `set` is initialised by sigemptyset before use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t; signalfd returns a new fd we own or -1.
+    let fd = unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC)
+    };
+    if fd < 0 {
+        bail!("signalfd failed: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by signalfd and is owned by nobody else.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    server
+        .event_loop
+        .handle()
+        .insert_source(
+            Generic::new(fd, Interest::READ, smithay::reexports::calloop::Mode::Level),
+            |_, fd, state| {
+                let mut info = [0u8; 128];
+                // SAFETY: reading into a 128-byte buffer, the size of signalfd_siginfo.
+                let n = unsafe {
+                    libc::read(
+                        std::os::fd::AsRawFd::as_raw_fd(&**fd),
+                        info.as_mut_ptr().cast(),
+                        info.len(),
+                    )
+                };
+                if n > 0 {
+                    info!("signal received; shutting down");
+                    state.core.loop_signal.stop();
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|err| anyhow!("cannot watch signals: {err}"))?;
+    Ok(())
+}

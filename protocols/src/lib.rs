@@ -1,2 +1,12 @@
 //! lockstep-protocols: Wayland protocols lockstep implements itself.
+//!
+//! Each protocol lives in a file named after it and follows smithay's shape: an `XxxState`
+//! created with the display handle and a client filter, an `XxxHandler` trait the compositor
+//! implements, `GlobalDispatch`/`Dispatch` impls generic over the compositor state `D`, and a
+//! `delegate_xxx!` macro. Nothing here knows about a backend: where pixels come from is the
+//! handler's business.
+//!
+//! - [`wlr_screencopy`]: `zwlr_screencopy_manager_v1` (what `grim` uses).
 #![warn(missing_docs)]
+
+pub mod wlr_screencopy;

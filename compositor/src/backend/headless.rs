@@ -1,0 +1,195 @@
+//! The headless backend: virtual outputs rendered with pixman into memory.
+//!
+//! Used by CI, the test fixture and anyone who wants a compositor without a screen. Each output
+//! has a pixman image that always holds its latest frame; rendering is damage-tracked into
+//! that same image (buffer age 1), so screenshots and screencopy read exactly what the output
+//! shows, and a static screen costs nothing.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, Context, Result};
+use lockstep_render::Frame;
+use smithay::{
+    backend::{
+        allocator::Fourcc,
+        renderer::{damage::OutputDamageTracker, pixman::PixmanRenderer, Bind, Offscreen},
+    },
+    output::{Mode, Output, PhysicalProperties, Scale, Subpixel},
+    reexports::pixman::Image,
+    utils::{Logical, Point, Size, Transform},
+};
+
+use crate::{
+    frame_clock::{queue_redraw, RenderOutcome},
+    render::{read_framebuffer, render_output, DefaultCursor},
+    state::{Core, State},
+};
+
+/// Size, refresh and scale of a virtual output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VirtualOutput {
+    /// Size in physical pixels.
+    pub size: (i32, i32),
+    /// Refresh rate in millihertz.
+    pub refresh_mhz: i32,
+    /// Output scale.
+    pub scale: f64,
+}
+
+impl Default for VirtualOutput {
+    fn default() -> Self {
+        Self {
+            size: (1280, 720),
+            refresh_mhz: 60_000,
+            scale: 1.0,
+        }
+    }
+}
+
+struct HeadlessOutput {
+    image: Image<'static, 'static>,
+    damage_tracker: OutputDamageTracker,
+    /// Whether `image` holds a frame yet (age 0 forces a full redraw).
+    rendered: bool,
+}
+
+/// The headless backend.
+pub struct Headless {
+    renderer: PixmanRenderer,
+    outputs: HashMap<String, HeadlessOutput>,
+    cursor: DefaultCursor,
+    next_index: u32,
+}
+
+impl Headless {
+    /// Creates the backend (no outputs yet).
+    pub fn new(cursor_size: u32) -> Result<Self> {
+        let renderer = PixmanRenderer::new().context("cannot create the pixman renderer")?;
+        Ok(Self {
+            renderer,
+            outputs: HashMap::new(),
+            cursor: DefaultCursor::new(cursor_size),
+            next_index: 1,
+        })
+    }
+
+    /// The shm formats the renderer can show.
+    pub fn shm_formats(&self) -> Vec<smithay::reexports::wayland_server::protocol::wl_shm::Format> {
+        use smithay::backend::renderer::ImportMemWl;
+        self.renderer.shm_formats().collect()
+    }
+
+    /// The dmabuf formats the renderer can import.
+    pub fn dmabuf_formats(&self) -> smithay::backend::allocator::format::FormatSet {
+        use smithay::backend::renderer::ImportDma;
+        self.renderer.dmabuf_formats()
+    }
+
+    /// The renderer (for dmabuf validation).
+    pub fn renderer_mut(&mut self) -> &mut PixmanRenderer {
+        &mut self.renderer
+    }
+
+    /// Adds a virtual output named `HEADLESS-N` right of the existing ones.
+    pub fn add_output(&mut self, core: &mut Core, spec: VirtualOutput) -> Result<Output> {
+        let name = format!("HEADLESS-{}", self.next_index);
+        self.next_index += 1;
+        let (w, h) = spec.size;
+        if w <= 0 || h <= 0 || w > 16384 || h > 16384 {
+            return Err(anyhow!("output size {w}x{h} is out of range (1..=16384)"));
+        }
+        let output = Output::new(
+            name.clone(),
+            PhysicalProperties {
+                size: (0, 0).into(),
+                subpixel: Subpixel::Unknown,
+                make: "lockstep".into(),
+                model: "headless".into(),
+            },
+        );
+        let mode = Mode {
+            size: (w, h).into(),
+            refresh: spec.refresh_mhz,
+        };
+        let x = core
+            .space
+            .outputs()
+            .filter_map(|o| core.space.output_geometry(o))
+            .map(|g| g.loc.x + g.size.w)
+            .max()
+            .unwrap_or(0);
+        let position: Point<i32, Logical> = (x, 0).into();
+        output.create_global::<State>(&core.display_handle);
+        output.change_current_state(
+            Some(mode),
+            Some(Transform::Normal),
+            Some(Scale::Fractional(spec.scale)),
+            Some(position),
+        );
+        output.set_preferred(mode);
+        let image = self
+            .renderer
+            .create_buffer(Fourcc::Xrgb8888, Size::from((w, h)))
+            .context("cannot allocate the output image")?;
+        self.outputs.insert(
+            name.clone(),
+            HeadlessOutput {
+                image,
+                damage_tracker: OutputDamageTracker::from_output(&output),
+                rendered: false,
+            },
+        );
+        core.add_output(&output, position);
+        queue_redraw(core, &output);
+        tracing::info!(output = %name, size = ?(w, h), refresh_mhz = spec.refresh_mhz, scale = spec.scale, "headless output added");
+        Ok(output)
+    }
+
+    /// Renders what is damaged on `output` into its image.
+    pub fn render(&mut self, core: &mut Core, output: &Output) -> Result<RenderOutcome> {
+        let out = self
+            .outputs
+            .get_mut(&output.name())
+            .ok_or_else(|| anyhow!("unknown headless output {}", output.name()))?;
+        let age = if out.rendered { 1 } else { 0 };
+        let mut framebuffer = self
+            .renderer
+            .bind(&mut out.image)
+            .context("cannot bind the output image")?;
+        let result = render_output(
+            &mut self.renderer,
+            &mut framebuffer,
+            &mut out.damage_tracker,
+            age,
+            core,
+            &self.cursor,
+            output,
+        )
+        .map_err(|err| anyhow!("pixman rendering failed: {err:?}"))?;
+        out.rendered = true;
+        Ok(RenderOutcome {
+            damaged: result.damage.is_some(),
+            states: result.states,
+        })
+    }
+
+    /// Copies the latest frame of `output`.
+    pub fn capture(&mut self, core: &mut Core, output: &Output) -> Result<Frame> {
+        if !self.outputs.get(&output.name()).is_some_and(|o| o.rendered) {
+            // Nothing drawn yet (the first frame slot has not come): draw now.
+            let outcome = self.render(core, output)?;
+            let now = core.now();
+            core.after_render(output, now, &outcome);
+        }
+        let out = self
+            .outputs
+            .get_mut(&output.name())
+            .ok_or_else(|| anyhow!("unknown headless output {}", output.name()))?;
+        let size = (out.image.width() as i32, out.image.height() as i32);
+        let framebuffer = self
+            .renderer
+            .bind(&mut out.image)
+            .context("cannot bind the output image")?;
+        read_framebuffer(&mut self.renderer, &framebuffer, size.into()).map_err(|e| anyhow!(e))
+    }
+}

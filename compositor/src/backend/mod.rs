@@ -1,0 +1,47 @@
+//! Backends: how frames reach a screen.
+//!
+//! `Backend` is an enum whose methods match and forward; each backend takes `&mut Core` so
+//! borrows of backend and core stay split. Adding the KMS backend means one more variant.
+
+pub mod headless;
+pub mod winit;
+
+use anyhow::Result;
+use lockstep_render::Frame;
+use smithay::output::Output;
+
+use crate::{frame_clock::RenderOutcome, state::Core};
+
+/// The backend in use.
+pub enum Backend {
+    /// Virtual outputs rendered with pixman into memory.
+    Headless(headless::Headless),
+    /// One output shown in a window of the host's display server.
+    Winit(Box<winit::Winit>),
+}
+
+impl Backend {
+    /// A short name for logs and IPC.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Headless(_) => "headless",
+            Backend::Winit(_) => "winit",
+        }
+    }
+
+    /// Renders `output` (only what is damaged).
+    pub fn render(&mut self, core: &mut Core, output: &Output) -> Result<RenderOutcome> {
+        match self {
+            Backend::Headless(b) => b.render(core, output),
+            Backend::Winit(b) => b.render(core, output),
+        }
+    }
+
+    /// What `output` shows, in memory.
+    pub fn capture(&mut self, core: &mut Core, output: &Output) -> Result<Frame> {
+        match self {
+            Backend::Headless(b) => b.capture(core, output),
+            Backend::Winit(b) => b.capture(core, output),
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! The nested backend: one output shown in a window of the host (X11 or Wayland) through
+//! smithay's winit backend and the GLES renderer.
+//!
+//! Redraws follow the same damage-driven frame clock as the headless backend (winit's own
+//! `Redraw` events only force a full repaint, e.g. after an expose), so an idle nested session
+//! costs no CPU. Closing the window quits; resizing it resizes the output.
+
+use anyhow::{anyhow, Context, Result};
+use lockstep_render::Frame;
+use smithay::{
+    backend::{
+        renderer::{damage::OutputDamageTracker, gles::GlesRenderbuffer, gles::GlesRenderer},
+        winit::{self, WinitEvent, WinitGraphicsBackend},
+    },
+    output::{Mode, Output, PhysicalProperties, Subpixel},
+    reexports::winit::window::WindowAttributes,
+    utils::Transform,
+};
+use tracing::info;
+
+use crate::{
+    frame_clock::{queue_redraw, RenderOutcome},
+    input::process_winit_input,
+    render::{render_offscreen, render_output, DefaultCursor},
+    state::{Core, State},
+};
+
+/// The output's name under the winit backend.
+pub const OUTPUT_NAME: &str = "winit";
+
+/// The winit backend.
+pub struct Winit {
+    backend: WinitGraphicsBackend<GlesRenderer>,
+    damage_tracker: OutputDamageTracker,
+    cursor: DefaultCursor,
+    /// Forces the next frames to repaint everything (after resize or expose).
+    full_redraw: bool,
+}
+
+impl Winit {
+    /// Opens the host window, creates the output and hooks winit's events into the loop.
+    pub fn new(core: &mut Core, title: &str) -> Result<Self> {
+        let attributes = WindowAttributes::default()
+            .with_title(title)
+            .with_inner_size(smithay::reexports::winit::dpi::LogicalSize::new(
+                1280.0, 800.0,
+            ))
+            .with_visible(true);
+        let (mut backend, event_loop) = winit::init_from_attributes::<GlesRenderer>(attributes)
+            .map_err(|err| {
+                anyhow!(
+                    "cannot open a window on the host display ({err}). Is DISPLAY or \
+                     WAYLAND_DISPLAY right, and does EGL work (try `eglinfo`)? Use \
+                     `--backend headless` to run without a display."
+                )
+            })?;
+        let size = backend.window_size();
+        let mode = Mode {
+            size,
+            refresh: 60_000,
+        };
+        let output = Output::new(
+            OUTPUT_NAME.to_string(),
+            PhysicalProperties {
+                size: (0, 0).into(),
+                subpixel: Subpixel::Unknown,
+                make: "lockstep".into(),
+                model: "winit".into(),
+            },
+        );
+        output.create_global::<State>(&core.display_handle);
+        output.change_current_state(
+            Some(mode),
+            Some(Transform::Flipped180),
+            None,
+            Some((0, 0).into()),
+        );
+        output.set_preferred(mode);
+        core.add_output(&output, (0, 0).into());
+
+        let shm_formats = {
+            use smithay::backend::renderer::ImportMemWl;
+            backend.renderer().shm_formats().collect::<Vec<_>>()
+        };
+        core.shm_state.update_formats(shm_formats);
+        let dmabuf_formats = {
+            use smithay::backend::renderer::ImportDma;
+            backend.renderer().dmabuf_formats()
+        };
+        crate::handlers::dmabuf::create_dmabuf_global(core, dmabuf_formats, None);
+
+        core.loop_handle
+            .insert_source(event_loop, move |event, _, state: &mut State| {
+                state.handle_winit_event(event)
+            })
+            .map_err(|err| anyhow!("cannot watch winit events: {err}"))?;
+
+        info!(size = ?(size.w, size.h), "nested output opened in a host window");
+        let damage_tracker = OutputDamageTracker::from_output(&output);
+        let cursor = DefaultCursor::new(core.config.cursor.size);
+        queue_redraw(core, &output);
+        Ok(Self {
+            backend,
+            damage_tracker,
+            cursor,
+            full_redraw: true,
+        })
+    }
+
+    /// The renderer (for dmabuf validation).
+    pub fn renderer_mut(&mut self) -> &mut GlesRenderer {
+        self.backend.renderer()
+    }
+
+    /// Renders the damaged part of the output and presents it.
+    pub fn render(&mut self, core: &mut Core, output: &Output) -> Result<RenderOutcome> {
+        let age = if self.full_redraw {
+            0
+        } else {
+            self.backend.buffer_age().unwrap_or(0)
+        };
+        let (renderer, mut framebuffer) = self.backend.bind().context("cannot bind the window")?;
+        let result = render_output(
+            renderer,
+            &mut framebuffer,
+            &mut self.damage_tracker,
+            age,
+            core,
+            &self.cursor,
+            output,
+        )
+        .map_err(|err| anyhow!("GLES rendering failed: {err:?}"))?;
+        let damaged = result.damage.is_some();
+        let states = result.states;
+        let damage = result.damage.cloned();
+        drop(framebuffer);
+        if let Some(damage) = damage {
+            self.backend
+                .submit(Some(&damage))
+                .context("cannot present to the window")?;
+            self.full_redraw = false;
+        }
+        // Show the host's cursor only when we do not draw one ourselves.
+        self.backend.window().set_cursor_visible(false);
+        Ok(RenderOutcome { damaged, states })
+    }
+
+    /// Renders the output offscreen and reads it back.
+    pub fn capture(&mut self, core: &mut Core, output: &Output) -> Result<Frame> {
+        let renderer = self.backend.renderer();
+        render_offscreen::<_, GlesRenderbuffer>(renderer, core, &self.cursor, output)
+            .map_err(|e| anyhow!(e))
+    }
+}
+
+impl State {
+    fn handle_winit_event(&mut self, event: WinitEvent) {
+        match event {
+            WinitEvent::Resized { size, .. } => {
+                let Some(output) = self.core.output_by_name(OUTPUT_NAME) else {
+                    return;
+                };
+                let mode = Mode {
+                    size,
+                    refresh: 60_000,
+                };
+                output.change_current_state(Some(mode), None, None, None);
+                output.set_preferred(mode);
+                self.core.space.map_output(&output, (0, 0));
+                if let crate::backend::Backend::Winit(w) = &mut self.backend {
+                    w.full_redraw = true;
+                }
+                info!(size = ?(size.w, size.h), "host window resized");
+                crate::shell::fixup_positions(&mut self.core);
+                queue_redraw(&mut self.core, &output);
+            }
+            WinitEvent::Input(event) => process_winit_input(self, event),
+            WinitEvent::Redraw => {
+                if let crate::backend::Backend::Winit(w) = &mut self.backend {
+                    w.full_redraw = true;
+                }
+                crate::frame_clock::queue_redraw_all(&mut self.core);
+            }
+            WinitEvent::CloseRequested => {
+                info!("host window closed; shutting down");
+                self.core.loop_signal.stop();
+            }
+            WinitEvent::Focus(_) => {}
+        }
+    }
+}

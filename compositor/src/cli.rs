@@ -1,0 +1,199 @@
+//! Command line and the text it prints for the user.
+//!
+//! This is the one module allowed to print (`println!`); everything else logs with `tracing`.
+#![allow(clippy::disallowed_macros)]
+
+use std::{ffi::OsString, path::PathBuf, process::ExitCode};
+
+use anyhow::{anyhow, Result};
+use clap::{Parser, ValueEnum};
+use lockstep::ipc::{self, Request, Response};
+use lockstep_config::{Config, Mode};
+
+/// lockstep: a Wayland compositor that gets explicit sync exactly right.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Where frames go: `winit` (a window on the host X11/Wayland session), `headless`
+    /// (memory only), `kms` (a TTY; not implemented yet). `auto` picks winit when DISPLAY or
+    /// WAYLAND_DISPLAY is set, else headless.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Wayland socket name (in XDG_RUNTIME_DIR); default: the first free wayland-N.
+    #[arg(long)]
+    pub socket: Option<String>,
+    /// Config file; default: $XDG_CONFIG_HOME/lockstep/config.toml.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A headless output, WIDTHxHEIGHT[@HZ]; repeat for several outputs.
+    #[arg(long = "output", value_name = "WxH@HZ")]
+    pub outputs: Vec<Mode>,
+    /// A command to run once lockstep is ready, with WAYLAND_DISPLAY set.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command_args: Vec<OsString>,
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+}
+
+/// Backends to choose from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// winit with a display, else headless.
+    Auto,
+    /// Virtual outputs in memory.
+    Headless,
+    /// A window on the host display.
+    Winit,
+    /// DRM/KMS on a TTY.
+    Kms,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Subcommand {
+    /// Ask a running lockstep: outputs, windows, version, screenshot FILE.png [--output NAME].
+    Msg {
+        #[command(subcommand)]
+        request: MsgRequest,
+        /// Print the answer as JSON.
+        #[arg(long, global = true)]
+        json: bool,
+        /// Wayland socket of the lockstep to ask; default: $WAYLAND_DISPLAY.
+        #[arg(long, global = true)]
+        socket: Option<String>,
+    },
+    /// Check a config file (default: the one lockstep would load) and explain any error.
+    ValidateConfig {
+        /// The file to check.
+        path: Option<PathBuf>,
+    },
+}
+
+/// What `lockstep msg` can ask.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum MsgRequest {
+    /// List outputs.
+    Outputs,
+    /// List windows.
+    Windows,
+    /// Show version and backend.
+    Version,
+    /// Save a PNG of an output.
+    Screenshot {
+        /// Where to write the PNG.
+        file: PathBuf,
+        /// Which output (default: the first).
+        #[arg(long)]
+        output: Option<String>,
+    },
+}
+
+/// Prints the socket name once lockstep is ready (scripts wait for this line).
+pub fn announce(socket: &str, backend: &str) {
+    println!("lockstep is ready: WAYLAND_DISPLAY={socket} (backend {backend})");
+}
+
+/// Prints an error for the user.
+pub fn print_error(err: &anyhow::Error) {
+    eprintln!("lockstep: {err:#}");
+}
+
+/// `lockstep validate-config [PATH]`.
+pub fn validate_config(path: Option<PathBuf>) -> Result<ExitCode> {
+    match Config::load(path.as_deref()) {
+        Ok(loaded) => {
+            println!("ok: {}", loaded.source);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("{err}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `lockstep msg ...`.
+pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<ExitCode> {
+    let socket = socket
+        .or_else(|| std::env::var("WAYLAND_DISPLAY").ok())
+        .ok_or_else(|| anyhow!("which lockstep? set WAYLAND_DISPLAY or pass --socket NAME"))?;
+    let request = match request {
+        MsgRequest::Outputs => Request::Outputs,
+        MsgRequest::Windows => Request::Windows,
+        MsgRequest::Version => Request::Version,
+        MsgRequest::Screenshot { file, output } => {
+            let path = if file.is_absolute() {
+                file
+            } else {
+                std::env::current_dir()?.join(file)
+            };
+            Request::Screenshot { path, output }
+        }
+    };
+    let response = ipc::request(&socket, &request)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&response)?);
+        return Ok(match response {
+            Response::Error(_) => ExitCode::FAILURE,
+            _ => ExitCode::SUCCESS,
+        });
+    }
+    match response {
+        Response::Outputs(outputs) => {
+            for o in outputs {
+                println!(
+                    "{}: {}x{} @ {:.3} Hz, scale {}, at {},{} ({} frames presented, {} rendered)",
+                    o.name,
+                    o.size.0,
+                    o.size.1,
+                    o.refresh_mhz as f64 / 1000.0,
+                    o.scale,
+                    o.position.0,
+                    o.position.1,
+                    o.frames_presented,
+                    o.frames_rendered
+                );
+            }
+        }
+        Response::Windows(windows) => {
+            if windows.is_empty() {
+                println!("no windows");
+            }
+            for w in windows {
+                println!(
+                    "{}{} ({}): {}x{} at {},{}",
+                    if w.focused { "* " } else { "  " },
+                    w.title.as_deref().unwrap_or("(untitled)"),
+                    w.app_id.as_deref().unwrap_or("no app id"),
+                    w.size.0,
+                    w.size.1,
+                    w.position.0,
+                    w.position.1
+                );
+            }
+        }
+        Response::Version {
+            version,
+            backend,
+            socket,
+        } => {
+            println!(
+                "lockstep {version}, backend {backend}, socket {}",
+                socket.unwrap_or_else(|| "(none)".into())
+            );
+        }
+        Response::Screenshot { path, output, size } => {
+            println!(
+                "wrote {} ({}x{}, output {output})",
+                path.display(),
+                size.0,
+                size.1
+            );
+        }
+        Response::Error(message) => {
+            eprintln!("lockstep: {message}");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,186 @@
+//! When outputs redraw: damage-driven, paced by each output's refresh.
+//!
+//! Nothing redraws on its own. A client commit, an output change or pointer motion calls
+//! [`queue_redraw`], which arms a one-shot timer for the output's next frame slot (at once when
+//! the output has been idle for a refresh or more, else one refresh after the last frame). When
+//! it fires the backend renders whatever has damage, wp_presentation feedback reports the slot's
+//! time, and frame callbacks are sent. A static screen therefore arms no timer and wakes nothing;
+//! an animating client gets exactly one frame callback per refresh, one refresh apart.
+
+use std::time::Duration;
+
+use smithay::{
+    backend::renderer::element::{default_primary_scanout_output_compare, RenderElementStates},
+    desktop::utils::{
+        surface_presentation_feedback_flags_from_states, surface_primary_scanout_output,
+        update_surface_primary_scanout_output, OutputPresentationFeedback,
+    },
+    output::Output,
+    reexports::{
+        calloop::{
+            timer::{TimeoutAction, Timer},
+            RegistrationToken,
+        },
+        wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
+    },
+    wayland::presentation::Refresh,
+};
+use tracing::{trace, warn};
+
+use crate::state::{Core, State};
+
+/// Where an output's redraw cycle stands.
+#[derive(Debug)]
+pub enum RedrawState {
+    /// Nothing to do; no timer armed.
+    Idle,
+    /// A redraw is due at `deadline` (monotonic time); `token` is the armed timer.
+    Scheduled {
+        /// The frame slot.
+        deadline: Duration,
+        /// The calloop timer that fires at the slot.
+        token: RegistrationToken,
+    },
+}
+
+/// What a backend reports after rendering one output.
+pub struct RenderOutcome {
+    /// Whether anything changed on screen.
+    pub damaged: bool,
+    /// Which elements were visible, for frame callbacks and presentation feedback.
+    pub states: RenderElementStates,
+}
+
+/// Asks for `output` to be redrawn at its next frame slot. Cheap and idempotent.
+pub fn queue_redraw(core: &mut Core, output: &Output) {
+    let name = output.name();
+    let now = core.now();
+    let Some(data) = core.outputs.get_mut(&name) else {
+        return;
+    };
+    if matches!(data.redraw, RedrawState::Scheduled { .. }) {
+        return;
+    }
+    let deadline = match data.last_presentation {
+        Some(last) if last + data.refresh > now => last + data.refresh,
+        _ => now,
+    };
+    let timer = Timer::from_duration(deadline.saturating_sub(now));
+    let output_name = name.clone();
+    let token = core
+        .loop_handle
+        .insert_source(timer, move |_, _, state: &mut State| {
+            state.redraw(&output_name);
+            TimeoutAction::Drop
+        });
+    match token {
+        Ok(token) => data.redraw = RedrawState::Scheduled { deadline, token },
+        Err(err) => warn!(?err, output = %name, "cannot arm the frame timer"),
+    }
+}
+
+/// Queues a redraw on every output.
+pub fn queue_redraw_all(core: &mut Core) {
+    let outputs: Vec<Output> = core.space.outputs().cloned().collect();
+    for output in outputs {
+        queue_redraw(core, &output);
+    }
+}
+
+impl State {
+    /// Renders the output named `name` for its due frame slot and sends feedback.
+    pub fn redraw(&mut self, name: &str) {
+        let Some(output) = self.core.output_by_name(name) else {
+            return;
+        };
+        let deadline = match self.core.outputs.get_mut(name) {
+            Some(data) => match std::mem::replace(&mut data.redraw, RedrawState::Idle) {
+                RedrawState::Scheduled { deadline, .. } => deadline,
+                RedrawState::Idle => self.core.now(),
+            },
+            None => return,
+        };
+        let outcome = match self.backend.render(&mut self.core, &output) {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                warn!(output = %name, "rendering failed: {err:#}");
+                return;
+            }
+        };
+        self.core.after_render(&output, deadline, &outcome);
+        if outcome.damaged {
+            self.complete_screencopies(&output);
+        }
+    }
+}
+
+impl Core {
+    /// Presentation feedback and frame callbacks after `output` was drawn for slot `time`.
+    pub fn after_render(&mut self, output: &Output, time: Duration, outcome: &RenderOutcome) {
+        let name = output.name();
+        let refresh = match self.outputs.get_mut(&name) {
+            Some(data) => {
+                data.last_presentation = Some(time);
+                data.sequence += 1;
+                if outcome.damaged {
+                    data.frames_rendered += 1;
+                }
+                data.refresh
+            }
+            None => return,
+        };
+        for window in self.space.elements() {
+            window.with_surfaces(|surface, states| {
+                update_surface_primary_scanout_output(
+                    surface,
+                    output,
+                    states,
+                    &outcome.states,
+                    default_primary_scanout_output_compare,
+                );
+            });
+        }
+        if outcome.damaged {
+            let mut feedback = OutputPresentationFeedback::new(output);
+            for window in self.space.elements() {
+                if self.space.outputs_for_element(window).contains(output) {
+                    window.take_presentation_feedback(
+                        &mut feedback,
+                        surface_primary_scanout_output,
+                        |surface, _| {
+                            surface_presentation_feedback_flags_from_states(
+                                surface,
+                                &outcome.states,
+                            )
+                        },
+                    );
+                }
+            }
+            let seq = self.outputs.get(&name).map(|d| d.sequence).unwrap_or(0);
+            feedback.presented::<_, smithay::utils::Monotonic>(
+                time,
+                Refresh::fixed(refresh),
+                seq,
+                wp_presentation_feedback::Kind::Vsync,
+            );
+        }
+        // Frame callbacks: visible surfaces get one per frame slot; hidden ones at most once a
+        // second so they do not spin.
+        let throttle = Some(Duration::from_secs(1));
+        for window in self.space.elements() {
+            if self.space.outputs_for_element(window).contains(output) {
+                window.send_frame(output, time, throttle, surface_primary_scanout_output);
+            }
+        }
+        if let smithay::input::pointer::CursorImageStatus::Surface(surface) = &self.cursor_status {
+            smithay::desktop::utils::send_frames_surface_tree(
+                surface,
+                output,
+                time,
+                Some(Duration::ZERO),
+                |_, _| None,
+            );
+        }
+        trace!(output = %name, damaged = outcome.damaged, "frame done");
+    }
+}

@@ -1,0 +1,180 @@
+//! wl_compositor, wl_subcompositor and wl_shm: surface commits.
+//!
+//! smithay applies double-buffered state (including synchronized subsurfaces' cached state,
+//! which it applies with the parent's commit). Here lockstep reacts to a commit: import
+//! buffers, send the initial xdg configure, map new windows, and queue a redraw on the outputs
+//! the surface is on.
+
+use smithay::{
+    backend::renderer::utils::on_commit_buffer_handler,
+    delegate_compositor, delegate_shm,
+    desktop::PopupKind,
+    input::pointer::CursorImageStatus,
+    reexports::wayland_server::{
+        protocol::{wl_buffer, wl_surface::WlSurface},
+        Client,
+    },
+    wayland::{
+        buffer::BufferHandler,
+        compositor::{
+            get_parent, is_sync_subsurface, with_states, CompositorClientState, CompositorHandler,
+            CompositorState, SurfaceAttributes,
+        },
+        shell::xdg::{XdgPopupSurfaceData, XdgToplevelSurfaceData},
+        shm::{ShmHandler, ShmState},
+    },
+};
+
+use crate::{
+    frame_clock::{queue_redraw, queue_redraw_all},
+    state::{ClientState, State},
+};
+
+impl CompositorHandler for State {
+    fn compositor_state(&mut self) -> &mut CompositorState {
+        &mut self.core.compositor_state
+    }
+
+    fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
+        match client.get_data::<ClientState>() {
+            Some(data) => &data.compositor_state,
+            // Every client is inserted with ClientState; a client without it cannot exist.
+            None => fallback_client_state(),
+        }
+    }
+
+    fn commit(&mut self, surface: &WlSurface) {
+        on_commit_buffer_handler::<Self>(surface);
+
+        if !is_sync_subsurface(surface) {
+            let mut root = surface.clone();
+            while let Some(parent) = get_parent(&root) {
+                root = parent;
+            }
+            if let Some(window) = self
+                .core
+                .space
+                .elements()
+                .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
+                .cloned()
+            {
+                window.on_commit();
+            }
+            crate::shell::on_root_commit(&mut self.core, &root);
+        }
+
+        self.core.popups.commit(surface);
+        ensure_initial_configure(self, surface);
+
+        if let CursorImageStatus::Surface(cursor) = &self.core.cursor_status {
+            if cursor == surface {
+                queue_redraw_all(&mut self.core);
+                return;
+            }
+        }
+        self.queue_redraw_for_surface(surface);
+    }
+}
+
+fn fallback_client_state() -> &'static CompositorClientState {
+    static STATE: std::sync::OnceLock<CompositorClientState> = std::sync::OnceLock::new();
+    STATE.get_or_init(CompositorClientState::default)
+}
+
+impl State {
+    /// Queues a redraw on every output that shows `surface` (or its root window).
+    pub fn queue_redraw_for_surface(&mut self, surface: &WlSurface) {
+        let mut root = surface.clone();
+        while let Some(parent) = get_parent(&root) {
+            root = parent;
+        }
+        // Popups: redraw where their toplevel is.
+        if let Some(popup) = self.core.popups.find_popup(&root) {
+            if let Ok(toplevel) = smithay::desktop::find_popup_root_surface(&popup) {
+                root = toplevel;
+            }
+        }
+        let window = self
+            .core
+            .space
+            .elements()
+            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
+            .cloned();
+        if let Some(window) = window {
+            let outputs = self.core.space.outputs_for_element(&window);
+            for output in outputs {
+                queue_redraw(&mut self.core, &output);
+            }
+        }
+    }
+}
+
+/// Sends the first configure of xdg toplevels and popups on their initial commit.
+fn ensure_initial_configure(state: &mut State, surface: &WlSurface) {
+    if let Some(toplevel) = state
+        .core
+        .space
+        .elements()
+        .find_map(|w| w.toplevel().filter(|t| t.wl_surface() == surface).cloned())
+        .or_else(|| {
+            state
+                .core
+                .unmapped
+                .iter()
+                .find_map(|w| w.toplevel().filter(|t| t.wl_surface() == surface).cloned())
+        })
+    {
+        let sent = with_states(surface, |states| {
+            states
+                .data_map
+                .get::<XdgToplevelSurfaceData>()
+                .and_then(|d| d.lock().ok().map(|d| d.initial_configure_sent))
+                .unwrap_or(true)
+        });
+        if !sent {
+            toplevel.send_configure();
+        }
+        return;
+    }
+    if let Some(PopupKind::Xdg(popup)) = state.core.popups.find_popup(surface) {
+        let sent = with_states(surface, |states| {
+            states
+                .data_map
+                .get::<XdgPopupSurfaceData>()
+                .and_then(|d| d.lock().ok().map(|d| d.initial_configure_sent))
+                .unwrap_or(true)
+        });
+        if !sent {
+            if let Err(err) = popup.send_configure() {
+                tracing::warn!(?err, "initial popup configure failed");
+            }
+        }
+    }
+}
+
+/// The buffer offset a commit carries (wl_surface.offset / attach x,y), taken once.
+pub fn take_buffer_delta(
+    surface: &WlSurface,
+) -> Option<smithay::utils::Point<i32, smithay::utils::Logical>> {
+    with_states(surface, |states| {
+        states
+            .cached_state
+            .get::<SurfaceAttributes>()
+            .current()
+            .buffer_delta
+            .take()
+    })
+}
+
+impl BufferHandler for State {
+    fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
+}
+
+impl ShmHandler for State {
+    fn shm_state(&self) -> &ShmState {
+        &self.core.shm_state
+    }
+}
+
+delegate_compositor!(State);
+delegate_shm!(State);

@@ -1,0 +1,56 @@
+//! wl_seat and wl_data_device_manager: input focus, cursors, copy/paste, drag and drop.
+//!
+//! Keyboard and pointer focus are plain wl_surfaces. The data device follows keyboard focus, so
+//! the focused client receives the current selection (copy/paste between clients).
+
+use smithay::{
+    delegate_data_device, delegate_seat,
+    input::{pointer::CursorImageStatus, Seat, SeatHandler, SeatState},
+    reexports::wayland_server::{protocol::wl_surface::WlSurface, Resource},
+    wayland::selection::{
+        data_device::{
+            set_data_device_focus, ClientDndGrabHandler, DataDeviceHandler, DataDeviceState,
+            ServerDndGrabHandler,
+        },
+        SelectionHandler,
+    },
+};
+
+use crate::{frame_clock::queue_redraw_all, state::State};
+
+impl SeatHandler for State {
+    type KeyboardFocus = WlSurface;
+    type PointerFocus = WlSurface;
+    type TouchFocus = WlSurface;
+
+    fn seat_state(&mut self) -> &mut SeatState<State> {
+        &mut self.core.seat_state
+    }
+
+    fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
+        let dh = &self.core.display_handle;
+        let client = focused.and_then(|s| dh.get_client(s.id()).ok());
+        set_data_device_focus(dh, seat, client);
+    }
+
+    fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
+        self.core.cursor_status = image;
+        queue_redraw_all(&mut self.core);
+    }
+}
+
+impl SelectionHandler for State {
+    type SelectionUserData = ();
+}
+
+impl DataDeviceHandler for State {
+    fn data_device_state(&self) -> &DataDeviceState {
+        &self.core.data_device_state
+    }
+}
+
+impl ClientDndGrabHandler for State {}
+impl ServerDndGrabHandler for State {}
+
+delegate_seat!(State);
+delegate_data_device!(State);

@@ -1,0 +1,228 @@
+//! xdg_wm_base and zxdg_decoration_manager_v1: toplevels, popups, decorations.
+//!
+//! New toplevels wait in `Core::unmapped` until their first buffer, then the shell places them
+//! (see `shell.rs`). Popups are placed by their positioner, flipped/slid/resized to stay on
+//! the output (the positioner's constraint adjustments). lockstep prefers server-side
+//! decorations and draws none: windows are borderless, as in niri's default.
+
+use smithay::{
+    delegate_xdg_decoration, delegate_xdg_shell,
+    desktop::{
+        find_popup_root_surface, get_popup_toplevel_coords, PopupKeyboardGrab, PopupKind,
+        PopupPointerGrab, PopupUngrabStrategy, Window,
+    },
+    input::{pointer::Focus, Seat},
+    reexports::{
+        wayland_protocols::xdg::{
+            decoration::zv1::server::zxdg_toplevel_decoration_v1::Mode as DecorationMode,
+            shell::server::xdg_toplevel,
+        },
+        wayland_server::protocol::{wl_output::WlOutput, wl_seat::WlSeat, wl_surface::WlSurface},
+    },
+    utils::Serial,
+    wayland::{
+        seat::WaylandFocus,
+        shell::xdg::{
+            decoration::XdgDecorationHandler, PopupSurface, PositionerState, ToplevelSurface,
+            XdgShellHandler, XdgShellState,
+        },
+    },
+};
+use tracing::{debug, warn};
+
+use crate::{frame_clock::queue_redraw_all, state::State};
+
+impl XdgShellHandler for State {
+    fn xdg_shell_state(&mut self) -> &mut XdgShellState {
+        &mut self.core.xdg_shell_state
+    }
+
+    fn new_toplevel(&mut self, surface: ToplevelSurface) {
+        surface.with_pending_state(|state| {
+            state.decoration_mode = Some(DecorationMode::ServerSide);
+        });
+        self.core.unmapped.push(Window::new_wayland_window(surface));
+    }
+
+    fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
+        self.unconstrain_popup(&surface);
+        if let Err(err) = self.core.popups.track_popup(PopupKind::from(surface)) {
+            warn!(?err, "cannot track popup");
+        }
+    }
+
+    fn reposition_request(
+        &mut self,
+        surface: PopupSurface,
+        positioner: PositionerState,
+        token: u32,
+    ) {
+        surface.with_pending_state(|state| {
+            state.geometry = positioner.get_geometry();
+            state.positioner = positioner;
+        });
+        self.unconstrain_popup(&surface);
+        surface.send_repositioned(token);
+    }
+
+    fn grab(&mut self, surface: PopupSurface, seat: WlSeat, serial: Serial) {
+        let Some(seat) = Seat::<State>::from_resource(&seat) else {
+            return;
+        };
+        let kind = PopupKind::Xdg(surface);
+        let Ok(root) = find_popup_root_surface(&kind) else {
+            return;
+        };
+        let grab = self
+            .core
+            .popups
+            .grab_popup::<State>(root, kind, &seat, serial);
+        let Ok(mut grab) = grab else {
+            debug!("popup grab refused (stale serial or no focus)");
+            return;
+        };
+        if let Some(keyboard) = seat.get_keyboard() {
+            if keyboard.is_grabbed()
+                && !(keyboard.has_grab(serial)
+                    || keyboard.has_grab(grab.previous_serial().unwrap_or(serial)))
+            {
+                grab.ungrab(PopupUngrabStrategy::All);
+                return;
+            }
+            keyboard.set_focus(self, grab.current_grab(), serial);
+            keyboard.set_grab(self, PopupKeyboardGrab::new(&grab), serial);
+        }
+        if let Some(pointer) = seat.get_pointer() {
+            if pointer.is_grabbed()
+                && !(pointer.has_grab(serial)
+                    || pointer.has_grab(grab.previous_serial().unwrap_or_else(|| grab.serial())))
+            {
+                grab.ungrab(PopupUngrabStrategy::All);
+                return;
+            }
+            pointer.set_grab(self, PopupPointerGrab::new(&grab), serial, Focus::Keep);
+        }
+    }
+
+    fn maximize_request(&mut self, surface: ToplevelSurface) {
+        crate::shell::maximize(&mut self.core, &surface, true);
+    }
+
+    fn unmaximize_request(&mut self, surface: ToplevelSurface) {
+        crate::shell::maximize(&mut self.core, &surface, false);
+    }
+
+    fn fullscreen_request(&mut self, surface: ToplevelSurface, output: Option<WlOutput>) {
+        crate::shell::fullscreen(&mut self.core, &surface, output, true);
+    }
+
+    fn unfullscreen_request(&mut self, surface: ToplevelSurface) {
+        crate::shell::fullscreen(&mut self.core, &surface, None, false);
+    }
+
+    fn move_request(&mut self, surface: ToplevelSurface, seat: WlSeat, serial: Serial) {
+        crate::input::start_move(self, &surface, &seat, serial);
+    }
+
+    fn resize_request(
+        &mut self,
+        surface: ToplevelSurface,
+        seat: WlSeat,
+        serial: Serial,
+        edges: xdg_toplevel::ResizeEdge,
+    ) {
+        crate::input::start_resize(self, &surface, &seat, serial, edges);
+    }
+
+    fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
+        crate::shell::unmap_toplevel(&mut self.core, surface.wl_surface(), true);
+        crate::shell::focus_topmost(self);
+        queue_redraw_all(&mut self.core);
+    }
+
+    fn popup_destroyed(&mut self, _surface: PopupSurface) {
+        queue_redraw_all(&mut self.core);
+    }
+
+    fn title_changed(&mut self, _surface: ToplevelSurface) {}
+}
+
+impl State {
+    /// Applies the positioner's constraint adjustments so the popup stays on its output.
+    fn unconstrain_popup(&self, popup: &PopupSurface) {
+        let kind = PopupKind::Xdg(popup.clone());
+        let Ok(root) = find_popup_root_surface(&kind) else {
+            return;
+        };
+        let Some(window) = self
+            .core
+            .space
+            .elements()
+            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
+        else {
+            return;
+        };
+        let Some(window_loc) = self.core.space.element_location(window) else {
+            return;
+        };
+        // The output the window is mostly on, or the first one.
+        let output = self
+            .core
+            .space
+            .outputs_for_element(window)
+            .into_iter()
+            .next()
+            .or_else(|| self.core.space.outputs().next().cloned());
+        let Some(output_geo) = output.and_then(|o| self.core.space.output_geometry(&o)) else {
+            return;
+        };
+        // The positioner works in the parent's window-geometry coordinates. The window's
+        // geometry origin sits at `window_loc` in the space (the space maps geometry, not
+        // the surface origin), and nested popups add their parents' offsets.
+        let mut target = output_geo;
+        target.loc -= window_loc;
+        target.loc -= get_popup_toplevel_coords(&kind);
+        popup.with_pending_state(|state| {
+            state.geometry = state.positioner.get_unconstrained_geometry(target);
+        });
+    }
+}
+
+impl XdgDecorationHandler for State {
+    fn new_decoration(&mut self, toplevel: ToplevelSurface) {
+        toplevel.with_pending_state(|state| {
+            state.decoration_mode = Some(DecorationMode::ServerSide);
+        });
+        if toplevel.is_initial_configure_sent() {
+            toplevel.send_pending_configure();
+        }
+    }
+
+    fn request_mode(&mut self, toplevel: ToplevelSurface, mode: DecorationMode) {
+        // Honour what the client asks for: a client that insists on drawing its own
+        // decorations gets them.
+        toplevel.with_pending_state(|state| {
+            state.decoration_mode = Some(mode);
+        });
+        if toplevel.is_initial_configure_sent() {
+            toplevel.send_pending_configure();
+        }
+    }
+
+    fn unset_mode(&mut self, toplevel: ToplevelSurface) {
+        toplevel.with_pending_state(|state| {
+            state.decoration_mode = Some(DecorationMode::ServerSide);
+        });
+        if toplevel.is_initial_configure_sent() {
+            toplevel.send_pending_configure();
+        }
+    }
+}
+
+/// Whether `surface` is the wl_surface of `window`.
+pub fn is_window_surface(window: &Window, surface: &WlSurface) -> bool {
+    window.wl_surface().is_some_and(|s| &*s == surface)
+}
+
+delegate_xdg_shell!(State);
+delegate_xdg_decoration!(State);

@@ -1,0 +1,15 @@
+//! lockstep: a Wayland compositor that gets explicit sync exactly right.
+//!
+//! The binary (`main.rs`) is a thin CLI over this library; the library is also what the
+//! in-process test fixture drives. Start at [`server::Server`], which builds the event loop,
+//! the [`state::State`] (backend + core) and the Wayland display.
+
+pub mod backend;
+pub mod frame_clock;
+pub mod handlers;
+pub mod input;
+pub mod ipc;
+pub mod render;
+pub mod server;
+pub mod shell;
+pub mod state;

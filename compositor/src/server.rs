@@ -1,0 +1,118 @@
+//! Putting it together: event loop, display, state, backend.
+//!
+//! ```no_run
+//! use lockstep::{backend::headless::VirtualOutput, server::Server};
+//! let mut server = Server::headless(Default::default(), &[VirtualOutput::default()]).unwrap();
+//! server.state.core.listen(Some("wayland-test")).unwrap();
+//! loop {
+//!     server.dispatch(None).unwrap();
+//! }
+//! ```
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use lockstep_config::Config;
+use smithay::reexports::{calloop::EventLoop, wayland_server::Display};
+
+use crate::{
+    backend::{
+        headless::{Headless, VirtualOutput},
+        winit::Winit,
+        Backend,
+    },
+    state::{insert_display, Core, State},
+};
+
+/// A running compositor: its event loop and state.
+pub struct Server {
+    /// The one event loop.
+    pub event_loop: EventLoop<'static, State>,
+    /// Backend and core.
+    pub state: State,
+}
+
+impl Server {
+    fn core(config: Config) -> Result<(EventLoop<'static, State>, Display<State>, Core)> {
+        let event_loop: EventLoop<'static, State> =
+            EventLoop::try_new().context("cannot create the event loop")?;
+        let display: Display<State> =
+            Display::new().context("cannot create the Wayland display")?;
+        let core = Core::new(
+            &display,
+            event_loop.handle(),
+            event_loop.get_signal(),
+            config,
+        )?;
+        Ok((event_loop, display, core))
+    }
+
+    /// A compositor on the headless backend with `outputs` (at least one is added).
+    pub fn headless(config: Config, outputs: &[VirtualOutput]) -> Result<Self> {
+        let (event_loop, display, mut core) = Self::core(config)?;
+        let mut headless = Headless::new(core.config.cursor.size)?;
+        core.shm_state.update_formats(headless.shm_formats());
+        crate::handlers::dmabuf::create_dmabuf_global(&mut core, headless.dmabuf_formats(), None);
+        let default = [VirtualOutput::default()];
+        let outputs = if outputs.is_empty() {
+            &default[..]
+        } else {
+            outputs
+        };
+        for spec in outputs {
+            headless.add_output(&mut core, *spec)?;
+        }
+        insert_display(&event_loop.handle(), display)?;
+        Ok(Self {
+            event_loop,
+            state: State {
+                backend: Backend::Headless(headless),
+                core,
+            },
+        })
+    }
+
+    /// A compositor in a window of the host display (X11 or Wayland).
+    pub fn winit(config: Config) -> Result<Self> {
+        let (event_loop, display, mut core) = Self::core(config)?;
+        let winit = Winit::new(&mut core, "lockstep")?;
+        insert_display(&event_loop.handle(), display)?;
+        Ok(Self {
+            event_loop,
+            state: State {
+                backend: Backend::Winit(Box::new(winit)),
+                core,
+            },
+        })
+    }
+
+    /// Runs one iteration of the loop (waiting at most `timeout`), then flushes clients.
+    pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.event_loop
+            .dispatch(timeout, &mut self.state)
+            .map_err(|err| anyhow!("event loop failed: {err}"))?;
+        self.state.after_dispatch();
+        Ok(())
+    }
+
+    /// Runs until something stops the loop (signal, closed window).
+    pub fn run(&mut self) -> Result<()> {
+        self.event_loop
+            .run(None, &mut self.state, |state| state.after_dispatch())
+            .map_err(|err| anyhow!("event loop failed: {err}"))
+    }
+}
+
+impl State {
+    /// Housekeeping after each loop iteration.
+    pub fn after_dispatch(&mut self) {
+        if let Some(window) = self.core.focus_request.take() {
+            crate::shell::focus_window(self, &window);
+        }
+        self.core.space.refresh();
+        self.core.popups.cleanup();
+        if let Err(err) = self.core.display_handle.flush_clients() {
+            tracing::debug!(?err, "flushing clients failed");
+        }
+    }
+}

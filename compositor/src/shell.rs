@@ -1,0 +1,264 @@
+//! Window management: where windows go, what has focus.
+//!
+//! Deliberately simple floating placement: the first window is centred on the output, later
+//! ones cascade down-right from the previous one and wrap back to the centre when they would
+//! leave the output. New windows take keyboard focus; a click focuses and raises. Maximize and
+//! fullscreen fill the output (respecting the client's max size for maximize).
+
+use smithay::{
+    desktop::Window,
+    output::Output,
+    reexports::{
+        wayland_protocols::xdg::shell::server::xdg_toplevel,
+        wayland_server::protocol::{wl_output::WlOutput, wl_surface::WlSurface},
+    },
+    utils::{Logical, Point, Rectangle, Size, SERIAL_COUNTER},
+    wayland::{
+        compositor::with_states,
+        shell::xdg::{SurfaceCachedState, ToplevelSurface},
+    },
+};
+use tracing::debug;
+
+use crate::{
+    frame_clock::queue_redraw_all,
+    state::{Core, State},
+};
+
+/// How far each new window is offset from the previous one.
+const CASCADE_STEP: i32 = 32;
+
+/// Handles a commit on a root (non-subsurface) surface: maps windows that got their first
+/// buffer, unmaps windows whose buffer was removed, applies `wl_surface.offset`.
+pub fn on_root_commit(core: &mut Core, root: &WlSurface) {
+    if let Some(index) = core
+        .unmapped
+        .iter()
+        .position(|w| w.toplevel().is_some_and(|t| t.wl_surface() == root))
+    {
+        if has_buffer(root) {
+            let window = core.unmapped.remove(index);
+            window.on_commit();
+            let location = place(core, &window);
+            debug!(?location, "mapping window");
+            core.space.map_element(window.clone(), location, true);
+            core.focus_request = Some(window);
+        }
+        return;
+    }
+    let Some(window) = core
+        .space
+        .elements()
+        .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == root))
+        .cloned()
+    else {
+        return;
+    };
+    if !has_buffer(root) {
+        // A null buffer unmaps the toplevel; it must be configured again before it maps.
+        unmap_toplevel(core, root, false);
+        return;
+    }
+    if let Some(delta) = crate::handlers::compositor::take_buffer_delta(root) {
+        if let Some(loc) = core.space.element_location(&window) {
+            core.space.map_element(window, loc + delta, false);
+        }
+    }
+}
+
+fn has_buffer(surface: &WlSurface) -> bool {
+    smithay::backend::renderer::utils::with_renderer_surface_state(surface, |s| {
+        s.buffer().is_some()
+    })
+    .unwrap_or(false)
+}
+
+/// Removes the toplevel of `surface` from the space; `destroyed` drops it for good, else it
+/// goes back to the unmapped list to be configured and mapped again.
+pub fn unmap_toplevel(core: &mut Core, surface: &WlSurface, destroyed: bool) {
+    let window = core
+        .space
+        .elements()
+        .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
+        .cloned();
+    if let Some(window) = window {
+        core.space.unmap_elem(&window);
+        if !destroyed {
+            if let Some(toplevel) = window.toplevel() {
+                // Reset so the next buffer-less commit gets a fresh initial configure.
+                with_states(toplevel.wl_surface(), |states| {
+                    if let Some(data) = states
+                        .data_map
+                        .get::<smithay::wayland::shell::xdg::XdgToplevelSurfaceData>(
+                    ) {
+                        if let Ok(mut data) = data.lock() {
+                            data.initial_configure_sent = false;
+                        }
+                    }
+                });
+            }
+            core.unmapped.push(window);
+        }
+    }
+    if destroyed {
+        core.unmapped
+            .retain(|w| w.toplevel().is_some_and(|t| t.wl_surface() != surface));
+    }
+    queue_redraw_all(core);
+}
+
+/// The output under the pointer, or the first one.
+pub fn active_output(core: &Core) -> Option<Output> {
+    let pointer = core.seat.get_pointer().map(|p| p.current_location());
+    pointer
+        .and_then(|p| core.space.output_under(p).next().cloned())
+        .or_else(|| core.space.outputs().next().cloned())
+}
+
+fn place(core: &mut Core, window: &Window) -> Point<i32, Logical> {
+    let Some(output) = active_output(core) else {
+        return (0, 0).into();
+    };
+    let Some(area) = core.space.output_geometry(&output) else {
+        return (0, 0).into();
+    };
+    let size = window.geometry().size;
+    let centred = area.loc + Point::from(((area.size.w - size.w) / 2, (area.size.h - size.h) / 2));
+    let centred = Point::from((centred.x.max(area.loc.x), centred.y.max(area.loc.y)));
+    let candidate = match core.next_cascade {
+        Some(next) if core.space.elements().count() > 0 => next,
+        _ => centred,
+    };
+    let fits = Rectangle::new(candidate, size).loc.x + size.w <= area.loc.x + area.size.w
+        && candidate.y + size.h <= area.loc.y + area.size.h
+        && area.contains(candidate);
+    let location = if fits { candidate } else { centred };
+    core.next_cascade = Some(location + Point::from((CASCADE_STEP, CASCADE_STEP)));
+    location
+}
+
+/// Moves windows that ended up outside every output back onto the first one.
+pub fn fixup_positions(core: &mut Core) {
+    let Some(first) = core.space.outputs().next().cloned() else {
+        return;
+    };
+    let Some(area) = core.space.output_geometry(&first) else {
+        return;
+    };
+    let windows: Vec<Window> = core.space.elements().cloned().collect();
+    for window in windows {
+        let Some(loc) = core.space.element_location(&window) else {
+            continue;
+        };
+        let visible = core
+            .space
+            .outputs()
+            .filter_map(|o| core.space.output_geometry(o))
+            .any(|g| g.overlaps(Rectangle::new(loc, window.geometry().size)));
+        if !visible {
+            core.space.map_element(window, area.loc, false);
+        }
+    }
+}
+
+/// Gives keyboard focus to the topmost window (after the focused one went away).
+pub fn focus_topmost(state: &mut State) {
+    let top = state.core.space.elements().last().cloned();
+    let surface = top.and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
+    if let Some(keyboard) = state.core.seat.get_keyboard() {
+        keyboard.set_focus(state, surface, SERIAL_COUNTER.next_serial());
+    }
+}
+
+/// Focuses and raises `window`.
+pub fn focus_window(state: &mut State, window: &Window) {
+    state.core.space.raise_element(window, true);
+    let surface = window.toplevel().map(|t| t.wl_surface().clone());
+    if let Some(keyboard) = state.core.seat.get_keyboard() {
+        keyboard.set_focus(state, surface, SERIAL_COUNTER.next_serial());
+    }
+    queue_redraw_all(&mut state.core);
+}
+
+fn window_of(core: &Core, surface: &ToplevelSurface) -> Option<Window> {
+    core.space
+        .elements()
+        .chain(core.unmapped.iter())
+        .find(|w| w.toplevel().is_some_and(|t| t == surface))
+        .cloned()
+}
+
+fn clamp_to_limits(surface: &ToplevelSurface, size: Size<i32, Logical>) -> Size<i32, Logical> {
+    let (min, max) = with_states(surface.wl_surface(), |states| {
+        let mut cached = states.cached_state.get::<SurfaceCachedState>();
+        let current = cached.current();
+        (current.min_size, current.max_size)
+    });
+    let w = if max.w > 0 { size.w.min(max.w) } else { size.w };
+    let h = if max.h > 0 { size.h.min(max.h) } else { size.h };
+    (w.max(min.w), h.max(min.h)).into()
+}
+
+/// Maximizes (or restores) a toplevel on its output.
+pub fn maximize(core: &mut Core, surface: &ToplevelSurface, on: bool) {
+    let output = window_of(core, surface)
+        .and_then(|w| core.space.outputs_for_element(&w).into_iter().next())
+        .or_else(|| active_output(core));
+    let area = output.and_then(|o| core.space.output_geometry(&o));
+    surface.with_pending_state(|state| {
+        if on {
+            state.states.set(xdg_toplevel::State::Maximized);
+            state.size = area.map(|a| a.size);
+        } else {
+            state.states.unset(xdg_toplevel::State::Maximized);
+            state.size = None;
+        }
+    });
+    if on {
+        if let Some(size) = area.map(|a| clamp_to_limits(surface, a.size)) {
+            surface.with_pending_state(|state| state.size = Some(size));
+        }
+        if let (Some(window), Some(area)) = (window_of(core, surface), area) {
+            if core.space.element_location(&window).is_some() {
+                core.space.map_element(window, area.loc, true);
+            }
+        }
+    }
+    if surface.is_initial_configure_sent() {
+        surface.send_pending_configure();
+    }
+}
+
+/// Makes a toplevel fullscreen on `output` (or its own), or leaves fullscreen.
+pub fn fullscreen(core: &mut Core, surface: &ToplevelSurface, output: Option<WlOutput>, on: bool) {
+    let wl_output = output.clone();
+    let output = output
+        .and_then(|o| Output::from_resource(&o))
+        .or_else(|| {
+            window_of(core, surface)
+                .and_then(|w| core.space.outputs_for_element(&w).into_iter().next())
+        })
+        .or_else(|| active_output(core));
+    let area = output.as_ref().and_then(|o| core.space.output_geometry(o));
+    surface.with_pending_state(|state| {
+        if on {
+            state.states.set(xdg_toplevel::State::Fullscreen);
+            state.size = area.map(|a| a.size);
+            state.fullscreen_output = wl_output.clone();
+        } else {
+            state.states.unset(xdg_toplevel::State::Fullscreen);
+            state.size = None;
+            state.fullscreen_output = None;
+        }
+    });
+    if on {
+        if let (Some(window), Some(area)) = (window_of(core, surface), area) {
+            if core.space.element_location(&window).is_some() {
+                core.space.map_element(window, area.loc, true);
+            }
+        }
+    }
+    if surface.is_initial_configure_sent() {
+        surface.send_pending_configure();
+    }
+}

@@ -1,0 +1,326 @@
+//! The compositor's state: `State { backend, core }`.
+//!
+//! `Core` holds everything that does not depend on how pixels reach a screen: the Wayland
+//! display, protocol states, the window space, the seat, per-output redraw bookkeeping. The
+//! `Backend` (headless or winit) owns renderers and output targets. Keeping the two apart lets
+//! backend methods take `&mut Core` while the backend itself is borrowed mutably (the split
+//! niri uses), and keeps protocol handlers free of backend details.
+//!
+//! Everything runs on one calloop event loop whose shared data is `State`.
+
+use std::{
+    collections::HashMap,
+    ffi::OsString,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use smithay::{
+    desktop::{PopupManager, Space, Window},
+    input::{pointer::CursorImageStatus, Seat, SeatState},
+    output::Output,
+    reexports::{
+        calloop::{generic::Generic, Interest, LoopHandle, LoopSignal, Mode, PostAction},
+        wayland_server::{
+            backend::{ClientData, ClientId, DisconnectReason},
+            Display, DisplayHandle,
+        },
+    },
+    utils::{Clock, Logical, Monotonic, Point},
+    wayland::{
+        compositor::{CompositorClientState, CompositorState},
+        dmabuf::{DmabufGlobal, DmabufState},
+        output::OutputManagerState,
+        presentation::PresentationState,
+        selection::data_device::DataDeviceState,
+        shell::xdg::{decoration::XdgDecorationState, XdgShellState},
+        shm::ShmState,
+        socket::ListeningSocketSource,
+        viewporter::ViewporterState,
+    },
+};
+use tracing::{info, warn};
+
+use lockstep_config::Config;
+use lockstep_protocols::wlr_screencopy::ScreencopyManagerState;
+
+use crate::{backend::Backend, frame_clock::RedrawState, handlers::screencopy::PendingScreencopy};
+
+/// The calloop shared data: backend and core, split so both can be borrowed at once.
+pub struct State {
+    /// How frames reach a screen (or memory).
+    pub backend: Backend,
+    /// Everything else.
+    pub core: Core,
+}
+
+/// Per-client data smithay needs, plus a name for logs.
+#[derive(Default)]
+pub struct ClientState {
+    /// smithay's per-client compositor state (commit queues).
+    pub compositor_state: CompositorClientState,
+}
+
+impl ClientData for ClientState {
+    fn initialized(&self, client_id: ClientId) {
+        tracing::debug!(?client_id, "client connected");
+    }
+    fn disconnected(&self, client_id: ClientId, reason: DisconnectReason) {
+        match reason {
+            DisconnectReason::ConnectionClosed => {
+                tracing::debug!(?client_id, "client disconnected")
+            }
+            DisconnectReason::ProtocolError(err) => {
+                warn!(?client_id, code = err.code, object = %err.object_interface, message = %err.message, "client disconnected after a protocol error")
+            }
+        }
+    }
+}
+
+/// Bookkeeping lockstep keeps for each output.
+#[derive(Debug)]
+pub struct OutputData {
+    /// Where the output's redraw cycle stands.
+    pub redraw: RedrawState,
+    /// Refresh interval from the output's mode.
+    pub refresh: Duration,
+    /// Presentation time of the last frame shown (monotonic clock).
+    pub last_presentation: Option<Duration>,
+    /// Number of frames presented so far (wp_presentation's `seq`).
+    pub sequence: u64,
+    /// Frames that were rendered (had damage); for IPC and tests.
+    pub frames_rendered: u64,
+}
+
+/// Everything but the backend.
+pub struct Core {
+    /// Handle to the Wayland display.
+    pub display_handle: DisplayHandle,
+    /// Handle to the event loop, to add sources.
+    pub loop_handle: LoopHandle<'static, State>,
+    /// Stops the event loop.
+    pub loop_signal: LoopSignal,
+    /// The configuration in force.
+    pub config: Config,
+    /// The Wayland socket name clients connect to (empty when only socket pairs are used).
+    pub socket_name: Option<OsString>,
+    /// When the compositor started.
+    pub start_time: Instant,
+    /// Monotonic clock used for frame callbacks and presentation times.
+    pub clock: Clock<Monotonic>,
+
+    /// Windows and outputs laid out in one logical space.
+    pub space: Space<Window>,
+    /// xdg popups.
+    pub popups: PopupManager,
+    /// Per-output bookkeeping, keyed by output name.
+    pub outputs: HashMap<String, OutputData>,
+
+    /// wl_compositor / wl_subcompositor.
+    pub compositor_state: CompositorState,
+    /// xdg_wm_base.
+    pub xdg_shell_state: XdgShellState,
+    /// zxdg_decoration_manager_v1.
+    pub xdg_decoration_state: XdgDecorationState,
+    /// wl_shm.
+    pub shm_state: ShmState,
+    /// zwp_linux_dmabuf_v1 (absent until the backend knows its formats).
+    pub dmabuf: Option<(DmabufState, DmabufGlobal)>,
+    /// wl_output + zxdg_output_manager_v1.
+    pub output_manager_state: OutputManagerState,
+    /// wl_seat.
+    pub seat_state: SeatState<State>,
+    /// The one seat.
+    pub seat: Seat<State>,
+    /// wl_data_device_manager.
+    pub data_device_state: DataDeviceState,
+    /// wp_presentation.
+    pub presentation_state: PresentationState,
+    /// wp_viewporter.
+    pub viewporter_state: ViewporterState,
+    /// zwlr_screencopy_manager_v1.
+    pub screencopy_state: ScreencopyManagerState,
+    /// Screencopy requests waiting for the next frame with damage.
+    pub pending_screencopies: Vec<PendingScreencopy>,
+
+    /// What the pointer should look like.
+    pub cursor_status: CursorImageStatus,
+    /// Whether any pointer input has happened (headless outputs show no cursor before that).
+    pub pointer_seen: bool,
+    /// Where the next cascaded window goes.
+    pub next_cascade: Option<Point<i32, Logical>>,
+    /// Toplevels that have no buffer yet (or unmapped themselves).
+    pub unmapped: Vec<Window>,
+    /// A window that should get focus once the current dispatch is over.
+    pub focus_request: Option<Window>,
+}
+
+impl Core {
+    /// Creates the core state and its globals on `display`.
+    pub fn new(
+        display: &Display<State>,
+        loop_handle: LoopHandle<'static, State>,
+        loop_signal: LoopSignal,
+        config: Config,
+    ) -> anyhow::Result<Self> {
+        let dh = display.handle();
+        let clock = Clock::<Monotonic>::new();
+        let compositor_state = CompositorState::new::<State>(&dh);
+        let xdg_shell_state = XdgShellState::new::<State>(&dh);
+        let xdg_decoration_state = XdgDecorationState::new::<State>(&dh);
+        let shm_state = ShmState::new::<State>(&dh, vec![]);
+        let output_manager_state = OutputManagerState::new_with_xdg_output::<State>(&dh);
+        let mut seat_state = SeatState::new();
+        let data_device_state = DataDeviceState::new::<State>(&dh);
+        let presentation_state = PresentationState::new::<State>(&dh, clock.id() as u32);
+        let viewporter_state = ViewporterState::new::<State>(&dh);
+        let screencopy_state = ScreencopyManagerState::new::<State, _>(&dh, |_| true);
+
+        let mut seat: Seat<State> = seat_state.new_wl_seat(&dh, "seat0");
+        let kb = &config.keyboard;
+        let xkb = smithay::input::keyboard::XkbConfig {
+            rules: "",
+            model: &kb.model,
+            layout: &kb.layout,
+            variant: &kb.variant,
+            options: (!kb.options.is_empty()).then(|| kb.options.clone()),
+        };
+        seat.add_keyboard(xkb, clamp_i32(kb.repeat_delay), clamp_i32(kb.repeat_rate))
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "the keyboard layout in the config (layout {:?}, variant {:?}, options {:?}) \
+                     does not compile with xkbcommon: {err:?}; check the names against \
+                     /usr/share/X11/xkb/rules/evdev.lst",
+                    kb.layout,
+                    kb.variant,
+                    kb.options
+                )
+            })?;
+        seat.add_pointer();
+
+        Ok(Self {
+            display_handle: dh,
+            loop_handle,
+            loop_signal,
+            config,
+            socket_name: None,
+            start_time: Instant::now(),
+            clock,
+            space: Space::default(),
+            popups: PopupManager::default(),
+            outputs: HashMap::new(),
+            compositor_state,
+            xdg_shell_state,
+            xdg_decoration_state,
+            shm_state,
+            dmabuf: None,
+            output_manager_state,
+            seat_state,
+            seat,
+            data_device_state,
+            presentation_state,
+            viewporter_state,
+            screencopy_state,
+            pending_screencopies: Vec::new(),
+            cursor_status: CursorImageStatus::default_named(),
+            pointer_seen: false,
+            next_cascade: None,
+            unmapped: Vec::new(),
+            focus_request: None,
+        })
+    }
+
+    /// Listens on a Wayland socket (`name`, or the first free `wayland-N`) and accepts clients
+    /// on the event loop.
+    pub fn listen(&mut self, name: Option<&str>) -> anyhow::Result<OsString> {
+        let source = match name {
+            Some(name) => ListeningSocketSource::with_name(name),
+            None => ListeningSocketSource::new_auto(),
+        }
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "cannot create the Wayland socket {}: {err}. Is XDG_RUNTIME_DIR set and \
+                 writable, and is another compositor already using that name?",
+                name.unwrap_or("wayland-N")
+            )
+        })?;
+        let socket_name = source.socket_name().to_os_string();
+        self.loop_handle
+            .insert_source(source, |stream, _, state| {
+                if let Err(err) = state
+                    .core
+                    .display_handle
+                    .insert_client(stream, Arc::new(ClientState::default()))
+                {
+                    warn!(?err, "failed to add a new client");
+                }
+            })
+            .map_err(|err| anyhow::anyhow!("cannot watch the Wayland socket: {err}"))?;
+        info!(socket = ?socket_name, "listening for Wayland clients");
+        self.socket_name = Some(socket_name.clone());
+        Ok(socket_name)
+    }
+
+    /// Adds `output` to the space at `position` with bookkeeping for its frame clock.
+    pub fn add_output(&mut self, output: &Output, position: Point<i32, Logical>) {
+        let refresh = output
+            .current_mode()
+            .map(|mode| refresh_interval(mode.refresh))
+            .unwrap_or(Duration::from_millis(16));
+        self.space.map_output(output, position);
+        self.outputs.insert(
+            output.name(),
+            OutputData {
+                redraw: RedrawState::Idle,
+                refresh,
+                last_presentation: None,
+                sequence: 0,
+                frames_rendered: 0,
+            },
+        );
+    }
+
+    /// The output with `name`.
+    pub fn output_by_name(&self, name: &str) -> Option<Output> {
+        self.space.outputs().find(|o| o.name() == name).cloned()
+    }
+
+    /// The current monotonic time, as wp_presentation and frame callbacks use it.
+    pub fn now(&self) -> Duration {
+        self.clock.now().into()
+    }
+}
+
+/// The refresh interval of a mode given in millihertz; a zero or absurd rate means 60 Hz.
+pub fn refresh_interval(millihertz: i32) -> Duration {
+    if millihertz <= 0 {
+        return Duration::from_nanos(1_000_000_000_000 / 60_000);
+    }
+    Duration::from_nanos(1_000_000_000_000 / millihertz as u64)
+}
+
+/// Inserts the display into the event loop so client requests are dispatched.
+pub fn insert_display(
+    loop_handle: &LoopHandle<'static, State>,
+    display: Display<State>,
+) -> anyhow::Result<()> {
+    loop_handle
+        .insert_source(
+            Generic::new(display, Interest::READ, Mode::Level),
+            |_, display, state| {
+                // SAFETY: the display is not dropped while the source exists; calloop only hands
+                // us a mutable reference for the duration of this callback.
+                let display = unsafe { display.get_mut() };
+                if let Err(err) = display.dispatch_clients(state) {
+                    warn!(?err, "dispatching Wayland clients failed");
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|err| anyhow::anyhow!("cannot watch the Wayland display: {err}"))?;
+    Ok(())
+}
+
+fn clamp_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
