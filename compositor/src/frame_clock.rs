@@ -61,10 +61,7 @@ pub fn queue_redraw(core: &mut Core, output: &Output) {
     if matches!(data.redraw, RedrawState::Scheduled { .. }) {
         return;
     }
-    let deadline = match data.last_presentation {
-        Some(last) if last + data.refresh > now => last + data.refresh,
-        _ => now,
-    };
+    let deadline = next_slot(data.last_presentation, data.refresh, now);
     let timer = Timer::from_duration(deadline.saturating_sub(now));
     let output_name = name.clone();
     let token = core
@@ -77,6 +74,26 @@ pub fn queue_redraw(core: &mut Core, output: &Output) {
         Ok(token) => data.redraw = RedrawState::Scheduled { deadline, token },
         Err(err) => warn!(?err, output = %name, "cannot arm the frame timer"),
     }
+}
+
+/// The next frame slot at or after `now`: slots are `last + k * refresh`, like vblanks, so
+/// an animating client sees presentation times exactly a multiple of the refresh apart.
+/// Before the first frame there is no phase yet and the slot is `now`.
+pub fn next_slot(last: Option<Duration>, refresh: Duration, now: Duration) -> Duration {
+    let Some(last) = last else {
+        return now;
+    };
+    if refresh.is_zero() {
+        return now.max(last);
+    }
+    let next = last + refresh;
+    if next >= now {
+        return next;
+    }
+    let behind = (now - last).as_nanos();
+    let periods = behind.div_ceil(refresh.as_nanos());
+    let periods = u32::try_from(periods).unwrap_or(u32::MAX);
+    last + refresh * periods
 }
 
 /// Queues a redraw on every output.
@@ -95,6 +112,7 @@ impl State {
         };
         let deadline = match self.core.outputs.get_mut(name) {
             Some(data) => match std::mem::replace(&mut data.redraw, RedrawState::Idle) {
+                // The timer fired: the slot is due.
                 RedrawState::Scheduled { deadline, .. } => deadline,
                 RedrawState::Idle => self.core.now(),
             },
@@ -182,5 +200,35 @@ impl Core {
             );
         }
         trace!(output = %name, damaged = outcome.damaged, "frame done");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const R: Duration = Duration::from_micros(16_667);
+
+    #[test]
+    fn first_frame_is_now() {
+        let now = Duration::from_secs(5);
+        assert_eq!(next_slot(None, R, now), now);
+    }
+
+    #[test]
+    fn next_slot_keeps_phase() {
+        let last = Duration::from_secs(1);
+        // Within one refresh: exactly one refresh later.
+        assert_eq!(next_slot(Some(last), R, last + R / 2), last + R);
+        // Exactly at the slot.
+        assert_eq!(next_slot(Some(last), R, last + R), last + R);
+        // Late by 2.5 refreshes: the third slot.
+        assert_eq!(next_slot(Some(last), R, last + R * 5 / 2), last + R * 3);
+    }
+
+    #[test]
+    fn zero_refresh_does_not_divide_by_zero() {
+        let last = Duration::from_secs(1);
+        assert_eq!(next_slot(Some(last), Duration::ZERO, last * 2), last * 2);
     }
 }
