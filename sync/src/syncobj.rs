@@ -226,7 +226,7 @@ impl Syncobj {
     }
 
     /// DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL: adds an already signalled fence at `point`
-    /// (point 0 replaces the whole content with a signalled fence).
+    /// (point 0 too, as an unordered point; it does not reset the timeline).
     pub fn signal(&self, point: u64) -> Result<(), SyncobjError> {
         sys::syncobj_timeline_signal(self.node.as_fd(), self.handle.0, point).map_err(|e| {
             if unsupported(&e) {

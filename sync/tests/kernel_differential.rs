@@ -80,7 +80,11 @@ fn soft_timeline_matches_kernel_syncobj() {
                 } else {
                     1 + rng.below(9)
                 }),
-                3..=6 => Op::AddPending(1 + rng.below(9)),
+                3..=6 => Op::AddPending(if rng.below(15) == 0 {
+                    0
+                } else {
+                    1 + rng.below(9)
+                }),
                 _ => Op::Complete(rng.below(8)),
             };
             history.push(op);

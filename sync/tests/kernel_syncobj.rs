@@ -201,7 +201,16 @@ fn unordered_point_and_reset() {
     assert_eq!(t.query().expect("query"), Point(5));
     assert!(t.is_signalled(Point(5)).expect("wait"));
 
-    t.signal(Point(0)).expect("reset");
+    // TIMELINE_SIGNAL of point 0 is an unordered point, not a reset.
+    t.signal(Point(0)).expect("signal 0");
+    assert_eq!(t.query().expect("query"), Point(5));
+    assert_eq!(t.last_submitted().expect("query"), Point(5));
+    assert!(t.is_signalled(Point(0)).expect("wait"));
+    assert!(t.is_signalled(Point(5)).expect("wait"));
+
+    // Importing a fence at point 0 (TRANSFER to point 0) replaces the content: a reset.
+    let done = sw.create_fence(1, "done").expect("fence");
+    t.import_sync_file(Point(0), &done).expect("import at 0");
     assert_eq!(t.query().expect("query"), Point(0));
     assert_eq!(t.last_submitted().expect("query"), Point(0));
     assert!(t.is_signalled(Point(0)).expect("wait"));
@@ -242,6 +251,7 @@ fn event_loop_waits_cost_one_fd_each() {
     let Some(k) = common::kernel("event_loop_waits_cost_one_fd_each") else {
         return;
     };
+    common::raise_fd_limit();
     let mut event_loop: calloop::EventLoop<'_, usize> =
         calloop::EventLoop::try_new().expect("loop");
     let t = k.vgem.create_timeline().expect("create");

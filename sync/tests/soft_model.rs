@@ -14,7 +14,7 @@ use proptest::prelude::*;
 enum Op {
     /// TIMELINE_SIGNAL(point).
     Signal(u64),
-    /// Import a pending fence at point.
+    /// Import a pending fence at point (point 0: replace the content).
     AddPending(u64),
     /// Signal the n-th pending fence (modulo the count).
     Complete(usize),
@@ -25,7 +25,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (0u64..10).prop_map(Op::Signal),
-        3 => (1u64..10).prop_map(Op::AddPending),
+        3 => (0u64..10).prop_map(Op::AddPending),
         3 => any::<usize>().prop_map(Op::Complete),
         2 => (0u64..11).prop_map(Op::Wait),
     ]
@@ -49,7 +49,11 @@ impl Harness {
             }
             Op::AddPending(p) => {
                 let f = self.model.new_fence(false);
-                self.model.add(p, f);
+                if p == 0 {
+                    self.model.replace(f);
+                } else {
+                    self.model.add(p, f);
+                }
                 let fence = self.ctx.next_fence();
                 self.timeline.add_point(Point(p), fence.clone());
                 self.fences.push((fence, f));

@@ -99,7 +99,8 @@ impl DrmTimeline {
         Ok(Point(self.0.query(true)?))
     }
 
-    /// TIMELINE_SIGNAL: adds an already signalled fence at `point` (0 resets the timeline).
+    /// TIMELINE_SIGNAL: adds an already signalled fence at `point` (point 0 is an unordered
+    /// point, not a reset; see [`timeline`](crate::timeline)).
     pub fn signal(&self, point: Point) -> Result<(), TimelineError> {
         Ok(self.0.signal(point.0)?)
     }
@@ -144,6 +145,7 @@ impl DrmTimeline {
     }
 
     /// Puts the fence of `file` at `point` (a render or KMS fence becomes a release point).
+    /// Point 0 replaces the whole content with the fence (a reset).
     pub fn import_sync_file(&self, point: Point, file: &SyncFile) -> Result<(), TimelineError> {
         Ok(self.0.import_sync_file(point.0, file)?)
     }

@@ -20,8 +20,13 @@
 //! * **Unordered point** (`p <= head.seqno`): the node gets a *new* context,
 //!   `seqno = max(head.seqno, p)` (the head's seqno: it never goes down) and `prev_seqno = 0`.
 //!   The kernel only logs "You are adding an unorder point to timeline!" at debug level.
-//! * **Point 0**: `TIMELINE_SIGNAL` (and `TRANSFER` to point 0) *replaces* the whole content
-//!   with a single non-chain fence: the timeline is reset, QUERY reads 0 again.
+//! * **Point 0** (found in the VM, see `tests/kernel_syncobj.rs`): `TIMELINE_SIGNAL` adds
+//!   point 0 as a chain node like any other point. Being never later than the head, it is an
+//!   unordered point (new context, the head's seqno), so it does *not* reset the timeline; on
+//!   an empty syncobj it makes a chain whose head has seqno 0. `TRANSFER` to point 0 (and so
+//!   importing a sync_file "at point 0") instead *replaces* the whole content with that one
+//!   fence: a reset after which QUERY and LAST_SUBMITTED read 0 and points >= 1 are not
+//!   submitted.
 //!
 //! **When a point is signalled.** A chain node signals when its own fence and every node before
 //! it have signalled (signalling is cumulative). Waiting for point `p` walks from the head over
@@ -117,7 +122,7 @@ pub enum Timeline {
 }
 
 impl Timeline {
-    /// Adds an already signalled point (`TIMELINE_SIGNAL`).
+    /// Adds an already signalled point (`TIMELINE_SIGNAL`; point 0 does not reset).
     pub fn signal(&self, point: Point) -> Result<(), TimelineError> {
         match self {
             Timeline::Soft(t) => {

@@ -194,13 +194,15 @@ impl Inner {
         self.nodes.back().map_or(0, |n| n.seqno)
     }
 
+    /// `drm_syncobj_replace_fence`: the chain is dropped, `fence` becomes the content.
+    fn replace(&mut self, fence: Fence) {
+        self.nodes.clear();
+        self.base = Some(fence);
+    }
+
+    /// `drm_syncobj_add_point`: a new chain node (point 0 included: it is never later than
+    /// the head, so it is an unordered point).
     fn add(&mut self, point: u64, fence: Fence) {
-        if point == 0 {
-            // drm_syncobj_replace_fence: the chain is dropped, the fence becomes the content.
-            self.nodes.clear();
-            self.base = Some(fence);
-            return;
-        }
         let context = self.next_context;
         let node = match self.nodes.back() {
             Some(head) if point > head.seqno => Node {
@@ -299,13 +301,29 @@ impl SoftTimeline {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `fence` at `point` (what importing a sync_file at a point does). Point 0 resets
-    /// the timeline to just `fence`.
+    /// Adds `fence` at `point`, like importing a sync_file at a point (binary syncobj +
+    /// `TRANSFER`). `TRANSFER` to point 0 *replaces* the whole content with `fence` (a reset).
     pub fn add_point(&self, point: Point, fence: Fence) {
+        self.update(|inner| {
+            if point.0 == 0 {
+                inner.replace(fence);
+            } else {
+                inner.add(point.0, fence);
+            }
+        });
+    }
+
+    /// Adds an already signalled point (`TIMELINE_SIGNAL`). Point 0 is added as a chain node
+    /// like any other point (an unordered one once the timeline has points): it does not reset.
+    pub fn signal(&self, point: Point) {
+        self.update(|inner| inner.add(point.0, Fence::signalled()));
+    }
+
+    fn update(&self, change: impl FnOnce(&mut Inner)) {
         let ready = {
             let mut inner = self.lock();
             inner.prune();
-            inner.add(point.0, fence);
+            change(&mut inner);
             inner.resolve_waits()
         };
         // Completed outside the lock: callbacks may use this timeline again.
@@ -317,11 +335,6 @@ impl SoftTimeline {
                 Some(target) => forward(target, &out),
             }
         }
-    }
-
-    /// Adds an already signalled point (`TIMELINE_SIGNAL`).
-    pub fn signal(&self, point: Point) {
-        self.add_point(point, Fence::signalled());
     }
 
     /// QUERY (see the rules in [`timeline`](crate::timeline)).
@@ -472,10 +485,17 @@ mod tests {
     }
 
     #[test]
-    fn point_zero_resets() {
+    fn point_zero_signal_is_an_unordered_point_and_import_at_zero_resets() {
         let t = SoftTimeline::new();
+        t.signal(Point(0));
+        assert_eq!(t.last_submitted(), Point(0));
+        assert_eq!(t.is_signalled(Point(0)).ok(), Some(true));
+        assert!(t.is_signalled(Point(1)).is_err());
         t.signal(Point(7));
         t.signal(Point(0));
+        assert_eq!(t.query(), Point(7));
+        assert_eq!(t.last_submitted(), Point(7));
+        t.add_point(Point(0), Fence::signalled());
         assert_eq!(t.query(), Point(0));
         assert_eq!(t.last_submitted(), Point(0));
         assert_eq!(t.is_signalled(Point(0)).ok(), Some(true));

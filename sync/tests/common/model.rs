@@ -33,12 +33,14 @@ impl Model {
         self.signalled.len() - 1
     }
 
+    /// TRANSFER to point 0: the content becomes just `fence`.
+    pub fn replace(&mut self, fence: usize) {
+        self.entries.clear();
+        self.base = Some(fence);
+    }
+
+    /// A new point (0 included: never later than the head, so unordered).
     pub fn add(&mut self, point: u64, fence: usize) {
-        if point == 0 {
-            self.entries.clear();
-            self.base = Some(fence);
-            return;
-        }
         let entry = match self.entries.last() {
             Some(head) if point > head.seqno => Entry {
                 seqno: point,
