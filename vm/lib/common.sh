@@ -190,7 +190,7 @@ layer_cmd() { layer_text /lockstep/cmd 0644; }
 # guest command's exit status; 124 on timeout; 125 when the VM died without one (a kernel
 # panic, e.g. a WARN under panic_on_warn=1).
 #
-# Env: LOCKSTEP_VM_MEM (default 1G), LOCKSTEP_VM_APPEND (extra kernel arguments),
+# Env: LOCKSTEP_VM_MEM (default 2G), LOCKSTEP_VM_APPEND (extra kernel arguments),
 # VM_VERBOSE=1 (show the boot log), VM_PANIC_ON_WARN (default 1).
 vm_boot() { # TIMEOUT_SECONDS
 	local timeout=$1 cmdline t0 line started="" rc="" panicked="" status
@@ -211,7 +211,7 @@ vm_boot() { # TIMEOUT_SECONDS
 	t0=$EPOCHREALTIME
 	set +e
 	timeout -k 5 "$timeout" qemu-system-x86_64 \
-		-machine pc -accel tcg -cpu max -smp 1 -m "${LOCKSTEP_VM_MEM:-1G}" \
+		-machine pc -accel tcg -cpu max -smp 1 -m "${LOCKSTEP_VM_MEM:-2G}" \
 		-nodefaults -no-user-config -display none -no-reboot -serial stdio \
 		-kernel "$VM_KERNEL_DIR/bzImage" -initrd "$VM_WORK/initrd" -append "$cmdline" \
 		</dev/null 2>&1 | {
