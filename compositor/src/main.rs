@@ -106,26 +106,42 @@ fn unreachable_auto() -> ! {
     std::process::abort()
 }
 
+/// The headless outputs: from `--output` if given, else from the config's `[[output]]`
+/// entries that have a mode, else one default output. Outputs are named HEADLESS-1, -2, … in
+/// that order; a config entry of that name (or the unnamed entry) gives scale and position.
 fn virtual_outputs(cli_outputs: &[Mode], config: &Config) -> Result<Vec<VirtualOutput>> {
-    let to_spec = |mode: &Mode, scale: f64| VirtualOutput {
-        size: (mode.width as i32, mode.height as i32),
-        refresh_mhz: mode.refresh_mhz.map(|r| r as i32).unwrap_or(60_000),
-        scale,
-    };
-    if !cli_outputs.is_empty() {
-        return Ok(cli_outputs.iter().map(|m| to_spec(m, 1.0)).collect());
-    }
-    let configured: Vec<VirtualOutput> = config
-        .outputs
-        .iter()
-        .filter(|o| o.enabled)
-        .filter_map(|o| o.mode.as_ref().map(|m| to_spec(m, o.scale)))
-        .collect();
-    if configured.is_empty() {
-        Ok(vec![VirtualOutput::default()])
+    let modes: Vec<Mode> = if !cli_outputs.is_empty() {
+        cli_outputs.to_vec()
     } else {
-        Ok(configured)
-    }
+        config
+            .outputs
+            .iter()
+            .filter(|o| o.enabled)
+            .filter_map(|o| o.mode.clone())
+            .collect()
+    };
+    let modes = if modes.is_empty() {
+        vec![Mode {
+            width: 1280,
+            height: 720,
+            refresh_mhz: None,
+        }]
+    } else {
+        modes
+    };
+    Ok(modes
+        .iter()
+        .enumerate()
+        .map(|(i, mode)| {
+            let entry = config.output(&format!("HEADLESS-{}", i + 1));
+            VirtualOutput {
+                size: (mode.width as i32, mode.height as i32),
+                refresh_mhz: mode.refresh_mhz.map(|r| r as i32).unwrap_or(60_000),
+                scale: entry.map(|e| e.scale).unwrap_or(1.0),
+                position: entry.and_then(|e| e.position.as_ref()).map(|p| (p.x, p.y)),
+            }
+        })
+        .collect())
 }
 
 fn spawn_command(args: &[OsString], socket: &OsString) -> Result<()> {

@@ -34,6 +34,8 @@ pub struct VirtualOutput {
     pub refresh_mhz: i32,
     /// Output scale.
     pub scale: f64,
+    /// Top-left corner in the global space; `None` puts it right of the existing outputs.
+    pub position: Option<(i32, i32)>,
 }
 
 impl Default for VirtualOutput {
@@ -42,6 +44,7 @@ impl Default for VirtualOutput {
             size: (1280, 720),
             refresh_mhz: 60_000,
             scale: 1.0,
+            position: None,
         }
     }
 }
@@ -118,7 +121,13 @@ impl Headless {
             .map(|g| g.loc.x + g.size.w)
             .max()
             .unwrap_or(0);
-        let position: Point<i32, Logical> = (x, 0).into();
+        let position: Point<i32, Logical> = spec.position.unwrap_or((x, 0)).into();
+        if !(spec.scale > 0.0 && spec.scale <= 4.0) {
+            return Err(anyhow!(
+                "output scale {} is out of range (0, 4]",
+                spec.scale
+            ));
+        }
         output.create_global::<State>(&core.display_handle);
         output.change_current_state(
             Some(mode),

@@ -69,10 +69,15 @@ impl Winit {
             },
         );
         output.create_global::<State>(&core.display_handle);
+        // GL renders upside down relative to the window's origin.
+        let scale = core
+            .config
+            .output(OUTPUT_NAME)
+            .map(|o| smithay::output::Scale::Fractional(o.scale));
         output.change_current_state(
             Some(mode),
             Some(Transform::Flipped180),
-            None,
+            scale,
             Some((0, 0).into()),
         );
         output.set_preferred(mode);

@@ -32,6 +32,7 @@ pub const DEFAULT_OUTPUT: VirtualOutput = VirtualOutput {
     size: (1280, 720),
     refresh_mhz: 60_000,
     scale: 1.0,
+    position: None,
 };
 
 impl Fixture {

@@ -324,12 +324,14 @@ fn outputs_are_laid_out_left_to_right() {
             size: (800, 600),
             refresh_mhz: 30_000,
             scale: 1.0,
+            position: None,
         },
     ]);
     let name = f.add_output(VirtualOutput {
         size: (640, 480),
         refresh_mhz: 60_000,
         scale: 2.0,
+        position: None,
     });
     assert_eq!(name, "HEADLESS-3");
     let geometry: Vec<_> = ["HEADLESS-1", "HEADLESS-2", "HEADLESS-3"]
