@@ -6,7 +6,9 @@
 //!
 //! - [`Frame`]: a captured frame in memory (screenshots, screencopy, tests), with PNG encoding
 //!   and [`FrameStats`] to tell a real picture from a blank one;
-//! - [`cursor`]: the default pointer image, drawn in code so lockstep needs no cursor theme.
+//! - [`cursor`]: the default pointer image, drawn in code so lockstep needs no cursor theme;
+//! - [`heap`]: linear dmabufs without a GPU (dma-heap, udmabuf, dumb buffers) with bracketed
+//!   CPU access, for clients in tests and the conformance suite.
 //!
 //! ```
 //! use lockstep_render::{Frame, PixelFormat};
@@ -19,5 +21,6 @@
 
 pub mod cursor;
 mod frame;
+pub mod heap;
 
 pub use frame::{Frame, FrameError, FrameStats, PixelFormat};
