@@ -78,6 +78,8 @@ pub enum MsgRequest {
     Windows,
     /// Show version and backend.
     Version,
+    /// Whether explicit sync (linux-drm-syncobj-v1) is on, and why (not).
+    ExplicitSync,
     /// Save a PNG of an output.
     Screenshot {
         /// Where to write the PNG.
@@ -121,6 +123,7 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
         MsgRequest::Outputs => Request::Outputs,
         MsgRequest::Windows => Request::Windows,
         MsgRequest::Version => Request::Version,
+        MsgRequest::ExplicitSync => Request::ExplicitSync,
         MsgRequest::Screenshot { file, output } => {
             let path = if file.is_absolute() {
                 file
@@ -189,6 +192,13 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                 size.0,
                 size.1
             );
+        }
+        Response::ExplicitSync(status) => {
+            if status.enabled {
+                println!("explicit sync: on ({})", status.reason);
+            } else {
+                println!("explicit sync: off: {}", status.reason);
+            }
         }
         Response::Error(message) => {
             eprintln!("lockstep: {message}");

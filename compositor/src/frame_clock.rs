@@ -125,6 +125,7 @@ impl State {
                 return;
             }
         };
+        self.signal_queued_releases();
         self.core.after_render(&output, deadline, &outcome);
         if outcome.damaged {
             self.complete_screencopies(&output);

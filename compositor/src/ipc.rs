@@ -31,6 +31,8 @@ pub enum Request {
     Windows,
     /// Compositor version and backend.
     Version,
+    /// Whether explicit sync is on, and why (not).
+    ExplicitSync,
     /// Write a PNG of an output to `path` (absolute).
     Screenshot {
         /// Where to write the PNG.
@@ -100,6 +102,8 @@ pub enum Response {
         /// Width and height in pixels.
         size: (u32, u32),
     },
+    /// Answer to `explicit_sync`.
+    ExplicitSync(crate::handlers::drm_syncobj::ExplicitSyncStatus),
     /// The request failed.
     Error(String),
 }
@@ -312,6 +316,7 @@ pub fn answer(state: &State, request: Request) -> Response {
                 .as_ref()
                 .map(|s| s.to_string_lossy().into_owned()),
         },
+        Request::ExplicitSync => Response::ExplicitSync(core.explicit_sync.clone()),
         Request::Screenshot { .. } => Response::Error("screenshot is answered elsewhere".into()),
     }
 }

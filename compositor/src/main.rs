@@ -117,7 +117,7 @@ fn virtual_outputs(cli_outputs: &[Mode], config: &Config) -> Result<Vec<VirtualO
             .outputs
             .iter()
             .filter(|o| o.enabled)
-            .filter_map(|o| o.mode.clone())
+            .filter_map(|o| o.mode)
             .collect()
     };
     let modes = if modes.is_empty() {

@@ -62,6 +62,8 @@ impl Server {
         for spec in outputs {
             headless.add_output(&mut core, *spec)?;
         }
+        // pixman has finished reading client buffers when a frame call returns.
+        crate::handlers::drm_syncobj::init(&mut core, false);
         insert_display(&event_loop.handle(), display)?;
         Ok(Self {
             event_loop,
@@ -76,6 +78,8 @@ impl Server {
     pub fn winit(config: Config) -> Result<Self> {
         let (event_loop, display, mut core) = Self::core(config)?;
         let winit = Winit::new(&mut core, "lockstep")?;
+        // GLES reads buffers asynchronously: release after the next frame.
+        crate::handlers::drm_syncobj::init(&mut core, true);
         insert_display(&event_loop.handle(), display)?;
         Ok(Self {
             event_loop,
@@ -106,6 +110,7 @@ impl Server {
 impl State {
     /// Housekeeping after each loop iteration.
     pub fn after_dispatch(&mut self) {
+        self.collect_sync_garbage();
         if let Some(window) = self.core.focus_request.take() {
             crate::shell::focus_window(self, &window);
         }

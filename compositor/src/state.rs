@@ -149,6 +149,14 @@ pub struct Core {
     pub pointer_seen: bool,
     /// Where the next cascaded window goes.
     pub next_cascade: Option<Point<i32, Logical>>,
+    /// linux-drm-syncobj-v1, when explicit sync is on.
+    pub drm_syncobj: Option<lockstep_protocols::linux_drm_syncobj_v1::DrmSyncobjState>,
+    /// Whether explicit sync is on, and why (not).
+    pub explicit_sync: crate::handlers::drm_syncobj::ExplicitSyncStatus,
+    /// Commits held until their acquire point signals.
+    pub acquire_waits: crate::handlers::drm_syncobj::AcquireWaits,
+    /// Release points waiting for an asynchronous renderer to finish a frame.
+    pub release_queue: Option<lockstep_protocols::linux_drm_syncobj_v1::ReleaseQueue>,
     /// Toplevels that have no buffer yet (or unmapped themselves).
     pub unmapped: Vec<Window>,
     /// A window that should get focus once the current dispatch is over.
@@ -225,6 +233,14 @@ impl Core {
             cursor_status: CursorImageStatus::default_named(),
             pointer_seen: false,
             next_cascade: None,
+            drm_syncobj: None,
+            explicit_sync: crate::handlers::drm_syncobj::ExplicitSyncStatus {
+                enabled: false,
+                device: None,
+                reason: "not initialised yet".into(),
+            },
+            acquire_waits: Default::default(),
+            release_queue: None,
             unmapped: Vec::new(),
             focus_request: None,
         })

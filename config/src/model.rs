@@ -85,6 +85,9 @@ pub struct ExplicitSyncConfig {
     /// How long a commit may wait for its acquire point before that commit is failed for
     /// that surface only, in milliseconds; at least 1. Default 2000.
     pub acquire_timeout_ms: u64,
+    /// The DRM node timelines are imported on (`/dev/dri/renderD128`). Default: the first
+    /// render node whose driver supports timeline syncobjs.
+    pub device: Option<std::path::PathBuf>,
 }
 
 /// The `[cursor]` table: the default cursor shown when a client sets none.
@@ -138,6 +141,7 @@ impl Default for ExplicitSyncConfig {
         ExplicitSyncConfig {
             enabled: true,
             acquire_timeout_ms: 2000,
+            device: None,
         }
     }
 }

@@ -99,6 +99,10 @@ pub(crate) const SECTIONS: &[Section] = &[
                 "acquire_timeout_ms",
                 "a whole number of milliseconds, at least 1, e.g. `acquire_timeout_ms = 2000`",
             ),
+            (
+                "device",
+                "a path to a DRM node, e.g. `device = \"/dev/dri/renderD128\"`",
+            ),
         ],
     },
     Section {

@@ -6,7 +6,10 @@
 //! `delegate_xxx!` macro. Nothing here knows about a backend: where pixels come from is the
 //! handler's business.
 //!
+//! - [`linux_drm_syncobj_v1`]: explicit synchronization with DRM syncobj timelines, on
+//!   `lockstep-sync`.
 //! - [`wlr_screencopy`]: `zwlr_screencopy_manager_v1` (what `grim` uses).
 #![warn(missing_docs)]
 
+pub mod linux_drm_syncobj_v1;
 pub mod wlr_screencopy;

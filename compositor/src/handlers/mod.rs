@@ -2,6 +2,7 @@
 
 pub mod compositor;
 pub mod dmabuf;
+pub mod drm_syncobj;
 pub mod screencopy;
 pub mod seat;
 pub mod xdg_shell;

@@ -1,0 +1,654 @@
+//! linux-drm-syncobj-v1: explicit synchronization with DRM syncobj timelines, written on
+//! `lockstep-sync`.
+//!
+//! A client imports DRM syncobj timelines (`import_timeline`), gets a
+//! `wp_linux_drm_syncobj_surface_v1` for a wl_surface, and with every commit that attaches a
+//! buffer sets an *acquire point* (lockstep must not read the buffer before it is signalled)
+//! and a *release point* (lockstep signals it when it no longer reads the buffer).
+//!
+//! # What this module does, and what the compositor does
+//!
+//! This module owns the protocol objects and every protocol rule. It validates each commit in a
+//! pre-commit hook and posts the error the spec names, on the syncobj surface object:
+//!
+//! | error | when |
+//! |---|---|
+//! | `no_surface` (1) | a point is set after the wl_surface was destroyed |
+//! | `unsupported_buffer` (2) | the attached buffer is neither a dmabuf nor wl_shm |
+//! | `no_buffer` (3) | a point is set but no buffer is attached in this commit |
+//! | `no_acquire_point` (4) / `no_release_point` (5) | a buffer is attached without it |
+//! | `conflicting_points` (6) | both points on the same timeline and acquire ≥ release |
+//!
+//! and on the manager `surface_exists` (0) and `invalid_timeline` (1).
+//!
+//! The points travel with the surface's double-buffered state as [`SyncobjCachedState`]
+//! (smithay's cached state, so synchronized subsurfaces carry them until the parent commits).
+//! The compositor (through [`DrmSyncobjHandler::new_syncobj_surface`]) holds commits until the
+//! acquire point is signalled.
+//!
+//! # Release points are values that signal themselves
+//!
+//! A [`ReleasePoint`] signals its timeline point when it is dropped. It lives in the surface's
+//! *current* state for as long as its buffer is current, so every way a buffer stops being used
+//! releases it with no extra bookkeeping:
+//! - a newer commit with a buffer is applied (its points replace the current ones);
+//! - a cached (synchronized subsurface) or queued commit is replaced before it was used;
+//! - the surface, or the whole client, goes away.
+//!
+//! The compositor removes the release point itself when a commit attaches a null buffer.
+//! Renderers that read asynchronously (GLES) do not signal on drop: they pass a
+//! [`ReleaseQueue`] to [`DrmSyncobjState::set_release_queue`]. Dropped points then wait in the
+//! queue until the renderer has finished the frame that last read the buffer.
+//!
+//! Destroying the syncobj surface discards the points set since the last commit, without
+//! signalling them, as the spec allows. Points already committed are kept.
+//!
+//! # wl_shm buffers
+//!
+//! The spec leaves other buffer types to the compositor. lockstep accepts points on wl_shm
+//! buffers: a software renderer may commit before its rendering threads finish. lockstep waits
+//! for the acquire point before reading the buffer, and signals the release point once it no
+//! longer reads the buffer.
+//!
+//! # Identical timelines
+//!
+//! `conflicting_points` compares the two points' timeline *objects*. The kernel gives no way to
+//! tell whether two separately imported fds name the same syncobj, so one syncobj imported
+//! twice counts as two timelines.
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex},
+};
+
+use lockstep_sync::{Point, SyncDevice, Timeline, TimelinePoint};
+use smithay::{
+    reexports::{
+        wayland_protocols::wp::linux_drm_syncobj::v1::server::{
+            wp_linux_drm_syncobj_manager_v1::{self, WpLinuxDrmSyncobjManagerV1},
+            wp_linux_drm_syncobj_surface_v1::{self, WpLinuxDrmSyncobjSurfaceV1},
+            wp_linux_drm_syncobj_timeline_v1::{self, WpLinuxDrmSyncobjTimelineV1},
+        },
+        wayland_server::{
+            backend::GlobalId, protocol::wl_surface::WlSurface, Client, DataInit, Dispatch,
+            DisplayHandle, GlobalDispatch, New, Resource, Weak,
+        },
+    },
+    wayland::{
+        compositor::{
+            add_pre_commit_hook, with_states, BufferAssignment, Cacheable, SurfaceAttributes,
+        },
+        shm::with_buffer_contents,
+    },
+};
+use tracing::{debug, warn};
+
+/// The version lockstep implements.
+pub const VERSION: u32 = 1;
+
+/// Where dropped release points wait when the renderer reads buffers asynchronously.
+pub type ReleaseQueue = Arc<Mutex<Vec<TimelinePoint>>>;
+
+/// Global state of `wp_linux_drm_syncobj_manager_v1`.
+pub struct DrmSyncobjState {
+    global: GlobalId,
+    device: Arc<dyn SyncDevice>,
+    release_queue: Option<ReleaseQueue>,
+}
+
+impl fmt::Debug for DrmSyncobjState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DrmSyncobjState")
+            .field("device", &self.device.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Data of the global: which clients may see it.
+pub struct DrmSyncobjGlobalData {
+    filter: Box<dyn Fn(&Client) -> bool + Send + Sync>,
+}
+
+/// What the compositor implements.
+pub trait DrmSyncobjHandler {
+    /// The protocol state (`None` while explicit sync is off; the global does not exist then,
+    /// but a client may still hold a manager bound before it was turned off).
+    fn drm_syncobj_state(&mut self) -> Option<&mut DrmSyncobjState>;
+
+    /// `surface` got its syncobj surface: install what holds commits until acquire points
+    /// signal. Called once per wl_surface lifetime, after this module's validation hook, so
+    /// invalid commits never reach it.
+    fn new_syncobj_surface(&mut self, surface: &WlSurface);
+}
+
+/// A timeline point the compositor must wait for before reading the buffer.
+#[derive(Debug, Clone)]
+pub struct AcquirePoint {
+    /// The point.
+    pub point: TimelinePoint,
+    timeline_object: Weak<WpLinuxDrmSyncobjTimelineV1>,
+}
+
+/// A timeline point lockstep signals when it no longer reads the buffer: on drop.
+pub struct ReleasePoint {
+    point: Option<TimelinePoint>,
+    queue: Option<ReleaseQueue>,
+    timeline_object: Weak<WpLinuxDrmSyncobjTimelineV1>,
+}
+
+impl fmt::Debug for ReleasePoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReleasePoint")
+            .field("point", &self.point.as_ref().map(|p| p.point))
+            .field("deferred", &self.queue.is_some())
+            .finish()
+    }
+}
+
+impl ReleasePoint {
+    /// The point this will signal.
+    pub fn point(&self) -> Option<&TimelinePoint> {
+        self.point.as_ref()
+    }
+
+    /// Forgets the point without signalling it (points discarded before they were committed).
+    pub fn discard(mut self) {
+        self.point = None;
+    }
+}
+
+impl Drop for ReleasePoint {
+    fn drop(&mut self) {
+        let Some(point) = self.point.take() else {
+            return;
+        };
+        if let Some(queue) = &self.queue {
+            if let Ok(mut queue) = queue.lock() {
+                queue.push(point);
+                return;
+            }
+        }
+        signal_release(&point);
+    }
+}
+
+/// Signals a release point now (an ioctl that never waits), logging failures.
+pub fn signal_release(point: &TimelinePoint) {
+    if let Err(err) = point.signal() {
+        warn!(point = point.point.0, %err, "signalling a release point failed");
+    } else {
+        debug!(point = point.point.0, "release point signalled");
+    }
+}
+
+/// The points of one commit, double-buffered with the wl_surface state.
+#[derive(Debug, Default)]
+pub struct SyncobjCachedState {
+    /// Wait for this before reading the buffer.
+    pub acquire: Option<AcquirePoint>,
+    /// Signal this when the buffer is no longer read.
+    pub release: Option<ReleasePoint>,
+}
+
+impl Cacheable for SyncobjCachedState {
+    fn commit(&mut self, _dh: &DisplayHandle) -> Self {
+        Self {
+            acquire: self.acquire.take(),
+            release: self.release.take(),
+        }
+    }
+
+    fn merge_into(self, into: &mut Self, _dh: &DisplayHandle) {
+        // Points come only with a new buffer, and a new buffer replaces the old one: the old
+        // release point drops here and signals (or queues). A commit without points keeps the
+        // buffer and its points.
+        if self.acquire.is_some() || self.release.is_some() {
+            into.acquire = self.acquire;
+            into.release = self.release;
+        }
+    }
+}
+
+/// User data of `wp_linux_drm_syncobj_timeline_v1`.
+#[derive(Debug)]
+pub struct SyncobjTimelineData {
+    timeline: Timeline,
+}
+
+/// User data of `wp_linux_drm_syncobj_surface_v1`.
+#[derive(Debug)]
+pub struct SyncobjSurfaceData {
+    surface: Weak<WlSurface>,
+}
+
+/// Kept in the wl_surface's data map: the live syncobj surface, if any.
+#[derive(Debug, Default)]
+struct SurfaceSyncobj {
+    object: Mutex<Option<Weak<WpLinuxDrmSyncobjSurfaceV1>>>,
+    hooked: Mutex<bool>,
+}
+
+impl DrmSyncobjState {
+    /// Creates the global. Timelines are imported on `device`; `filter` says which clients
+    /// see the global.
+    pub fn new<D, F>(display: &DisplayHandle, device: Arc<dyn SyncDevice>, filter: F) -> Self
+    where
+        D: GlobalDispatch<WpLinuxDrmSyncobjManagerV1, DrmSyncobjGlobalData>
+            + Dispatch<WpLinuxDrmSyncobjManagerV1, ()>
+            + Dispatch<WpLinuxDrmSyncobjTimelineV1, SyncobjTimelineData>
+            + Dispatch<WpLinuxDrmSyncobjSurfaceV1, SyncobjSurfaceData>
+            + DrmSyncobjHandler
+            + 'static,
+        F: Fn(&Client) -> bool + Send + Sync + 'static,
+    {
+        let global = display.create_global::<D, WpLinuxDrmSyncobjManagerV1, _>(
+            VERSION,
+            DrmSyncobjGlobalData {
+                filter: Box::new(filter),
+            },
+        );
+        Self {
+            global,
+            device,
+            release_queue: None,
+        }
+    }
+
+    /// The global's id.
+    pub fn global(&self) -> GlobalId {
+        self.global.clone()
+    }
+
+    /// The device timelines are imported on.
+    pub fn device(&self) -> &Arc<dyn SyncDevice> {
+        &self.device
+    }
+
+    /// Makes release points set from now on queue themselves in `queue` instead of
+    /// signalling on drop (for renderers that read buffers asynchronously).
+    pub fn set_release_queue(&mut self, queue: Option<ReleaseQueue>) {
+        self.release_queue = queue;
+    }
+}
+
+impl<D> GlobalDispatch<WpLinuxDrmSyncobjManagerV1, DrmSyncobjGlobalData, D> for DrmSyncobjState
+where
+    D: GlobalDispatch<WpLinuxDrmSyncobjManagerV1, DrmSyncobjGlobalData>
+        + Dispatch<WpLinuxDrmSyncobjManagerV1, ()>
+        + 'static,
+{
+    fn bind(
+        _state: &mut D,
+        _handle: &DisplayHandle,
+        _client: &Client,
+        resource: New<WpLinuxDrmSyncobjManagerV1>,
+        _global_data: &DrmSyncobjGlobalData,
+        data_init: &mut DataInit<'_, D>,
+    ) {
+        data_init.init(resource, ());
+    }
+
+    fn can_view(client: Client, global_data: &DrmSyncobjGlobalData) -> bool {
+        (global_data.filter)(&client)
+    }
+}
+
+impl<D> Dispatch<WpLinuxDrmSyncobjManagerV1, (), D> for DrmSyncobjState
+where
+    D: Dispatch<WpLinuxDrmSyncobjManagerV1, ()>
+        + Dispatch<WpLinuxDrmSyncobjTimelineV1, SyncobjTimelineData>
+        + Dispatch<WpLinuxDrmSyncobjSurfaceV1, SyncobjSurfaceData>
+        + DrmSyncobjHandler
+        + 'static,
+{
+    fn request(
+        state: &mut D,
+        _client: &Client,
+        manager: &WpLinuxDrmSyncobjManagerV1,
+        request: wp_linux_drm_syncobj_manager_v1::Request,
+        _data: &(),
+        _dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, D>,
+    ) {
+        match request {
+            wp_linux_drm_syncobj_manager_v1::Request::GetSurface { id, surface } => {
+                let marker = with_states(&surface, |states| {
+                    states
+                        .data_map
+                        .insert_if_missing_threadsafe(SurfaceSyncobj::default);
+                    states
+                        .data_map
+                        .get::<SurfaceSyncobj>()
+                        .map(|m| {
+                            let live = m
+                                .object
+                                .lock()
+                                .ok()
+                                .and_then(|o| o.as_ref().and_then(|w| w.upgrade().ok()))
+                                .is_some();
+                            let hooked = m.hooked.lock().map(|h| *h).unwrap_or(true);
+                            (live, hooked)
+                        })
+                        .unwrap_or((true, true))
+                });
+                let (exists, hooked) = marker;
+                if exists {
+                    manager.post_error(
+                        wp_linux_drm_syncobj_manager_v1::Error::SurfaceExists,
+                        format!(
+                            "wl_surface@{} already has a wp_linux_drm_syncobj_surface_v1; destroy \
+                             it before calling get_surface again (EGL/Vulkan may have created one \
+                             for this surface)",
+                            surface.id().protocol_id()
+                        ),
+                    );
+                    return;
+                }
+                let object = data_init.init(
+                    id,
+                    SyncobjSurfaceData {
+                        surface: surface.downgrade(),
+                    },
+                );
+                with_states(&surface, |states| {
+                    if let Some(m) = states.data_map.get::<SurfaceSyncobj>() {
+                        if let Ok(mut o) = m.object.lock() {
+                            *o = Some(object.downgrade());
+                        }
+                        if let Ok(mut h) = m.hooked.lock() {
+                            *h = true;
+                        }
+                    }
+                });
+                if !hooked {
+                    add_pre_commit_hook::<D, _>(&surface, validate_commit);
+                    state.new_syncobj_surface(&surface);
+                }
+            }
+            wp_linux_drm_syncobj_manager_v1::Request::ImportTimeline { id, fd } => {
+                let device = state.drm_syncobj_state().map(|s| s.device.clone());
+                let imported = match &device {
+                    Some(device) => device
+                        .import_timeline(std::os::fd::AsFd::as_fd(&fd))
+                        .map_err(|err| format!("on {}: {err}", device.name())),
+                    None => Err("explicit sync is turned off in this lockstep".to_string()),
+                };
+                match imported {
+                    Ok(timeline) => {
+                        data_init.init(
+                            id,
+                            SyncobjTimelineData {
+                                timeline: Timeline::Drm(timeline),
+                            },
+                        );
+                    }
+                    Err(err) => {
+                        // The object must exist to be a valid id, even though it is dead.
+                        data_init.init(
+                            id,
+                            SyncobjTimelineData {
+                                timeline: Timeline::Soft(lockstep_sync::SoftTimeline::new()),
+                            },
+                        );
+                        manager.post_error(
+                            wp_linux_drm_syncobj_manager_v1::Error::InvalidTimeline,
+                            format!(
+                                "import_timeline: the fd is not a DRM syncobj lockstep can \
+                                 import ({err}); pass the fd from drmSyncobjHandleToFD / \
+                                 DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD"
+                            ),
+                        );
+                    }
+                }
+            }
+            wp_linux_drm_syncobj_manager_v1::Request::Destroy => {}
+            _ => {}
+        }
+    }
+}
+
+impl<D> Dispatch<WpLinuxDrmSyncobjTimelineV1, SyncobjTimelineData, D> for DrmSyncobjState
+where
+    D: Dispatch<WpLinuxDrmSyncobjTimelineV1, SyncobjTimelineData> + 'static,
+{
+    fn request(
+        _state: &mut D,
+        _client: &Client,
+        _timeline: &WpLinuxDrmSyncobjTimelineV1,
+        _request: wp_linux_drm_syncobj_timeline_v1::Request,
+        _data: &SyncobjTimelineData,
+        _dh: &DisplayHandle,
+        _data_init: &mut DataInit<'_, D>,
+    ) {
+        // Only `destroy`: points already set keep their own reference to the timeline.
+    }
+}
+
+impl<D> Dispatch<WpLinuxDrmSyncobjSurfaceV1, SyncobjSurfaceData, D> for DrmSyncobjState
+where
+    D: Dispatch<WpLinuxDrmSyncobjSurfaceV1, SyncobjSurfaceData> + DrmSyncobjHandler + 'static,
+{
+    fn request(
+        state: &mut D,
+        _client: &Client,
+        object: &WpLinuxDrmSyncobjSurfaceV1,
+        request: wp_linux_drm_syncobj_surface_v1::Request,
+        data: &SyncobjSurfaceData,
+        _dh: &DisplayHandle,
+        _data_init: &mut DataInit<'_, D>,
+    ) {
+        let (timeline_object, hi, lo, is_acquire) = match request {
+            wp_linux_drm_syncobj_surface_v1::Request::SetAcquirePoint {
+                timeline,
+                point_hi,
+                point_lo,
+            } => (timeline, point_hi, point_lo, true),
+            wp_linux_drm_syncobj_surface_v1::Request::SetReleasePoint {
+                timeline,
+                point_hi,
+                point_lo,
+            } => (timeline, point_hi, point_lo, false),
+            wp_linux_drm_syncobj_surface_v1::Request::Destroy => {
+                destroyed(object, data);
+                return;
+            }
+            _ => return,
+        };
+        let what = if is_acquire {
+            "set_acquire_point"
+        } else {
+            "set_release_point"
+        };
+        let Ok(surface) = data.surface.upgrade() else {
+            object.post_error(
+                wp_linux_drm_syncobj_surface_v1::Error::NoSurface,
+                format!("{what}: the wl_surface of this syncobj surface was destroyed"),
+            );
+            return;
+        };
+        let Some(timeline) = timeline_object
+            .data::<SyncobjTimelineData>()
+            .map(|d| d.timeline.clone())
+        else {
+            return;
+        };
+        let point = TimelinePoint::new(timeline, Point((u64::from(hi) << 32) | u64::from(lo)));
+        let weak = timeline_object.downgrade();
+        let queue = state
+            .drm_syncobj_state()
+            .and_then(|s| s.release_queue.clone());
+        with_states(&surface, |states| {
+            let mut cached = states.cached_state.get::<SyncobjCachedState>();
+            let pending = cached.pending();
+            if is_acquire {
+                pending.acquire = Some(AcquirePoint {
+                    point,
+                    timeline_object: weak,
+                });
+            } else if let Some(old) = pending.release.replace(ReleasePoint {
+                point: Some(point),
+                queue,
+                timeline_object: weak,
+            }) {
+                // A later set replaces an earlier one within one commit.
+                old.discard();
+            }
+        });
+    }
+
+    fn destroyed(
+        _state: &mut D,
+        _client: smithay::reexports::wayland_server::backend::ClientId,
+        object: &WpLinuxDrmSyncobjSurfaceV1,
+        data: &SyncobjSurfaceData,
+    ) {
+        destroyed(object, data);
+    }
+}
+
+/// The syncobj surface is gone: forget uncommitted points and free the wl_surface for a new
+/// get_surface.
+fn destroyed(object: &WpLinuxDrmSyncobjSurfaceV1, data: &SyncobjSurfaceData) {
+    let Ok(surface) = data.surface.upgrade() else {
+        return;
+    };
+    with_states(&surface, |states| {
+        if let Some(m) = states.data_map.get::<SurfaceSyncobj>() {
+            if let Ok(mut o) = m.object.lock() {
+                if o.as_ref().is_some_and(|w| w.id() == object.id()) {
+                    *o = None;
+                }
+            }
+        }
+        let mut cached = states.cached_state.get::<SyncobjCachedState>();
+        let pending = cached.pending();
+        pending.acquire = None;
+        if let Some(release) = pending.release.take() {
+            release.discard();
+        }
+    });
+}
+
+/// The live syncobj surface of `surface`, if any.
+fn syncobj_object(surface: &WlSurface) -> Option<WpLinuxDrmSyncobjSurfaceV1> {
+    with_states(surface, |states| {
+        states
+            .data_map
+            .get::<SurfaceSyncobj>()
+            .and_then(|m| m.object.lock().ok().and_then(|o| o.clone()))
+            .and_then(|w| w.upgrade().ok())
+    })
+}
+
+/// Whether a buffer supports explicit sync with lockstep: dmabufs (the spec's guarantee) and
+/// wl_shm (lockstep's choice, see the module docs).
+fn supports_explicit_sync(
+    buffer: &smithay::reexports::wayland_server::protocol::wl_buffer::WlBuffer,
+) -> bool {
+    smithay::wayland::dmabuf::get_dmabuf(buffer).is_ok()
+        || with_buffer_contents(buffer, |_, _, _| ()).is_ok()
+}
+
+/// Checks the pending state of a commit against every rule of the protocol.
+fn validate_commit<D: 'static>(_state: &mut D, _dh: &DisplayHandle, surface: &WlSurface) {
+    let Some(object) = syncobj_object(surface) else {
+        return; // no syncobj surface now: implicit sync
+    };
+    use wp_linux_drm_syncobj_surface_v1::Error;
+    let error = with_states(surface, |states| {
+        let mut cached = states.cached_state.get::<SyncobjCachedState>();
+        let points = cached.pending();
+        let mut attrs = states.cached_state.get::<SurfaceAttributes>();
+        let buffer = match &attrs.pending().buffer {
+            Some(BufferAssignment::NewBuffer(buffer)) => Some(buffer.clone()),
+            _ => None,
+        };
+        let has_acquire = points.acquire.is_some();
+        let has_release = points.release.is_some();
+        match buffer {
+            None if has_acquire || has_release => Some((
+                Error::NoBuffer,
+                format!(
+                    "commit has {} but no buffer attached in this commit; set points only \
+                     in commits that attach a non-null buffer",
+                    match (has_acquire, has_release) {
+                        (true, true) => "acquire and release points",
+                        (true, false) => "an acquire point",
+                        _ => "a release point",
+                    }
+                ),
+            )),
+            None => None,
+            Some(buffer) => {
+                if !supports_explicit_sync(&buffer) {
+                    Some((
+                        Error::UnsupportedBuffer,
+                        format!(
+                            "wl_buffer@{} is neither a linux-dmabuf nor a wl_shm buffer; lockstep \
+                             supports explicit sync only for those",
+                            buffer.id().protocol_id()
+                        ),
+                    ))
+                } else if !has_acquire {
+                    Some((
+                        Error::NoAcquirePoint,
+                        "a buffer is attached but no acquire point was set for this commit"
+                            .to_string(),
+                    ))
+                } else if !has_release {
+                    Some((
+                        Error::NoReleasePoint,
+                        "a buffer is attached but no release point was set for this commit"
+                            .to_string(),
+                    ))
+                } else {
+                    match (&points.acquire, &points.release) {
+                        (Some(acquire), Some(release))
+                            if acquire.timeline_object == release.timeline_object
+                                && release
+                                    .point
+                                    .as_ref()
+                                    .is_some_and(|r| acquire.point.point >= r.point) =>
+                        {
+                            let release_point =
+                                release.point.as_ref().map(|r| r.point.0).unwrap_or(0);
+                            Some((
+                                Error::ConflictingPoints,
+                                format!(
+                                    "acquire point {} and release point {} are on the same \
+                                     timeline; the acquire point must be strictly less than \
+                                     the release point",
+                                    acquire.point.point.0, release_point
+                                ),
+                            ))
+                        }
+                        _ => None,
+                    }
+                }
+            }
+        }
+    });
+    if let Some((code, message)) = error {
+        debug!(?code, %message, "linux-drm-syncobj-v1 protocol error");
+        object.post_error(code, message);
+    }
+}
+
+/// Implements the dispatch traits for `$ty` by delegating to this module.
+#[macro_export]
+macro_rules! delegate_linux_drm_syncobj_v1 {
+    ($ty:ty) => {
+        smithay::reexports::wayland_server::delegate_global_dispatch!($ty: [
+            smithay::reexports::wayland_protocols::wp::linux_drm_syncobj::v1::server::wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1: $crate::linux_drm_syncobj_v1::DrmSyncobjGlobalData
+        ] => $crate::linux_drm_syncobj_v1::DrmSyncobjState);
+        smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            smithay::reexports::wayland_protocols::wp::linux_drm_syncobj::v1::server::wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1: ()
+        ] => $crate::linux_drm_syncobj_v1::DrmSyncobjState);
+        smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            smithay::reexports::wayland_protocols::wp::linux_drm_syncobj::v1::server::wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1: $crate::linux_drm_syncobj_v1::SyncobjTimelineData
+        ] => $crate::linux_drm_syncobj_v1::DrmSyncobjState);
+        smithay::reexports::wayland_server::delegate_dispatch!($ty: [
+            smithay::reexports::wayland_protocols::wp::linux_drm_syncobj::v1::server::wp_linux_drm_syncobj_surface_v1::WpLinuxDrmSyncobjSurfaceV1: $crate::linux_drm_syncobj_v1::SyncobjSurfaceData
+        ] => $crate::linux_drm_syncobj_v1::DrmSyncobjState);
+    };
+}
