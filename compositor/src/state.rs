@@ -186,6 +186,7 @@ impl Core {
 
         let mut seat: Seat<State> = seat_state.new_wl_seat(&dh, "seat0");
         let kb = &config.keyboard;
+        check_keymap(kb)?;
         let xkb = smithay::input::keyboard::XkbConfig {
             rules: "",
             model: &kb.model,
@@ -339,4 +340,56 @@ pub fn insert_display(
 
 fn clamp_i32(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// Compiles the configured keymap once before smithay does, so a bad layout name or a machine
+/// without xkb data gives an error that says what to do (smithay crashes on a keymap that
+/// does not compile when the xkb data is missing).
+fn check_keymap(kb: &lockstep_config::KeyboardConfig) -> anyhow::Result<()> {
+    use smithay::input::keyboard::xkb;
+    for (key, value) in [
+        ("layout", &kb.layout),
+        ("variant", &kb.variant),
+        ("options", &kb.options),
+        ("model", &kb.model),
+    ] {
+        if value.contains('\0') {
+            anyhow::bail!("[keyboard] {key} contains a NUL character");
+        }
+    }
+    // libxkbcommon crashes (rather than failing) when it has no data to include from.
+    let root = std::env::var_os("XKB_CONFIG_ROOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/usr/share/X11/xkb".into());
+    if !root.join("rules").is_dir() {
+        anyhow::bail!(
+            "no xkb keyboard data at {} (no rules/ directory). Install it with \
+             `apt-get install xkb-data`, or point XKB_CONFIG_ROOT at a copy",
+            root.display()
+        );
+    }
+    let context = xkb::Context::new(xkb::CONTEXT_NO_FLAGS);
+    let options = (!kb.options.is_empty()).then(|| kb.options.clone());
+    let keymap = xkb::Keymap::new_from_names(
+        &context,
+        "",
+        &kb.model,
+        &kb.layout,
+        &kb.variant,
+        options,
+        xkb::KEYMAP_COMPILE_NO_FLAGS,
+    );
+    if keymap.is_none() {
+        anyhow::bail!(
+            "the keymap (layout {:?}, variant {:?}, options {:?}, model {:?}) does not compile. \
+             Is xkb-data installed (apt-get install xkb-data; XKB_CONFIG_ROOT overrides \
+             /usr/share/X11/xkb)? Are the names in [keyboard] right (see \
+             /usr/share/X11/xkb/rules/evdev.lst)?",
+            kb.layout,
+            kb.variant,
+            kb.options,
+            kb.model
+        );
+    }
+    Ok(())
 }

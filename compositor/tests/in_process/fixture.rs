@@ -42,7 +42,11 @@ impl Fixture {
     }
 
     pub fn with_outputs(outputs: &[VirtualOutput]) -> Self {
-        let server = Server::headless(Default::default(), outputs).expect("start server");
+        Self::with_config(Default::default(), outputs)
+    }
+
+    pub fn with_config(config: lockstep_config::Config, outputs: &[VirtualOutput]) -> Self {
+        let server = Server::headless(config, outputs).expect("start server");
         Self {
             server,
             clients: Vec::new(),

@@ -3,6 +3,7 @@
 
 mod client;
 mod fixture;
+mod syncobj;
 
 use std::{
     io::{Read, Write},

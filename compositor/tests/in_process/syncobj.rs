@@ -1,0 +1,339 @@
+//! linux-drm-syncobj-v1 through the fixture. These need a DRM render node with timeline
+//! syncobjs (vgem in lockstep's VM): without one they skip with a message, and with
+//! `LOCKSTEP_REQUIRE_KERNEL=1` (the VM harness sets it) a missing device fails them.
+#![allow(clippy::disallowed_macros)]
+
+use std::{os::fd::AsFd, time::Duration};
+
+use lockstep_sync::{DrmDevice, DrmTimeline, NodeKind, Point, SyncDevice};
+use wayland_client::protocol::wl_surface::WlSurface;
+use wayland_protocols::wp::linux_drm_syncobj::v1::client::{
+    wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1,
+    wp_linux_drm_syncobj_surface_v1::WpLinuxDrmSyncobjSurfaceV1,
+    wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1,
+};
+
+use crate::{
+    client::ClientData,
+    fixture::{rgb, ClientId, Fixture, DEFAULT_OUTPUT},
+};
+
+wayland_client::delegate_noop!(ClientData: ignore WpLinuxDrmSyncobjManagerV1);
+wayland_client::delegate_noop!(ClientData: ignore WpLinuxDrmSyncobjSurfaceV1);
+wayland_client::delegate_noop!(ClientData: ignore WpLinuxDrmSyncobjTimelineV1);
+
+/// The client-side device, or `None` (test skipped) where the kernel cannot do it.
+fn device(test: &str) -> Option<DrmDevice> {
+    let reason = match DrmDevice::list(NodeKind::Render)
+        .into_iter()
+        .find(|d| d.capabilities().supports_explicit_sync())
+    {
+        Some(device) => return Some(device),
+        None => "no DRM render node with timeline syncobjs (run it in the VM: vm/test -p lockstep)",
+    };
+    assert!(
+        std::env::var_os("LOCKSTEP_REQUIRE_KERNEL").is_none_or(|v| v != "1"),
+        "{test}: LOCKSTEP_REQUIRE_KERNEL=1 but {reason}"
+    );
+    eprintln!("SKIP {test}: {reason}");
+    None
+}
+
+struct Sync {
+    manager: WpLinuxDrmSyncobjManagerV1,
+    /// Client-side handle of the timeline, to signal and query points.
+    timeline: DrmTimeline,
+    /// The protocol object for it.
+    object: WpLinuxDrmSyncobjTimelineV1,
+}
+
+fn setup(f: &mut Fixture, c: ClientId, device: &DrmDevice) -> Sync {
+    let cl = f.client(c);
+    let (name, _) = *cl
+        .data
+        .globals
+        .get("wp_linux_drm_syncobj_manager_v1")
+        .expect("a capable render node exists, so lockstep must offer the global");
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    let manager = registry.bind::<WpLinuxDrmSyncobjManagerV1, _, _>(name, 1, &cl.qh, ());
+    let timeline = device.create_timeline().expect("create timeline");
+    let fd = timeline.export_fd().expect("export timeline");
+    let object = manager.import_timeline(fd.as_fd(), &cl.qh, ());
+    f.roundtrip(c);
+    Sync {
+        manager,
+        timeline,
+        object,
+    }
+}
+
+fn protocol_error(f: &mut Fixture, c: ClientId) -> (u32, String) {
+    let got = f.wait_until(Duration::from_secs(2), |f| {
+        f.client(c).protocol_error().is_some()
+    });
+    assert!(got, "expected a protocol error");
+    let (code, interface, message) = f.client(c).protocol_error().unwrap();
+    eprintln!("protocol error {code} on {interface}: {message}");
+    (code, interface)
+}
+
+const SURFACE_IF: &str = "wp_linux_drm_syncobj_surface_v1";
+
+/// Runs `body` on a fresh client with a syncobj surface and returns the error it provoked.
+fn error_case(
+    device: &DrmDevice,
+    body: impl FnOnce(&mut Fixture, ClientId, &Sync, &WlSurface, &WpLinuxDrmSyncobjSurfaceV1),
+) -> (u32, String) {
+    let mut f = Fixture::new();
+    let c = f.add_client();
+    let sync = setup(&mut f, c, device);
+    let cl = f.client(c);
+    let surface = cl.compositor.create_surface(&cl.qh, ());
+    let syncobj = sync.manager.get_surface(&surface, &cl.qh, ());
+    body(&mut f, c, &sync, &surface, &syncobj);
+    protocol_error(&mut f, c)
+}
+
+fn point(p: u64) -> (u32, u32) {
+    ((p >> 32) as u32, p as u32)
+}
+
+#[test]
+fn syncobj_protocol_errors_are_posted_on_the_right_object() {
+    let Some(device) = device("syncobj_protocol_errors") else {
+        return;
+    };
+    // surface_exists, on the manager.
+    let (code, iface) = error_case(&device, |f, c, sync, surface, _| {
+        let cl = f.client(c);
+        sync.manager.get_surface(surface, &cl.qh, ());
+    });
+    assert_eq!(
+        (code, iface.as_str()),
+        (0, "wp_linux_drm_syncobj_manager_v1")
+    );
+    // invalid_timeline, on the manager: a memfd is not a syncobj.
+    let (code, iface) = error_case(&device, |f, c, sync, _, _| {
+        let memfd =
+            rustix::fs::memfd_create("not-a-syncobj", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let cl = f.client(c);
+        sync.manager.import_timeline(memfd.as_fd(), &cl.qh, ());
+    });
+    assert_eq!(
+        (code, iface.as_str()),
+        (1, "wp_linux_drm_syncobj_manager_v1")
+    );
+    // no_buffer: an acquire point without a buffer.
+    let (code, iface) = error_case(&device, |_, _, sync, surface, syncobj| {
+        let (hi, lo) = point(1);
+        syncobj.set_acquire_point(&sync.object, hi, lo);
+        surface.commit();
+    });
+    assert_eq!((code, iface.as_str()), (3, SURFACE_IF));
+    // no_acquire_point: a buffer with only a release point.
+    let (code, iface) = error_case(&device, |f, c, sync, surface, syncobj| {
+        let buffer = f.client(c).shm_buffer(8, 8, 0xff00_0000);
+        surface.attach(Some(&buffer), 0, 0);
+        let (hi, lo) = point(2);
+        syncobj.set_release_point(&sync.object, hi, lo);
+        surface.commit();
+    });
+    assert_eq!((code, iface.as_str()), (4, SURFACE_IF));
+    // no_release_point: a buffer with only an acquire point.
+    let (code, iface) = error_case(&device, |f, c, sync, surface, syncobj| {
+        let buffer = f.client(c).shm_buffer(8, 8, 0xff00_0000);
+        surface.attach(Some(&buffer), 0, 0);
+        let (hi, lo) = point(1);
+        syncobj.set_acquire_point(&sync.object, hi, lo);
+        surface.commit();
+    });
+    assert_eq!((code, iface.as_str()), (5, SURFACE_IF));
+    // conflicting_points: same timeline, acquire == release.
+    let (code, iface) = error_case(&device, |f, c, sync, surface, syncobj| {
+        let buffer = f.client(c).shm_buffer(8, 8, 0xff00_0000);
+        surface.attach(Some(&buffer), 0, 0);
+        let (hi, lo) = point(5);
+        syncobj.set_acquire_point(&sync.object, hi, lo);
+        syncobj.set_release_point(&sync.object, hi, lo);
+        surface.commit();
+    });
+    assert_eq!((code, iface.as_str()), (6, SURFACE_IF));
+    // no_surface: a point set after the wl_surface is gone.
+    let (code, iface) = error_case(&device, |_, _, sync, surface, syncobj| {
+        surface.destroy();
+        let (hi, lo) = point(1);
+        syncobj.set_acquire_point(&sync.object, hi, lo);
+    });
+    assert_eq!((code, iface.as_str()), (1, SURFACE_IF));
+}
+
+#[test]
+fn get_surface_works_again_after_the_syncobj_surface_is_destroyed() {
+    let Some(device) = device("get_surface_again") else {
+        return;
+    };
+    let mut f = Fixture::new();
+    let c = f.add_client();
+    let sync = setup(&mut f, c, &device);
+    let cl = f.client(c);
+    let surface = cl.compositor.create_surface(&cl.qh, ());
+    let first = sync.manager.get_surface(&surface, &cl.qh, ());
+    first.destroy();
+    let _second = sync.manager.get_surface(&surface, &cl.qh, ());
+    f.roundtrip(c);
+    assert_eq!(f.client(c).protocol_error(), None);
+}
+
+#[test]
+fn a_commit_waits_for_its_acquire_point_and_the_old_buffer_is_released() {
+    let Some(device) = device("acquire_then_release") else {
+        return;
+    };
+    let mut f = Fixture::new();
+    let c = f.add_client();
+    let sync = setup(&mut f, c, &device);
+    let top = f.map_window(c, 100, 80, 0xffd0_2020); // red, implicit sync, centred at (590, 320)
+    let cl = f.client(c);
+    let syncobj = sync.manager.get_surface(&top.surface, &cl.qh, ());
+    // Frame 1: green, acquire 1 (not yet submitted: wait-before-signal), release 2.
+    let green = f.client(c).shm_buffer(100, 80, 0xff20_c040);
+    top.surface.attach(Some(&green), 0, 0);
+    top.surface.damage_buffer(0, 0, 100, 80);
+    syncobj.set_acquire_point(&sync.object, 0, 1);
+    syncobj.set_release_point(&sync.object, 0, 2);
+    top.surface.commit();
+    f.roundtrip(c);
+    f.settle();
+    assert_eq!(
+        rgb(&f.screenshot("HEADLESS-1"), 640, 360),
+        0xd02020,
+        "not shown before acquire"
+    );
+    assert_eq!(
+        f.server.state.core.acquire_waits.len(),
+        1,
+        "one commit held"
+    );
+    sync.timeline.signal(Point(1)).unwrap();
+    let shown = f.wait_until(Duration::from_secs(2), |f| {
+        f.settle();
+        rgb(&f.screenshot("HEADLESS-1"), 640, 360) == 0x20c040
+    });
+    assert!(shown, "shown after the acquire point signalled");
+    assert!(f.server.state.core.acquire_waits.is_empty());
+    assert!(
+        !sync.timeline.is_signalled(Point(2)).unwrap_or(false),
+        "release 2 held while current"
+    );
+    // Frame 2: blue with acquire 3 (already signalled), release 4: buffer 1 is released.
+    sync.timeline.signal(Point(3)).unwrap();
+    let blue = f.client(c).shm_buffer(100, 80, 0xff30_40e0);
+    top.surface.attach(Some(&blue), 0, 0);
+    top.surface.damage_buffer(0, 0, 100, 80);
+    syncobj.set_acquire_point(&sync.object, 0, 3);
+    syncobj.set_release_point(&sync.object, 0, 4);
+    top.surface.commit();
+    f.roundtrip(c);
+    f.settle();
+    assert_eq!(rgb(&f.screenshot("HEADLESS-1"), 640, 360), 0x3040e0);
+    assert!(
+        sync.timeline.is_signalled(Point(2)).unwrap(),
+        "release 2 signalled after a newer buffer"
+    );
+    // Destroying the surface releases the current buffer.
+    syncobj.destroy();
+    top.toplevel.destroy();
+    top.xdg_surface.destroy();
+    top.surface.destroy();
+    f.roundtrip(c);
+    assert!(
+        sync.timeline.is_signalled(Point(4)).unwrap(),
+        "release 4 signalled when the surface died"
+    );
+    assert_eq!(f.client(c).protocol_error(), None);
+}
+
+#[test]
+fn an_acquire_point_that_never_signals_fails_only_that_commit() {
+    let Some(device) = device("acquire_timeout") else {
+        return;
+    };
+    let mut config = lockstep_config::Config::default();
+    config.explicit_sync.acquire_timeout_ms = 200;
+    let mut f = Fixture::with_config(config, &[DEFAULT_OUTPUT]);
+    let c = f.add_client();
+    let sync = setup(&mut f, c, &device);
+    let top = f.map_window(c, 100, 80, 0xffd0_2020);
+    let other = f.add_client();
+    f.map_window(other, 50, 50, 0xff20_c040);
+    let cl = f.client(c);
+    let syncobj = sync.manager.get_surface(&top.surface, &cl.qh, ());
+    let blue = f.client(c).shm_buffer(100, 80, 0xff30_40e0);
+    top.surface.attach(Some(&blue), 0, 0);
+    top.surface.damage_buffer(0, 0, 100, 80);
+    syncobj.set_acquire_point(&sync.object, 0, 10);
+    syncobj.set_release_point(&sync.object, 0, 11);
+    top.surface.commit();
+    f.roundtrip(c);
+    // Meanwhile another client keeps updating.
+    f.map_window(other, 60, 60, 0xff30_40e0);
+    f.run_for(Duration::from_millis(400));
+    assert!(
+        f.server.state.core.acquire_waits.is_empty(),
+        "the wait was dropped at the timeout"
+    );
+    assert_eq!(
+        rgb(&f.screenshot("HEADLESS-1"), 560, 300),
+        0xd02020,
+        "old content kept"
+    );
+    assert!(
+        sync.timeline.is_signalled(Point(11)).unwrap(),
+        "the dropped commit's release is signalled"
+    );
+    assert_eq!(f.windows().len(), 3);
+    assert_eq!(f.client(c).protocol_error(), None);
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn thousand_blocked_clients_disconnecting_leave_no_fds_behind() {
+    let Some(device) = device("stress_disconnect") else {
+        return;
+    };
+    let mut f = Fixture::new();
+    // Warm up: one cycle so lazily opened fds (device, caches) exist before the baseline.
+    let cycle = |f: &mut Fixture| {
+        let c = f.add_client();
+        let sync = setup(f, c, &device);
+        let cl = f.client(c);
+        let surface = cl.compositor.create_surface(&cl.qh, ());
+        let syncobj = sync.manager.get_surface(&surface, &cl.qh, ());
+        let buffer = f.client(c).shm_buffer(4, 4, 0xff00_00ff);
+        surface.attach(Some(&buffer), 0, 0);
+        syncobj.set_acquire_point(&sync.object, 0, 1);
+        syncobj.set_release_point(&sync.object, 0, 2);
+        surface.commit();
+        f.roundtrip(c);
+        assert_eq!(f.server.state.core.acquire_waits.len(), 1);
+        // Disconnect: drop the client's connection.
+        let client = f.clients.remove(c.0);
+        drop(client);
+        drop(sync);
+        f.wait_until(Duration::from_secs(2), |f| {
+            f.server.state.core.acquire_waits.is_empty()
+        });
+    };
+    cycle(&mut f);
+    let baseline = open_fds();
+    for _ in 0..1000 {
+        cycle(&mut f);
+    }
+    assert!(f.server.state.core.acquire_waits.is_empty());
+    assert_eq!(open_fds(), baseline, "fds leaked over 1,000 cycles");
+}
