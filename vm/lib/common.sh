@@ -181,6 +181,42 @@ layer_binary() { # HOST GUEST
 }
 declare -A VM_LAYER_LIBS=()
 
+# Programs as HOST[:GUEST] specs (HOST may be a name on PATH): each with its libraries. GUEST
+# defaults to /lockstep/bin/NAME (on the guest's PATH), or HOST's own path for a shared object
+# (e.g. a plugin the program dlopens from a fixed directory).
+add_bins() { # SPEC...
+	local spec host guest
+	for spec in "$@"; do
+		host=${spec%%:*}
+		guest=${spec#*:}
+		if [ ! -f "$host" ]; then
+			host=$(command -v "$host") || vm_die "no program $spec (not a file, not on PATH)"
+		fi
+		if [ "$spec" = "${spec%%:*}" ]; then
+			case $(basename "$host") in
+			*.so | *.so.*) guest=$(realpath -s "$host") ;;
+			*) guest=/lockstep/bin/$(basename "$host") ;;
+			esac
+		fi
+		layer_binary "$host" "$guest"
+	done
+}
+
+# Files or directory trees as HOST[:GUEST] specs; GUEST defaults to /lockstep/NAME.
+add_files() { # SPEC...
+	local spec host guest
+	for spec in "$@"; do
+		host=${spec%%:*}
+		guest=/lockstep/$(basename "$host")
+		[ "$spec" = "$host" ] || guest=${spec#*:}
+		if [ -d "$host" ]; then
+			layer_tree "$host" "$guest"
+		else
+			layer_file "$host" "$guest"
+		fi
+	done
+}
+
 # The guest command: a busybox sh script run by /init as /lockstep/cmd.
 layer_cmd() { layer_text /lockstep/cmd 0644; }
 
@@ -202,8 +238,9 @@ vm_boot() { # TIMEOUT_SECONDS
 
 	# vkms.*: cursor, overlay and writeback (built-in module parameters). panic=-1 with qemu's
 	# -no-reboot: a panic ends qemu at once. loglevel=5 shows kernel warnings (a WARN's
-	# "cut here" block) but not the boot chatter.
-	cmdline="console=ttyS0 loglevel=5 panic=-1 reboot=t"
+	# "cut here" block) but not the boot chatter. tsc=reliable: under TCG the TSC drifts
+	# against jiffies and the clocksource watchdog would print warnings mid-test.
+	cmdline="console=ttyS0 loglevel=5 panic=-1 reboot=t tsc=reliable"
 	cmdline+=" vkms.enable_cursor=1 vkms.enable_overlay=1 vkms.enable_writeback=1"
 	[ "${VM_PANIC_ON_WARN:-1}" = 1 ] && cmdline+=" panic_on_warn=1"
 	cmdline+=" ${LOCKSTEP_VM_APPEND:-}"
