@@ -28,6 +28,9 @@ pub struct Cli {
     /// A headless output, WIDTHxHEIGHT[@HZ]; repeat for several outputs.
     #[arg(long = "output", value_name = "WxH@HZ")]
     pub outputs: Vec<Mode>,
+    /// Record explicit-sync mistakes of clients (see `lockstep msg sync-report`).
+    #[arg(long)]
+    pub sync_validation: bool,
     /// A command to run once lockstep is ready, with WAYLAND_DISPLAY set.
     #[arg(last = true, value_name = "COMMAND")]
     pub command_args: Vec<OsString>,
@@ -80,6 +83,8 @@ pub enum MsgRequest {
     Version,
     /// Whether explicit sync (linux-drm-syncobj-v1) is on, and why (not).
     ExplicitSync,
+    /// The explicit-sync mistakes clients made (needs --sync-validation).
+    SyncReport,
     /// Save a PNG of an output.
     Screenshot {
         /// Where to write the PNG.
@@ -124,6 +129,7 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
         MsgRequest::Windows => Request::Windows,
         MsgRequest::Version => Request::Version,
         MsgRequest::ExplicitSync => Request::ExplicitSync,
+        MsgRequest::SyncReport => Request::SyncReport,
         MsgRequest::Screenshot { file, output } => {
             let path = if file.is_absolute() {
                 file
@@ -192,6 +198,36 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                 size.0,
                 size.1
             );
+        }
+        Response::SyncReport {
+            enabled,
+            entries,
+            dropped,
+        } => {
+            if !enabled {
+                println!("validation mode is off: start lockstep with --sync-validation");
+            } else if entries.is_empty() {
+                println!("no explicit-sync mistakes recorded");
+            }
+            for e in &entries {
+                println!(
+                    "[{:>8} ms] {:?} pid {} app {} {} {} ({})\n    {}\n    why: {}",
+                    e.time_ms,
+                    e.kind,
+                    e.client_pid
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "?".into()),
+                    e.app_id.as_deref().unwrap_or("?"),
+                    e.surface,
+                    e.timeline,
+                    e.points,
+                    e.what,
+                    e.why
+                );
+            }
+            if dropped > 0 {
+                println!("... and {dropped} more (the report keeps the first entries only)");
+            }
         }
         Response::ExplicitSync(status) => {
             if status.enabled {

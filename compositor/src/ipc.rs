@@ -33,6 +33,8 @@ pub enum Request {
     Version,
     /// Whether explicit sync is on, and why (not).
     ExplicitSync,
+    /// The client validation report.
+    SyncReport,
     /// Write a PNG of an output to `path` (absolute).
     Screenshot {
         /// Where to write the PNG.
@@ -101,6 +103,15 @@ pub enum Response {
         output: String,
         /// Width and height in pixels.
         size: (u32, u32),
+    },
+    /// Answer to `sync_report`.
+    SyncReport {
+        /// Whether validation mode is on.
+        enabled: bool,
+        /// The entries.
+        entries: Vec<crate::sync_validation::ReportEntry>,
+        /// Entries dropped past the limit.
+        dropped: u64,
     },
     /// Answer to `explicit_sync`.
     ExplicitSync(crate::handlers::drm_syncobj::ExplicitSyncStatus),
@@ -317,6 +328,14 @@ pub fn answer(state: &State, request: Request) -> Response {
                 .map(|s| s.to_string_lossy().into_owned()),
         },
         Request::ExplicitSync => Response::ExplicitSync(core.explicit_sync.clone()),
+        Request::SyncReport => {
+            let (entries, dropped) = core.sync_validation.entries();
+            Response::SyncReport {
+                enabled: core.sync_validation.enabled(),
+                entries: entries.to_vec(),
+                dropped,
+            }
+        }
         Request::Screenshot { .. } => Response::Error("screenshot is answered elsewhere".into()),
     }
 }

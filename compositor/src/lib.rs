@@ -13,3 +13,4 @@ pub mod render;
 pub mod server;
 pub mod shell;
 pub mod state;
+pub mod sync_validation;

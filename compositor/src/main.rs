@@ -50,7 +50,10 @@ fn init_logging() {
 fn run(cli: Cli) -> Result<ExitCode> {
     let loaded = Config::load(cli.config.as_deref()).map_err(|err| anyhow!("{err}"))?;
     info!(source = %loaded.source, "configuration loaded");
-    let config = loaded.config;
+    let mut config = loaded.config;
+    if cli.sync_validation {
+        config.explicit_sync.validation = true;
+    }
 
     let backend = match cli.backend {
         BackendChoice::Auto => {
@@ -97,6 +100,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 
     server.run()?;
+    let validation = &server.state.core.sync_validation;
+    if validation.enabled() {
+        let summary = validation.summary();
+        if summary.is_empty() {
+            info!("explicit-sync validation: no mistakes recorded");
+        }
+        for (kind, count) in summary {
+            warn!(?kind, count, "explicit-sync validation summary");
+        }
+    }
     info!("shutting down");
     Ok(ExitCode::SUCCESS)
 }

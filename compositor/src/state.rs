@@ -155,6 +155,8 @@ pub struct Core {
     pub explicit_sync: crate::handlers::drm_syncobj::ExplicitSyncStatus,
     /// Commits held until their acquire point signals.
     pub acquire_waits: crate::handlers::drm_syncobj::AcquireWaits,
+    /// Client validation mode's report.
+    pub sync_validation: crate::sync_validation::SyncValidation,
     /// Release points waiting for an asynchronous renderer to finish a frame.
     pub release_queue: Option<lockstep_protocols::linux_drm_syncobj_v1::ReleaseQueue>,
     /// Toplevels that have no buffer yet (or unmapped themselves).
@@ -207,8 +209,9 @@ impl Core {
             })?;
         seat.add_pointer();
 
+        let validation = config.explicit_sync.validation;
         Ok(Self {
-            display_handle: dh,
+            display_handle: dh.clone(),
             loop_handle,
             loop_signal,
             config,
@@ -241,6 +244,7 @@ impl Core {
                 reason: "not initialised yet".into(),
             },
             acquire_waits: Default::default(),
+            sync_validation: crate::sync_validation::SyncValidation::new(validation, dh.clone()),
             release_queue: None,
             unmapped: Vec::new(),
             focus_request: None,

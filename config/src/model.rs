@@ -88,6 +88,9 @@ pub struct ExplicitSyncConfig {
     /// The DRM node timelines are imported on (`/dev/dri/renderD128`). Default: the first
     /// render node whose driver supports timeline syncobjs.
     pub device: Option<std::path::PathBuf>,
+    /// Client validation mode: record explicit-sync mistakes clients make (`lockstep msg
+    /// sync-report`). Default `false`; `--sync-validation` turns it on too.
+    pub validation: bool,
 }
 
 /// The `[cursor]` table: the default cursor shown when a client sets none.
@@ -142,6 +145,7 @@ impl Default for ExplicitSyncConfig {
             enabled: true,
             acquire_timeout_ms: 2000,
             device: None,
+            validation: false,
         }
     }
 }

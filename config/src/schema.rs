@@ -103,6 +103,7 @@ pub(crate) const SECTIONS: &[Section] = &[
                 "device",
                 "a path to a DRM node, e.g. `device = \"/dev/dri/renderD128\"`",
             ),
+            ("validation", "true or false, e.g. `validation = true`"),
         ],
     },
     Section {

@@ -39,7 +39,7 @@ fn unknown_key_suggests_the_closest() {
         (2, 3),
         "unknown key `acquire_timeout` in [explicit_sync]",
         "did you mean `acquire_timeout_ms`? valid keys in [explicit_sync]: `enabled`, \
-         `acquire_timeout_ms`, `device`",
+         `acquire_timeout_ms`, `device`, `validation`",
     );
 }
 

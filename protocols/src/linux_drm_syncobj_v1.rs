@@ -145,10 +145,22 @@ impl fmt::Debug for ReleasePoint {
     }
 }
 
+impl AcquirePoint {
+    /// Identifies the timeline object (for reports: which timeline a point is on).
+    pub fn timeline_id(&self) -> smithay::reexports::wayland_server::backend::ObjectId {
+        self.timeline_object.id()
+    }
+}
+
 impl ReleasePoint {
     /// The point this will signal.
     pub fn point(&self) -> Option<&TimelinePoint> {
         self.point.as_ref()
+    }
+
+    /// Identifies the timeline object (for reports: which timeline a point is on).
+    pub fn timeline_id(&self) -> smithay::reexports::wayland_server::backend::ObjectId {
+        self.timeline_object.id()
     }
 
     /// Forgets the point without signalling it (points discarded before they were committed).

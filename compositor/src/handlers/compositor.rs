@@ -46,6 +46,7 @@ impl CompositorHandler for State {
     fn commit(&mut self, surface: &WlSurface) {
         crate::handlers::drm_syncobj::on_commit_buffer_removed(surface);
         on_commit_buffer_handler::<Self>(surface);
+        self.core.sync_validation.after_apply(surface);
 
         if !is_sync_subsurface(surface) {
             let mut root = surface.clone();

@@ -237,6 +237,7 @@ fn hold_until_acquired(
     let Some(acquire) = acquire else {
         return;
     };
+    state.core.sync_validation.check_commit(surface);
     if matches!(acquire.point.is_signalled(), Ok(true)) {
         return; // already signalled: nothing to wait for
     }
@@ -277,11 +278,19 @@ fn hold_until_acquired(
     let on_timeout = {
         let blocker = blocker.clone();
         let tokens = tokens.clone();
-        let surface_id = surface.id();
+        let surface = surface.downgrade();
+        let timeline = acquire.timeline_id();
         move |_, _: &mut (), state: &mut State| {
             if blocker.set(CANCELLED) {
-                warn!(surface = ?surface_id, point, timeout_ms = timeout.as_millis() as u64,
+                let timeout_ms = timeout.as_millis() as u64;
+                warn!(surface = ?surface.id(), point, timeout_ms,
                     "acquire point not signalled in time; that commit is dropped, the surface keeps its old content");
+                if let Ok(surface) = surface.upgrade() {
+                    state
+                        .core
+                        .sync_validation
+                        .acquire_timed_out(&surface, &timeline, point, timeout_ms);
+                }
             }
             remove_sources(state, &tokens);
             let dh = state.core.display_handle.clone();

@@ -41,10 +41,14 @@ fn device(test: &str) -> Option<DrmDevice> {
 
 struct Sync {
     manager: WpLinuxDrmSyncobjManagerV1,
-    /// Client-side handle of the timeline, to signal and query points.
+    /// Client-side handle of the (acquire) timeline, to signal and query points.
     timeline: DrmTimeline,
     /// The protocol object for it.
     object: WpLinuxDrmSyncobjTimelineV1,
+    /// A second timeline for release points (as Mesa does: never one timeline for both).
+    release: DrmTimeline,
+    /// The protocol object for it.
+    release_object: WpLinuxDrmSyncobjTimelineV1,
 }
 
 fn setup(f: &mut Fixture, c: ClientId, device: &DrmDevice) -> Sync {
@@ -59,11 +63,16 @@ fn setup(f: &mut Fixture, c: ClientId, device: &DrmDevice) -> Sync {
     let timeline = device.create_timeline().expect("create timeline");
     let fd = timeline.export_fd().expect("export timeline");
     let object = manager.import_timeline(fd.as_fd(), &cl.qh, ());
+    let release = device.create_timeline().expect("create timeline");
+    let fd = release.export_fd().expect("export timeline");
+    let release_object = manager.import_timeline(fd.as_fd(), &cl.qh, ());
     f.roundtrip(c);
     Sync {
         manager,
         timeline,
         object,
+        release,
+        release_object,
     }
 }
 
@@ -195,12 +204,13 @@ fn a_commit_waits_for_its_acquire_point_and_the_old_buffer_is_released() {
     let top = f.map_window(c, 100, 80, 0xffd0_2020); // red, implicit sync, centred at (590, 320)
     let cl = f.client(c);
     let syncobj = sync.manager.get_surface(&top.surface, &cl.qh, ());
-    // Frame 1: green, acquire 1 (not yet submitted: wait-before-signal), release 2.
+    // Frame 1: green, acquire 1 (not yet submitted: wait-before-signal), release 2 on the
+    // release timeline.
     let green = f.client(c).shm_buffer(100, 80, 0xff20_c040);
     top.surface.attach(Some(&green), 0, 0);
     top.surface.damage_buffer(0, 0, 100, 80);
     syncobj.set_acquire_point(&sync.object, 0, 1);
-    syncobj.set_release_point(&sync.object, 0, 2);
+    syncobj.set_release_point(&sync.release_object, 0, 2);
     top.surface.commit();
     f.roundtrip(c);
     f.settle();
@@ -231,7 +241,7 @@ fn a_commit_waits_for_its_acquire_point_and_the_old_buffer_is_released() {
     top.surface.attach(Some(&blue), 0, 0);
     top.surface.damage_buffer(0, 0, 100, 80);
     syncobj.set_acquire_point(&sync.object, 0, 3);
-    syncobj.set_release_point(&sync.object, 0, 4);
+    syncobj.set_release_point(&sync.release_object, 0, 4);
     top.surface.commit();
     f.roundtrip(c);
     f.settle();
@@ -272,7 +282,7 @@ fn an_acquire_point_that_never_signals_fails_only_that_commit() {
     top.surface.attach(Some(&blue), 0, 0);
     top.surface.damage_buffer(0, 0, 100, 80);
     syncobj.set_acquire_point(&sync.object, 0, 10);
-    syncobj.set_release_point(&sync.object, 0, 11);
+    syncobj.set_release_point(&sync.release_object, 0, 11);
     top.surface.commit();
     f.roundtrip(c);
     // Meanwhile another client keeps updating.
@@ -317,7 +327,7 @@ fn thousand_blocked_clients_disconnecting_leave_no_fds_behind() {
         let buffer = f.client(c).shm_buffer(4, 4, 0xff00_00ff);
         surface.attach(Some(&buffer), 0, 0);
         syncobj.set_acquire_point(&sync.object, 0, 1);
-        syncobj.set_release_point(&sync.object, 0, 2);
+        syncobj.set_release_point(&sync.release_object, 0, 1);
         surface.commit();
         f.roundtrip(c);
         assert_eq!(f.server.state.core.acquire_waits.len(), 1);
@@ -336,4 +346,103 @@ fn thousand_blocked_clients_disconnecting_leave_no_fds_behind() {
     }
     assert!(f.server.state.core.acquire_waits.is_empty());
     assert_eq!(open_fds(), baseline, "fds leaked over 1,000 cycles");
+}
+
+#[test]
+fn validation_mode_records_each_kind_of_mistake() {
+    use lockstep::sync_validation::MistakeKind;
+    let Some(device) = device("validation_mode") else {
+        return;
+    };
+    let mut config = lockstep_config::Config::default();
+    config.explicit_sync.validation = true;
+    config.explicit_sync.acquire_timeout_ms = 200;
+    let mut f = Fixture::with_config(config, &[DEFAULT_OUTPUT]);
+    let kinds = |f: &Fixture| -> Vec<MistakeKind> {
+        f.server
+            .state
+            .core
+            .sync_validation
+            .entries()
+            .0
+            .iter()
+            .map(|e| e.kind)
+            .collect()
+    };
+    let c = f.add_client();
+    let sync = setup(&mut f, c, &device);
+    let top = f.map_window(c, 40, 40, 0xffd0_2020);
+    let cl = f.client(c);
+    let syncobj = sync.manager.get_surface(&top.surface, &cl.qh, ());
+    let buffer = f.client(c).shm_buffer(40, 40, 0xff20_c040);
+    let commit = |f: &mut Fixture,
+                  acquire: (&WpLinuxDrmSyncobjTimelineV1, u64),
+                  release: (&WpLinuxDrmSyncobjTimelineV1, u64)| {
+        top.surface.attach(Some(&buffer), 0, 0);
+        top.surface.damage_buffer(0, 0, 40, 40);
+        syncobj.set_acquire_point(acquire.0, 0, acquire.1 as u32);
+        syncobj.set_release_point(release.0, 0, release.1 as u32);
+        top.surface.commit();
+        f.roundtrip(c);
+        f.settle();
+    };
+    // A clean frame: separate timelines, increasing points, acquire signalled.
+    sync.timeline.signal(Point(1)).unwrap();
+    commit(&mut f, (&sync.object, 1), (&sync.release_object, 1));
+    assert_eq!(kinds(&f), vec![], "a correct client gets no entries");
+
+    // 1. The same wl_buffer again while its release point 1 is still held.
+    sync.timeline.signal(Point(2)).unwrap();
+    commit(&mut f, (&sync.object, 2), (&sync.release_object, 2));
+    assert!(
+        kinds(&f).contains(&MistakeKind::BufferReusedBeforeRelease),
+        "{:?}",
+        kinds(&f)
+    );
+
+    // 2. A release point lower than one set before on that timeline.
+    sync.timeline.signal(Point(3)).unwrap();
+    commit(&mut f, (&sync.object, 3), (&sync.release_object, 1));
+    assert!(
+        kinds(&f).contains(&MistakeKind::PointsNotIncreasing),
+        "{:?}",
+        kinds(&f)
+    );
+
+    // 3. The client signals lockstep's release point itself, then commits.
+    sync.release.signal(Point(10)).unwrap();
+    sync.timeline.signal(Point(4)).unwrap();
+    commit(&mut f, (&sync.object, 4), (&sync.release_object, 11));
+    assert!(
+        kinds(&f).contains(&MistakeKind::ReleaseSignalledByClient),
+        "{:?}",
+        kinds(&f)
+    );
+
+    // 4. An acquire point above a release point lockstep holds on the same timeline.
+    sync.timeline.signal(Point(5)).unwrap();
+    commit(&mut f, (&sync.object, 5), (&sync.object, 6));
+    sync.timeline.signal(Point(7)).unwrap();
+    commit(&mut f, (&sync.object, 7), (&sync.release_object, 12));
+    assert!(
+        kinds(&f).contains(&MistakeKind::AcquireSignalsHeldRelease),
+        "{:?}",
+        kinds(&f)
+    );
+
+    // 5. An acquire point that never signals.
+    commit(&mut f, (&sync.object, 100), (&sync.release_object, 13));
+    f.run_for(Duration::from_millis(400));
+    assert!(
+        kinds(&f).contains(&MistakeKind::AcquireTimeout),
+        "{:?}",
+        kinds(&f)
+    );
+    let entry = &f.server.state.core.sync_validation.entries().0[0];
+    assert!(entry.surface.starts_with("wl_surface@") && entry.timeline.contains("timeline"));
+    assert_eq!(
+        entry.client_pid,
+        Some(std::process::id() as i32),
+        "in-process client pid"
+    );
 }

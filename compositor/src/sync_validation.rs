@@ -1,0 +1,404 @@
+//! Client validation mode for explicit sync (`--sync-validation` or
+//! `[explicit_sync] validation = true`): a report of what a client did that the protocol
+//! allows but that breaks explicit sync.
+//!
+//! The protocol module rejects everything the spec forbids, with a protocol error. This module
+//! records mistakes that are legal on the wire but wrong in effect. It checks at every commit
+//! that carries points (before the commit is held for its acquire point), when an acquire
+//! wait times out, and when lockstep signals a release point:
+//!
+//! | kind | what the client did | why it matters |
+//! |---|---|---|
+//! | `buffer_reused_before_release` | attached a wl_buffer with new points while lockstep still held that buffer's previous release point | the client may already be drawing into a buffer lockstep still reads: tearing, garbage |
+//! | `points_not_increasing` | set a point not greater than one it set before on the same timeline | a timeline point counts as signalled once any later one is, so a lower point is signalled already or never means what the client thinks |
+//! | `acquire_timeout` | its acquire point did not signal within `acquire_timeout_ms` | the frame was dropped; the client's GPU work never finished or was never submitted |
+//! | `release_signalled_by_client` | a release point lockstep still held was already signalled | someone other than lockstep signalled it, so the client cannot know when lockstep is done |
+//! | `acquire_signals_held_release` | set an acquire point above a release point lockstep still holds on the same timeline | signalling the acquire also marks that release point signalled, early |
+//!
+//! `lockstep msg sync-report [--json]` prints the entries, and a summary is logged when
+//! lockstep exits. The report keeps at most [`MAX_ENTRIES`] entries and counts the ones it
+//! drops, so a misbehaving client cannot grow lockstep's memory without bound.
+
+use std::{collections::HashMap, time::Instant};
+
+use lockstep_protocols::linux_drm_syncobj_v1::SyncobjCachedState;
+use lockstep_sync::TimelinePoint;
+use serde::{Deserialize, Serialize};
+use smithay::{
+    reexports::wayland_server::{
+        backend::ObjectId, protocol::wl_surface::WlSurface, Resource, Weak,
+    },
+    wayland::compositor::{with_states, BufferAssignment, SurfaceAttributes},
+};
+use tracing::warn;
+
+/// Most entries kept; later ones are counted in `dropped`.
+pub const MAX_ENTRIES: usize = 1000;
+
+/// What kind of mistake an entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MistakeKind {
+    /// A buffer was attached again while lockstep still held its previous release point.
+    BufferReusedBeforeRelease,
+    /// A point not greater than an earlier one on the same timeline.
+    PointsNotIncreasing,
+    /// An acquire point did not signal in time.
+    AcquireTimeout,
+    /// A release point lockstep held was signalled by someone else.
+    ReleaseSignalledByClient,
+    /// An acquire point above a release point lockstep holds on the same timeline.
+    AcquireSignalsHeldRelease,
+}
+
+/// One recorded mistake.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportEntry {
+    /// Milliseconds since lockstep started.
+    pub time_ms: u64,
+    /// The client's process id, when known.
+    pub client_pid: Option<i32>,
+    /// The app_id of the surface's toplevel, when it has one.
+    pub app_id: Option<String>,
+    /// The surface, as `wl_surface@ID`.
+    pub surface: String,
+    /// The timeline object, as `wp_linux_drm_syncobj_timeline_v1@ID`.
+    pub timeline: String,
+    /// The points involved.
+    pub points: String,
+    /// The kind of mistake.
+    pub kind: MistakeKind,
+    /// What happened.
+    pub what: String,
+    /// Why it matters.
+    pub why: String,
+}
+
+/// A release point lockstep holds for a buffer that is current on a surface.
+#[derive(Debug, Clone)]
+struct Held {
+    surface: Weak<WlSurface>,
+    timeline: ObjectId,
+    point: TimelinePoint,
+}
+
+/// The validation state and report.
+#[derive(Debug, Default)]
+pub struct SyncValidation {
+    enabled: bool,
+    entries: Vec<ReportEntry>,
+    dropped: u64,
+    /// Highest point set so far per timeline object.
+    highest: HashMap<ObjectId, u64>,
+    /// Release points held, by wl_buffer.
+    held: HashMap<ObjectId, Held>,
+    started: Option<Instant>,
+    display: Option<smithay::reexports::wayland_server::DisplayHandle>,
+}
+
+impl SyncValidation {
+    /// Validation on or off; `display` is used to look up client pids.
+    pub fn new(enabled: bool, display: smithay::reexports::wayland_server::DisplayHandle) -> Self {
+        Self {
+            enabled,
+            started: Some(Instant::now()),
+            display: Some(display),
+            ..Default::default()
+        }
+    }
+
+    /// Whether validation is on.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The entries so far, and how many were dropped past [`MAX_ENTRIES`].
+    pub fn entries(&self) -> (&[ReportEntry], u64) {
+        (&self.entries, self.dropped)
+    }
+
+    /// Counts per kind, for the summary at exit.
+    pub fn summary(&self) -> Vec<(MistakeKind, usize)> {
+        let mut counts: HashMap<MistakeKind, usize> = HashMap::new();
+        for e in &self.entries {
+            *counts.entry(e.kind).or_default() += 1;
+        }
+        let mut counts: Vec<_> = counts.into_iter().collect();
+        counts.sort_by_key(|(k, _)| format!("{k:?}"));
+        counts
+    }
+
+    fn record(
+        &mut self,
+        surface: &WlSurface,
+        timeline: &ObjectId,
+        points: String,
+        kind: MistakeKind,
+        what: String,
+        why: &str,
+    ) {
+        let client_pid = surface
+            .client()
+            .zip(self.display.as_ref())
+            .and_then(|(c, dh)| c.get_credentials(dh).ok())
+            .map(|c| c.pid);
+        let entry = ReportEntry {
+            time_ms: self
+                .started
+                .map(|s| s.elapsed().as_millis() as u64)
+                .unwrap_or(0),
+            client_pid,
+            app_id: app_id(surface),
+            surface: format!("wl_surface@{}", surface.id().protocol_id()),
+            timeline: format!(
+                "wp_linux_drm_syncobj_timeline_v1@{}",
+                timeline.protocol_id()
+            ),
+            points,
+            kind,
+            what,
+            why: why.to_string(),
+        };
+        warn!(
+            kind = ?entry.kind,
+            surface = %entry.surface,
+            client_pid = ?entry.client_pid,
+            "explicit-sync validation: {}",
+            entry.what
+        );
+        if self.entries.len() < MAX_ENTRIES {
+            self.entries.push(entry);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// Checks a commit's pending points (called before the commit is held).
+    pub fn check_commit(&mut self, surface: &WlSurface) {
+        if !self.enabled {
+            return;
+        }
+        let pending = with_states(surface, |states| {
+            let mut cached = states.cached_state.get::<SyncobjCachedState>();
+            let pending = cached.pending();
+            let acquire = pending
+                .acquire
+                .as_ref()
+                .map(|a| (a.timeline_id(), a.point.clone()));
+            let release = pending
+                .release
+                .as_ref()
+                .and_then(|r| r.point().map(|p| (r.timeline_id(), p.clone())));
+            let mut attrs = states.cached_state.get::<SurfaceAttributes>();
+            let buffer = match &attrs.pending().buffer {
+                Some(BufferAssignment::NewBuffer(b)) => Some(b.id()),
+                _ => None,
+            };
+            (acquire, release, buffer)
+        });
+        let (Some((acq_tl, acquire)), Some((rel_tl, release)), Some(buffer)) = pending else {
+            return;
+        };
+
+        // This surface's current release point: lockstep signals it only when this commit
+        // applies, so if it is signalled now, someone else did it.
+        self.check_held_releases(surface);
+
+        if let Some(held) = self.held.get(&buffer).cloned() {
+            if !matches!(held.point.is_signalled(), Ok(true)) {
+                self.record(
+                    surface,
+                    &held.timeline,
+                    format!(
+                        "held release {}, new acquire {}",
+                        held.point.point.0, acquire.point.0
+                    ),
+                    MistakeKind::BufferReusedBeforeRelease,
+                    format!(
+                        "wl_buffer@{} attached again while lockstep still holds its release \
+                         point {}",
+                        buffer.protocol_id(),
+                        held.point.point.0
+                    ),
+                    "the client may already be drawing into a buffer lockstep still reads; wait \
+                     for the release point before reusing the buffer",
+                );
+            }
+        }
+
+        for (timeline, point, role) in [
+            (&acq_tl, acquire.point.0, "acquire"),
+            (&rel_tl, release.point.0, "release"),
+        ] {
+            let highest = self.highest.get(timeline).copied();
+            if let Some(highest) = highest.filter(|h| point <= *h) {
+                self.record(
+                    surface,
+                    timeline,
+                    format!("{role} {point} after {highest}"),
+                    MistakeKind::PointsNotIncreasing,
+                    format!(
+                        "{role} point {point} is not above {highest}, set earlier on this timeline"
+                    ),
+                    "a timeline point counts as signalled once any later point is, so a point \
+                     below an earlier one may already count as signalled",
+                );
+            }
+            let entry = self.highest.entry(timeline.clone()).or_insert(point);
+            *entry = (*entry).max(point);
+        }
+
+        let conflicts: Vec<Held> = self
+            .held
+            .values()
+            .filter(|h| {
+                h.timeline == acq_tl
+                    && h.point.point.0 < acquire.point.0
+                    && !matches!(h.point.is_signalled(), Ok(true))
+            })
+            .cloned()
+            .collect();
+        for held in conflicts {
+            self.record(
+                surface,
+                &acq_tl,
+                format!(
+                    "acquire {} above held release {}",
+                    acquire.point.0, held.point.point.0
+                ),
+                MistakeKind::AcquireSignalsHeldRelease,
+                format!(
+                    "acquire point {} is above release point {} that lockstep still holds on \
+                     the same timeline (for wl_surface@{})",
+                    acquire.point.0,
+                    held.point.point.0,
+                    held.surface.id().protocol_id()
+                ),
+                "signalling the acquire point also marks the release point signalled, so the \
+                 client will reuse that buffer while lockstep still reads it; use separate \
+                 timelines for acquire and release",
+            );
+        }
+    }
+
+    fn check_held_releases(&mut self, surface: &WlSurface) {
+        let id = surface.id();
+        let signalled: Vec<(ObjectId, Held)> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.surface.id() == id)
+            .filter(|(_, h)| matches!(h.point.is_signalled(), Ok(true)))
+            .map(|(b, h)| (b.clone(), h.clone()))
+            .collect();
+        for (buffer, held) in signalled {
+            self.held.remove(&buffer);
+            let what = format!(
+                "release point {} of wl_buffer@{} (wl_surface@{}) was signalled while lockstep \
+                 still used the buffer",
+                held.point.point.0,
+                buffer.protocol_id(),
+                id.protocol_id()
+            );
+            self.entries_for_foreign(held, what);
+        }
+    }
+
+    fn entries_for_foreign(&mut self, held: Held, what: String) {
+        let entry = ReportEntry {
+            time_ms: self
+                .started
+                .map(|s| s.elapsed().as_millis() as u64)
+                .unwrap_or(0),
+            client_pid: None,
+            app_id: None,
+            surface: format!("wl_surface@{}", held.surface.id().protocol_id()),
+            timeline: format!(
+                "wp_linux_drm_syncobj_timeline_v1@{}",
+                held.timeline.protocol_id()
+            ),
+            points: format!("release {}", held.point.point.0),
+            kind: MistakeKind::ReleaseSignalledByClient,
+            what,
+            why: "only lockstep may signal a release point; signalled early, the client \
+                  cannot tell when lockstep is done with the buffer"
+                .into(),
+        };
+        warn!(kind = ?entry.kind, surface = %entry.surface, "explicit-sync validation: {}", entry.what);
+        if self.entries.len() < MAX_ENTRIES {
+            self.entries.push(entry);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// After a commit was applied: remember the release point of the current buffer.
+    pub fn after_apply(&mut self, surface: &WlSurface) {
+        if !self.enabled {
+            return;
+        }
+        // The buffers this surface held before are released now (or soon, by lockstep); forget
+        // them, and entries of surfaces that are gone.
+        let id = surface.id();
+        self.held
+            .retain(|_, h| h.surface.id() != id && h.surface.upgrade().is_ok());
+        let current = with_states(surface, |states| {
+            let mut cached = states.cached_state.get::<SyncobjCachedState>();
+            let release = cached
+                .current()
+                .release
+                .as_ref()
+                .and_then(|r| r.point().map(|p| (r.timeline_id(), p.clone())));
+            let buffer =
+                smithay::backend::renderer::utils::with_renderer_surface_state(surface, |s| {
+                    s.buffer().map(|b| b.id())
+                })
+                .flatten();
+            (release, buffer)
+        });
+        if let (Some((timeline, point)), Some(buffer)) = current {
+            self.held.insert(
+                buffer,
+                Held {
+                    surface: surface.downgrade(),
+                    timeline,
+                    point,
+                },
+            );
+        }
+    }
+
+    /// An acquire point did not signal in time.
+    pub fn acquire_timed_out(
+        &mut self,
+        surface: &WlSurface,
+        timeline: &ObjectId,
+        point: u64,
+        timeout_ms: u64,
+    ) {
+        if !self.enabled {
+            return;
+        }
+        self.record(
+            surface,
+            timeline,
+            format!("acquire {point}"),
+            MistakeKind::AcquireTimeout,
+            format!("acquire point {point} was not signalled within {timeout_ms} ms; the commit was dropped"),
+            "the client's rendering never finished or was never submitted; lockstep drops the \
+             frame so that nothing else waits for it",
+        );
+    }
+}
+
+fn app_id(surface: &WlSurface) -> Option<String> {
+    let mut root = surface.clone();
+    while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
+        root = parent;
+    }
+    with_states(&root, |states| {
+        states
+            .data_map
+            .get::<smithay::wayland::shell::xdg::XdgToplevelSurfaceData>()
+            .and_then(|d| d.lock().ok().and_then(|d| d.app_id.clone()))
+    })
+}
