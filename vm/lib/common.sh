@@ -47,6 +47,7 @@ vm_ensure_qemu() {
 # The options of our fragment that a kernel.config lacks (empty: all there).
 vm_missing_options() { # CONFIG_FILE
 	local opt
+	# shellcheck disable=SC2013 # one option per line, no spaces
 	for opt in $(sed -n 's/^\(CONFIG_[A-Z0-9_]*\)=y$/\1/p' "$VM_FRAGMENT"); do
 		grep -qx "$opt=y" "$1" || printf '%s ' "$opt"
 	done

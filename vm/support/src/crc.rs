@@ -111,7 +111,7 @@ impl CrcReader {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let crc = self.next(left)?;
-            if previous.map_or(true, |p| p.values != crc.values) {
+            if previous.is_none_or(|p| p.values != crc.values) {
                 return Ok(crc);
             }
         }

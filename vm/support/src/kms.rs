@@ -28,6 +28,17 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectId(pub u32);
 
+/// A DRM fourcc pixel format code (`DRM_FORMAT_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fourcc(pub u32);
+
+impl Fourcc {
+    /// `DRM_FORMAT_XRGB8888`: 32 bpp, no alpha.
+    pub const XRGB8888: Self = Self(u32::from_le_bytes(*b"XR24"));
+    /// `DRM_FORMAT_ARGB8888`: 32 bpp with alpha.
+    pub const ARGB8888: Self = Self(u32::from_le_bytes(*b"AR24"));
+}
+
 /// A GEM buffer handle on one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GemHandle(pub u32);
@@ -50,8 +61,8 @@ pub struct Plane {
     pub id: ObjectId,
     /// Primary, cursor or overlay.
     pub kind: PlaneKind,
-    /// Supported fourcc formats.
-    pub formats: Vec<u32>,
+    /// Supported pixel formats.
+    pub formats: Vec<Fourcc>,
     /// Bit mask of CRTC indices the plane can be used with.
     pub possible_crtcs: u32,
     /// Whether the plane has the `IN_FENCE_FD` property (explicit-sync scanout).
@@ -161,7 +172,7 @@ fn plane(dev: &DrmNode, id: ObjectId) -> Result<Plane> {
     Ok(Plane {
         id,
         kind,
-        formats,
+        formats: formats.into_iter().map(Fourcc).collect(),
         possible_crtcs: arg.possible_crtcs,
         in_fence_fd: props.iter().any(|p| p.name == "IN_FENCE_FD"),
     })
@@ -314,9 +325,9 @@ pub struct DumbBuffer<'d> {
 }
 
 impl<'d> DumbBuffer<'d> {
-    /// Creates a `width`×`height` buffer of `fourcc` (a 32 bpp format such as XRGB8888,
-    /// `0x34325258`) on `dev`, maps it and adds a framebuffer for it.
-    pub fn new(dev: &'d DrmNode, width: u32, height: u32, fourcc: u32) -> Result<Self> {
+    /// Creates a `width`×`height` buffer of a 32 bpp `format` (e.g. [`Fourcc::XRGB8888`]) on
+    /// `dev`, maps it and adds a framebuffer for it.
+    pub fn new(dev: &'d DrmNode, width: u32, height: u32, format: Fourcc) -> Result<Self> {
         let mut create = sys::DrmModeCreateDumb {
             width,
             height,
@@ -380,7 +391,7 @@ impl<'d> DumbBuffer<'d> {
         let mut fb = sys::DrmModeFbCmd2 {
             width,
             height,
-            pixel_format: fourcc,
+            pixel_format: format.0,
             handles: [handle.0, 0, 0, 0],
             pitches: [create.pitch, 0, 0, 0],
             ..Default::default()

@@ -8,12 +8,10 @@ use std::time::Duration;
 use lockstep_vm_support::crc::CrcReader;
 use lockstep_vm_support::dmabuf;
 use lockstep_vm_support::guest::{self, wait_readable};
-use lockstep_vm_support::kms::{self, DumbBuffer, PlaneKind};
+use lockstep_vm_support::kms::{self, DumbBuffer, Fourcc, PlaneKind};
 use lockstep_vm_support::sw_sync::{FenceStatus, SwTimeline};
 use lockstep_vm_support::syncobj::{Syncobj, TimelinePoint, WaitFor};
 
-/// `DRM_FORMAT_XRGB8888`.
-const XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
 /// Generous: TCG is slow, but a kernel that takes this long is broken.
 const SOON: Duration = Duration::from_secs(2);
 
@@ -38,7 +36,7 @@ fn vkms_has_primary_cursor_and_eight_overlay_planes() {
     for plane in &planes {
         assert!(plane.in_fence_fd, "plane {:?} lacks IN_FENCE_FD", plane.id);
         assert!(
-            plane.formats.contains(&XRGB8888),
+            plane.formats.contains(&Fourcc::XRGB8888),
             "plane {:?} lacks XRGB8888",
             plane.id
         );
@@ -164,8 +162,8 @@ fn vkms_crc_follows_the_scanout_buffer() {
         .expect("a vkms connector with modes");
     let mode = connector.modes[0];
     let (w, h) = mode.size();
-    let mut red = DumbBuffer::new(&dev.vkms, w, h, XRGB8888).expect("dumb buffer");
-    let mut blue = DumbBuffer::new(&dev.vkms, w, h, XRGB8888).expect("dumb buffer");
+    let mut red = DumbBuffer::new(&dev.vkms, w, h, Fourcc::XRGB8888).expect("dumb buffer");
+    let mut blue = DumbBuffer::new(&dev.vkms, w, h, Fourcc::XRGB8888).expect("dumb buffer");
     red.fill(0x00ff_0000);
     blue.fill(0x0000_00ff);
 
