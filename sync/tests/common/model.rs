@@ -67,7 +67,7 @@ impl Model {
 
     /// Entry `i` and everything older (base included) have signalled.
     fn all_up_to(&self, i: usize) -> bool {
-        self.base.map_or(true, |b| self.sig(b))
+        self.base.is_none_or(|b| self.sig(b))
             && self.entries.iter().take(i + 1).all(|e| self.sig(e.fence))
     }
 
