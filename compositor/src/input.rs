@@ -2,7 +2,12 @@
 //!
 //! All sources end in the same few methods on `State` (`pointer_motion_to`, `pointer_button`,
 //! `pointer_axis`, `keyboard_key`), so tests exercise exactly the code real input takes.
-//! Focus follows clicks: pressing a button on a window focuses and raises it.
+//! Pointer focus follows the scene too: when a window maps, moves, resizes or goes away under a
+//! pointer that stands still, `refresh_pointer_focus` sends the enter/leave/motion events a
+//! moving pointer would have caused (shell.rs queues it after each root commit).
+//! Focus follows clicks: pressing a button on a window focuses and raises it, and so does
+//! putting a finger down on it (`touch_down`). Touch exists only once a touch device does
+//! (`add_touch`): the seat advertises no touch capability it cannot deliver.
 
 use smithay::{
     backend::input::{
@@ -13,6 +18,7 @@ use smithay::{
     input::{
         keyboard::FilterResult,
         pointer::{AxisFrame, ButtonEvent, MotionEvent},
+        touch::{DownEvent, MotionEvent as TouchMotionEvent, UpEvent},
     },
     reexports::{
         wayland_protocols::xdg::shell::server::xdg_toplevel,
@@ -49,6 +55,7 @@ impl State {
         self.core.pointer_seen = true;
         let location = self.clamp_to_outputs(location);
         let under = self.surface_under(location);
+        self.set_pointer_contact(under.clone());
         pointer.motion(
             self,
             under,
@@ -60,6 +67,43 @@ impl State {
         );
         pointer.frame(self);
         queue_redraw_all(&mut self.core);
+    }
+
+    /// Records what the pointer's events were last about: the surface and its origin.
+    fn set_pointer_contact(&self, under: Option<(WlSurface, Point<f64, Logical>)>) {
+        let data = self.core.seat.user_data();
+        data.insert_if_missing_threadsafe(PointerContact::default);
+        if let Some(contact) = data.get::<PointerContact>() {
+            *contact.lock().unwrap_or_else(|e| e.into_inner()) = under;
+        }
+    }
+
+    /// Whether `under` is what the pointer's events were last about.
+    fn is_pointer_contact(&self, under: &Option<(WlSurface, Point<f64, Logical>)>) -> bool {
+        self.core
+            .seat
+            .user_data()
+            .get::<PointerContact>()
+            .is_some_and(|contact| *contact.lock().unwrap_or_else(|e| e.into_inner()) == *under)
+    }
+
+    /// Re-evaluates what is under a pointer that did not move, after the scene changed
+    /// (a window mapped, moved, resized, unmapped). Sends enter/leave, or motion with the new
+    /// surface-local position, only when the surface under the pointer or its origin changed:
+    /// a commit that changes nothing under the pointer sends nothing.
+    pub fn refresh_pointer_focus(&mut self) {
+        if !self.core.pointer_seen {
+            return;
+        }
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return;
+        };
+        let location = pointer.current_location();
+        let under = self.surface_under(location);
+        if !self.is_pointer_contact(&under) {
+            let time = self.core.now().as_millis() as u32;
+            self.pointer_motion_to(location, time);
+        }
     }
 
     fn clamp_to_outputs(&self, location: Point<f64, Logical>) -> Point<f64, Logical> {
@@ -84,6 +128,33 @@ impl State {
         (x, y).into()
     }
 
+    /// Moves the pointer by `delta` from where it is.
+    pub fn pointer_motion_by(&mut self, delta: Point<f64, Logical>, time_msec: u32) {
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return;
+        };
+        let location = pointer.current_location() + delta;
+        self.pointer_motion_to(location, time_msec);
+    }
+
+    /// Focuses and raises the window under `location`, or clears keyboard focus over the
+    /// background: what a click or a touch does.
+    fn focus_at(&mut self, location: Point<f64, Logical>, serial: Serial) {
+        match self
+            .core
+            .space
+            .element_under(location)
+            .map(|(w, _)| w.clone())
+        {
+            Some(window) => crate::shell::focus_window(self, &window),
+            None => {
+                if let Some(keyboard) = self.core.seat.get_keyboard() {
+                    keyboard.set_focus(self, None, serial);
+                }
+            }
+        }
+    }
+
     /// Presses or releases pointer `button` (evdev code); a press focuses the window under it.
     pub fn pointer_button(&mut self, button: u32, pressed: bool, time_msec: u32) {
         let Some(pointer) = self.core.seat.get_pointer() else {
@@ -96,20 +167,7 @@ impl State {
             ButtonState::Released
         };
         if pressed && !pointer.is_grabbed() {
-            let location = pointer.current_location();
-            match self
-                .core
-                .space
-                .element_under(location)
-                .map(|(w, _)| w.clone())
-            {
-                Some(window) => crate::shell::focus_window(self, &window),
-                None => {
-                    if let Some(keyboard) = self.core.seat.get_keyboard() {
-                        keyboard.set_focus(self, None, serial);
-                    }
-                }
-            }
+            self.focus_at(pointer.current_location(), serial);
         }
         pointer.button(
             self,
@@ -151,6 +209,76 @@ impl State {
             time_msec,
             |_, _, _| FilterResult::Forward,
         );
+    }
+}
+
+/// The surface last under the pointer and its origin in global coordinates (seat user data).
+type PointerContact = std::sync::Mutex<Option<(WlSurface, Point<f64, Logical>)>>;
+
+impl State {
+    /// Gives the seat the touch capability (a touch device appeared); idempotent.
+    pub fn add_touch(&mut self) {
+        if self.core.seat.get_touch().is_none() {
+            self.core.seat.add_touch();
+        }
+    }
+
+    /// Puts touch point `slot` down at `location` (global logical coordinates). The surface
+    /// under it gets the whole touch sequence; its window is focused and raised, as by a click.
+    pub fn touch_down(&mut self, slot: u32, location: Point<f64, Logical>, time_msec: u32) {
+        let Some(touch) = self.core.seat.get_touch() else {
+            return;
+        };
+        let serial = SERIAL_COUNTER.next_serial();
+        if !touch.is_grabbed() {
+            self.focus_at(location, serial);
+        }
+        let under = self.surface_under(location);
+        touch.down(
+            self,
+            under,
+            &DownEvent {
+                slot: Some(slot).into(),
+                location,
+                serial,
+                time: time_msec,
+            },
+        );
+        touch.frame(self);
+    }
+
+    /// Moves touch point `slot` to `location`; it stays with the surface it went down on.
+    pub fn touch_motion(&mut self, slot: u32, location: Point<f64, Logical>, time_msec: u32) {
+        let Some(touch) = self.core.seat.get_touch() else {
+            return;
+        };
+        let under = self.surface_under(location);
+        touch.motion(
+            self,
+            under,
+            &TouchMotionEvent {
+                slot: Some(slot).into(),
+                location,
+                time: time_msec,
+            },
+        );
+        touch.frame(self);
+    }
+
+    /// Lifts touch point `slot`.
+    pub fn touch_up(&mut self, slot: u32, time_msec: u32) {
+        let Some(touch) = self.core.seat.get_touch() else {
+            return;
+        };
+        touch.up(
+            self,
+            &UpEvent {
+                slot: Some(slot).into(),
+                serial: SERIAL_COUNTER.next_serial(),
+                time: time_msec,
+            },
+        );
+        touch.frame(self);
     }
 }
 

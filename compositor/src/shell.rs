@@ -31,6 +31,9 @@ const CASCADE_STEP: i32 = 32;
 /// Handles a commit on a root (non-subsurface) surface: maps windows that got their first
 /// buffer, unmaps windows whose buffer was removed, applies `wl_surface.offset`.
 pub fn on_root_commit(core: &mut Core, root: &WlSurface) {
+    // Whatever the commit changed (a new buffer size, an input region, a mapped window) may
+    // change what is under the pointer.
+    queue_pointer_refresh(core);
     if let Some(index) = core
         .unmapped
         .iter()
@@ -104,7 +107,16 @@ pub fn unmap_toplevel(core: &mut Core, surface: &WlSurface, destroyed: bool) {
         core.unmapped
             .retain(|w| w.toplevel().is_some_and(|t| t.wl_surface() != surface));
     }
+    queue_pointer_refresh(core);
     queue_redraw_all(core);
+}
+
+/// Re-checks what is under the pointer once the current dispatch has handled the clients'
+/// requests (calloop runs idle callbacks at the end of the same dispatch), so a pointer that
+/// stands still gets enter/leave/motion when the scene changes under it.
+pub fn queue_pointer_refresh(core: &mut Core) {
+    core.loop_handle
+        .insert_idle(|state| state.refresh_pointer_focus());
 }
 
 /// The output under the pointer, or the first one.

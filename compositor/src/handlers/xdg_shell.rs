@@ -141,6 +141,7 @@ impl XdgShellHandler for State {
     }
 
     fn popup_destroyed(&mut self, _surface: PopupSurface) {
+        crate::shell::queue_pointer_refresh(&mut self.core);
         queue_redraw_all(&mut self.core);
     }
 
