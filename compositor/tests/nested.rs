@@ -1,0 +1,214 @@
+//! lockstep nested under X: the winit backend in an Xvfb screen (Mesa llvmpipe for GL), as a
+//! developer runs it and as CI does (DESIGN.md, testing layer 3).
+//!
+//! Xvfb is started per test on a free display number. A missing Xvfb, xwd, ImageMagick or
+//! weston-simple-shm skips the test with a message, unless `LOCKSTEP_REQUIRE_CLIENTS=1` (CI),
+//! where it fails.
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    thread,
+    time::{Duration, Instant},
+};
+
+use common::{
+    cpu_seconds, fraction_not, read_png, require_programs, screenshot_dir, window_region,
+    with_timeout, Lockstep, LockstepOptions, Proc, RuntimeDir,
+};
+use lockstep_render::Frame;
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(90);
+const CONTENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An Xvfb server on its own display; killed on drop.
+struct Xvfb {
+    display: String,
+    // Field order: the server goes before the directory holding its logs.
+    _proc: Proc,
+    logs: RuntimeDir,
+}
+
+impl Xvfb {
+    /// Starts `Xvfb :N -screen 0 1280x800x24 +extension GLX` on the first free N from a
+    /// pid-derived start (so parallel test binaries rarely collide) and waits for its socket.
+    fn start(tag: &str) -> Self {
+        let logs = RuntimeDir::new(tag);
+        let first = 200 + std::process::id() % 500 * 4;
+        let mut failures = Vec::new();
+        for n in (first..first + 200).filter(|n| display_free(*n)) {
+            let mut command = Command::new("Xvfb");
+            command.args([
+                &format!(":{n}"),
+                "-screen",
+                "0",
+                "1280x800x24",
+                "+extension",
+                "GLX",
+                "-nolisten",
+                "tcp",
+            ]);
+            let mut proc = Proc::spawn(&format!("Xvfb-{n}"), command, logs.path());
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline && proc.exited().is_none() && !socket.exists() {
+                thread::sleep(Duration::from_millis(20));
+            }
+            if socket.exists() && proc.exited().is_none() {
+                return Self {
+                    display: format!(":{n}"),
+                    _proc: proc,
+                    logs,
+                };
+            }
+            // Lost a race for this display, or Xvfb is broken: give up after a few tries.
+            failures.push(proc.output());
+            if failures.len() >= 5 {
+                break;
+            }
+        }
+        panic!("Xvfb did not start\n{}", failures.join("\n"));
+    }
+
+    /// Screenshot of the whole X screen: `xwd -root`, converted to PNG by ImageMagick.
+    fn screenshot(&self, png: &Path) -> Frame {
+        let xwd = self.logs.path().join("root.xwd");
+        let status = Command::new("xwd")
+            .args(["-root", "-silent", "-display", &self.display, "-out"])
+            .arg(&xwd)
+            .status()
+            .expect("cannot run xwd");
+        assert!(status.success(), "xwd failed: {status}");
+        let status = Command::new("convert")
+            .arg(&xwd)
+            .arg(png)
+            .status()
+            .expect("cannot run convert");
+        assert!(status.success(), "convert failed: {status}");
+        read_png(png)
+    }
+}
+
+fn display_free(n: u32) -> bool {
+    !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+}
+
+fn winit_options(xvfb: &Xvfb, command: &[&str]) -> LockstepOptions {
+    LockstepOptions {
+        backend: "winit",
+        outputs: Vec::new(),
+        env: vec![("DISPLAY".into(), xvfb.display.clone())],
+        command: command.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+const NESTED_PROGRAMS: &[&str] = &["Xvfb", "xwd", "convert", "weston-simple-shm"];
+
+#[test]
+fn winit_under_xvfb_shows_the_client_in_the_x_screen() {
+    const TEST: &str = "nested-x";
+    if !require_programs(TEST, NESTED_PROGRAMS) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let xvfb = Xvfb::start(TEST);
+        let mut lockstep = Lockstep::start(TEST, winit_options(&xvfb, &["weston-simple-shm"]));
+        lockstep.wait_for_window(None);
+        let outputs = lockstep.outputs();
+        let output = outputs.first().expect("the winit output");
+
+        let png = screenshot_dir().join("nested-x-screen.png");
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        loop {
+            let window = lockstep.windows().into_iter().next().expect("the window");
+            let screen = xvfb.screenshot(&png);
+            // Without a window manager the winit window sits at the X screen's origin, and
+            // its output maps 1:1 onto it, so the client is at its logical position.
+            let whole = screen.stats();
+            let region = window_region(&screen, &window);
+            let stats = region.stats();
+            let not_background = fraction_not(&region, whole.dominant_color);
+            let good = stats.distinct_colors >= 100 && not_background > 0.95;
+            if good {
+                break;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "the X screen does not show weston-simple-shm at {window:?} (output \
+                     {output:?}): {stats:?}, {not_background:.3} of the region differs from \
+                     the screen's dominant colour {:?}; see {}\n{}",
+                    whole.dominant_color,
+                    png.display(),
+                    lockstep.output()
+                );
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+        lockstep.assert_running();
+    });
+}
+
+#[test]
+#[ignore = "lockstep bug: IPC screenshot on winit fails with 'cannot bind the offscreen \
+            buffer: Failed to bind Framebuffer' (GL_INVALID_ENUM in glRenderbufferStorage \
+            (internalFormat=GL_BGRA): render_offscreen asks GLES for an Xrgb8888 renderbuffer)"]
+fn ipc_screenshot_of_the_winit_output() {
+    const TEST: &str = "nested-ipc";
+    if !require_programs(TEST, NESTED_PROGRAMS) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let xvfb = Xvfb::start(TEST);
+        let mut lockstep = Lockstep::start(TEST, winit_options(&xvfb, &["weston-simple-shm"]));
+        lockstep.wait_for_window(None);
+        let outputs = lockstep.outputs();
+        let output = outputs.first().expect("the winit output");
+        let shot = lockstep.screenshot("nested-ipc.png", Some(&output.name));
+        assert_eq!(
+            (shot.width() as i32, shot.height() as i32),
+            output.size,
+            "the screenshot has the output's size"
+        );
+        let window = lockstep.windows().into_iter().next().expect("the window");
+        let background = shot.stats().dominant_color;
+        let region = window_region(&shot, &window);
+        let stats = region.stats();
+        assert!(
+            stats.distinct_colors >= 100 && fraction_not(&region, background) > 0.95,
+            "the IPC screenshot of {} does not show weston-simple-shm at {window:?}: {stats:?}",
+            output.name
+        );
+    });
+}
+
+#[test]
+#[allow(clippy::disallowed_macros)] // the measurement is reported, never asserted
+fn idle_cpu_of_nested_lockstep_is_reported() {
+    const TEST: &str = "nested-idle";
+    if !require_programs(TEST, &["Xvfb"]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let xvfb = Xvfb::start(TEST);
+        let mut lockstep = Lockstep::start(TEST, winit_options(&xvfb, &[]));
+        // Let start-up settle (first frames, EGL set-up), then measure a quiet 5 s.
+        thread::sleep(Duration::from_secs(1));
+        let rendered = |l: &Lockstep| l.outputs().iter().map(|o| o.frames_rendered).sum::<u64>();
+        let frames_before = rendered(&lockstep);
+        let cpu_before = cpu_seconds(lockstep.pid());
+        let start = Instant::now();
+        thread::sleep(Duration::from_secs(5));
+        let cpu = cpu_seconds(lockstep.pid()) - cpu_before;
+        let wall = start.elapsed().as_secs_f64();
+        let frames = rendered(&lockstep) - frames_before;
+        lockstep.assert_running();
+        eprintln!(
+            "nested lockstep idle (winit under Xvfb, no client): {cpu:.2} s CPU in {wall:.1} s \
+             ({:.1} % of a core), {frames} frames rendered",
+            cpu / wall * 100.0
+        );
+    });
+}
