@@ -15,17 +15,24 @@ use smithay::{
         KeyboardKeyEvent, PointerAxisEvent, PointerButtonEvent,
     },
     backend::winit::WinitInput,
+    desktop::Window,
     input::{
         keyboard::FilterResult,
-        pointer::{AxisFrame, ButtonEvent, MotionEvent},
+        pointer::{
+            AxisFrame, ButtonEvent, Focus, GestureHoldBeginEvent, GestureHoldEndEvent,
+            GesturePinchBeginEvent, GesturePinchEndEvent, GesturePinchUpdateEvent,
+            GestureSwipeBeginEvent, GestureSwipeEndEvent, GestureSwipeUpdateEvent, GrabStartData,
+            MotionEvent, PointerGrab, PointerInnerHandle, RelativeMotionEvent,
+        },
         touch::{DownEvent, MotionEvent as TouchMotionEvent, UpEvent},
+        Seat,
     },
     reexports::{
         wayland_protocols::xdg::shell::server::xdg_toplevel,
         wayland_server::protocol::{wl_seat::WlSeat, wl_surface::WlSurface},
     },
     utils::{Logical, Point, Serial, SERIAL_COUNTER},
-    wayland::shell::xdg::ToplevelSurface,
+    wayland::{compositor::get_parent, shell::xdg::ToplevelSurface},
 };
 use tracing::debug;
 
@@ -70,7 +77,7 @@ impl State {
     }
 
     /// Records what the pointer's events were last about: the surface and its origin.
-    fn set_pointer_contact(&self, under: Option<(WlSurface, Point<f64, Logical>)>) {
+    pub(crate) fn set_pointer_contact(&self, under: Option<(WlSurface, Point<f64, Logical>)>) {
         let data = self.core.seat.user_data();
         data.insert_if_missing_threadsafe(PointerContact::default);
         if let Some(contact) = data.get::<PointerContact>() {
@@ -322,12 +329,207 @@ pub fn process_winit_input(state: &mut State, event: InputEvent<WinitInput>) {
     }
 }
 
-/// Interactive move requested by a client (dragging its title bar).
+/// Interactive move requested by a client (dragging its title bar): while the button that
+/// started it stays pressed, the window follows the pointer and no surface has pointer focus.
 ///
-/// Not implemented yet: lockstep places windows itself; the request is logged and ignored,
-/// which the protocol allows (the compositor may ignore move requests).
-pub fn start_move(_state: &mut State, surface: &ToplevelSurface, _seat: &WlSeat, serial: Serial) {
-    debug!(surface = ?surface.wl_surface(), ?serial, "interactive move requested; not supported yet");
+/// Honoured only for a button press on that very window that is still held (the serial of
+/// the press, as xdg_toplevel.move requires); anything else is ignored, which the protocol
+/// allows.
+pub fn start_move(state: &mut State, surface: &ToplevelSurface, seat: &WlSeat, serial: Serial) {
+    let Some(seat) = Seat::<State>::from_resource(seat) else {
+        return;
+    };
+    let Some(pointer) = seat.get_pointer() else {
+        return;
+    };
+    let Some(start_data) = pointer
+        .has_grab(serial)
+        .then(|| pointer.grab_start_data())
+        .flatten()
+    else {
+        debug!(
+            ?serial,
+            "interactive move without a matching held button; ignored"
+        );
+        return;
+    };
+    let on_this_window = start_data
+        .focus
+        .as_ref()
+        .is_some_and(|(focus, _)| root_surface(focus) == *surface.wl_surface());
+    let window = state
+        .core
+        .space
+        .elements()
+        .find(|w| w.toplevel().is_some_and(|t| t == surface))
+        .cloned();
+    let (true, Some(window)) = (on_this_window, window) else {
+        debug!(
+            ?serial,
+            "interactive move of a window that was not clicked; ignored"
+        );
+        return;
+    };
+    let Some(window_start) = state.core.space.element_location(&window) else {
+        return;
+    };
+    let grab = MoveGrab {
+        start_data,
+        window,
+        window_start,
+    };
+    pointer.set_grab(state, grab, serial, Focus::Clear);
+}
+
+/// The root of `surface`'s subsurface tree.
+fn root_surface(surface: &WlSurface) -> WlSurface {
+    let mut root = surface.clone();
+    while let Some(parent) = get_parent(&root) {
+        root = parent;
+    }
+    root
+}
+
+/// The pointer grab of an interactive move.
+struct MoveGrab {
+    start_data: GrabStartData<State>,
+    window: Window,
+    window_start: Point<i32, Logical>,
+}
+
+impl PointerGrab<State> for MoveGrab {
+    fn motion(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        _focus: Option<(WlSurface, Point<f64, Logical>)>,
+        event: &MotionEvent,
+    ) {
+        // No client sees the pointer while it drags a window.
+        handle.motion(data, None, event);
+        let delta = event.location - self.start_data.location;
+        let location = (self.window_start.to_f64() + delta).to_i32_round();
+        data.core
+            .space
+            .map_element(self.window.clone(), location, true);
+        queue_redraw_all(&mut data.core);
+    }
+
+    fn relative_motion(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        _focus: Option<(WlSurface, Point<f64, Logical>)>,
+        event: &RelativeMotionEvent,
+    ) {
+        handle.relative_motion(data, None, event);
+    }
+
+    fn button(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        event: &ButtonEvent,
+    ) {
+        handle.button(data, event);
+        if handle.current_pressed().is_empty() {
+            handle.unset_grab(self, data, event.serial, event.time, true);
+            // The pointer is over whatever is there now: let the next refresh tell its client.
+            data.set_pointer_contact(None);
+            crate::shell::queue_pointer_refresh(&mut data.core);
+        }
+    }
+
+    fn axis(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        details: AxisFrame,
+    ) {
+        handle.axis(data, details);
+    }
+
+    fn frame(&mut self, data: &mut State, handle: &mut PointerInnerHandle<'_, State>) {
+        handle.frame(data);
+    }
+
+    fn gesture_swipe_begin(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        event: &GestureSwipeBeginEvent,
+    ) {
+        handle.gesture_swipe_begin(data, event);
+    }
+
+    fn gesture_swipe_update(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        event: &GestureSwipeUpdateEvent,
+    ) {
+        handle.gesture_swipe_update(data, event);
+    }
+
+    fn gesture_swipe_end(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        event: &GestureSwipeEndEvent,
+    ) {
+        handle.gesture_swipe_end(data, event);
+    }
+
+    fn gesture_pinch_begin(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        event: &GesturePinchBeginEvent,
+    ) {
+        handle.gesture_pinch_begin(data, event);
+    }
+
+    fn gesture_pinch_update(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        event: &GesturePinchUpdateEvent,
+    ) {
+        handle.gesture_pinch_update(data, event);
+    }
+
+    fn gesture_pinch_end(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        event: &GesturePinchEndEvent,
+    ) {
+        handle.gesture_pinch_end(data, event);
+    }
+
+    fn gesture_hold_begin(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        event: &GestureHoldBeginEvent,
+    ) {
+        handle.gesture_hold_begin(data, event);
+    }
+
+    fn gesture_hold_end(
+        &mut self,
+        data: &mut State,
+        handle: &mut PointerInnerHandle<'_, State>,
+        event: &GestureHoldEndEvent,
+    ) {
+        handle.gesture_hold_end(data, event);
+    }
+
+    fn start_data(&self) -> &GrabStartData<State> {
+        &self.start_data
+    }
+
+    fn unset(&mut self, _data: &mut State) {}
 }
 
 /// Interactive resize requested by a client; ignored like [`start_move`].

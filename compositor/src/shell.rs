@@ -182,6 +182,39 @@ pub fn focus_topmost(state: &mut State) {
     }
 }
 
+/// Gives the `activated` state to the toplevel that owns keyboard focus `focused` (a toplevel
+/// surface, one of its subsurfaces, or a popup of it) and takes it from every other toplevel,
+/// sending a configure to those that changed.
+pub fn update_activated(core: &Core, focused: Option<&WlSurface>) {
+    let root = focused.map(|surface| {
+        let mut root = surface.clone();
+        while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
+            root = parent;
+        }
+        match core.popups.find_popup(&root) {
+            Some(popup) => smithay::desktop::find_popup_root_surface(&popup).unwrap_or(root),
+            None => root,
+        }
+    });
+    for window in core.space.elements().chain(core.unmapped.iter()) {
+        let Some(toplevel) = window.toplevel() else {
+            continue;
+        };
+        let active = root.as_ref() == Some(toplevel.wl_surface());
+        toplevel.with_pending_state(|state| {
+            if active {
+                state.states.set(xdg_toplevel::State::Activated);
+            } else {
+                state.states.unset(xdg_toplevel::State::Activated);
+            }
+        });
+        if toplevel.is_initial_configure_sent() {
+            // Sends nothing when the pending state equals the last one sent.
+            toplevel.send_pending_configure();
+        }
+    }
+}
+
 /// Focuses and raises `window`.
 pub fn focus_window(state: &mut State, window: &Window) {
     state.core.space.raise_element(window, true);

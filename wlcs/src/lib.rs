@@ -191,6 +191,13 @@ fn point(x: wl_fixed_t, y: wl_fixed_t) -> Point<f64, Logical> {
     (wl_fixed_to_double(x), wl_fixed_to_double(y)).into()
 }
 
+/// Touch coordinates. WlcsTouch's header declares them `wl_fixed_t`, but the runner
+/// (`TouchDevice::down_at(int x, int y)` in WLCS's in_process_server.cpp, 1.5.0 and later)
+/// passes whole pixels unconverted, so they are taken as integers.
+fn touch_point(x: wl_fixed_t, y: wl_fixed_t) -> Point<f64, Logical> {
+    (f64::from(x), f64::from(y)).into()
+}
+
 fn log_failure(what: &str, result: io::Result<()>) {
     if let Err(err) = result {
         tracing::warn!(?err, "{what} failed");
@@ -250,7 +257,7 @@ impl wlcs::Touch for TouchDevice {
             "touch down",
             self.server.run(Command::TouchDown {
                 slot: self.slot,
-                location: point(x, y),
+                location: touch_point(x, y),
             }),
         );
     }
@@ -260,7 +267,7 @@ impl wlcs::Touch for TouchDevice {
             "touch move",
             self.server.run(Command::TouchMove {
                 slot: self.slot,
-                location: point(x, y),
+                location: touch_point(x, y),
             }),
         );
     }

@@ -194,7 +194,10 @@ struct Running {
 }
 
 fn build(channel: Channel<Request>) -> anyhow::Result<Running> {
-    let server = Server::headless(Default::default(), &[OUTPUT])?;
+    let mut server = Server::headless(Default::default(), &[OUTPUT])?;
+    // WLCS clients look at the seat's capabilities when they bind it, and a case may connect
+    // its client before it creates its touch device: offer touch from the start.
+    server.state.add_touch();
     let running = Rc::new(Cell::new(true));
     let plugin = RefCell::new(Plugin {
         clients: HashMap::new(),

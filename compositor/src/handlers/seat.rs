@@ -1,7 +1,8 @@
 //! wl_seat and wl_data_device_manager: input focus, cursors, copy/paste, drag and drop.
 //!
 //! Keyboard and pointer focus are plain wl_surfaces. The data device follows keyboard focus, so
-//! the focused client receives the current selection (copy/paste between clients).
+//! the focused client receives the current selection (copy/paste between clients), and so does
+//! xdg_toplevel's `activated` state (the toplevel of the focused surface, or of its popup).
 
 use smithay::{
     delegate_data_device, delegate_seat,
@@ -31,6 +32,7 @@ impl SeatHandler for State {
         let dh = &self.core.display_handle;
         let client = focused.and_then(|s| dh.get_client(s.id()).ok());
         set_data_device_focus(dh, seat, client);
+        crate::shell::update_activated(&self.core, focused);
     }
 
     fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
