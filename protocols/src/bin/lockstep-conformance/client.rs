@@ -9,6 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use lockstep_render::heap::{Fourcc, HeapBuffer, Modifier};
+use wayland_client::backend::WaylandError;
 use wayland_client::protocol::{
     wl_buffer::{self, WlBuffer},
     wl_callback::{self, WlCallback},
@@ -199,7 +200,7 @@ impl Client {
         let wm_base = bind!("xdg_wm_base", 1);
         let dmabuf = bind!("zwp_linux_dmabuf_v1", 3);
         let syncobj = bind!("wp_linux_drm_syncobj_manager_v1", 1);
-        let screencopy = bind!("zwlr_screencopy_manager_v1", 3);
+        let screencopy = bind!("zwlr_screencopy_manager_v1", 3).filter(|_| env.screencopy);
         let output = bind!("wl_output", 1);
         let mut client = Client {
             conn,
@@ -501,7 +502,13 @@ impl Client {
                     rustix::event::poll(&mut fds, Some(&timeout)).unwrap_or(0) > 0
                 };
                 if ready {
-                    guard.read().map_err(|e| conn_err(self, &e))?;
+                    match guard.read() {
+                        Ok(_) => {}
+                        // Readable, but what arrived was not a whole message yet (or went to
+                        // no queue): not an error, read again.
+                        Err(WaylandError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(conn_err(self, &e)),
+                    }
                 }
             }
         }

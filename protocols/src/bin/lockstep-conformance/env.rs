@@ -27,6 +27,8 @@ pub struct Env {
     pub timeout: Duration,
     /// How long to watch for something that must not happen.
     pub settle: Duration,
+    /// Whether to check pixels through wlr-screencopy when offered (else frame callbacks).
+    pub screencopy: bool,
 }
 
 impl Env {
@@ -38,6 +40,7 @@ impl Env {
             allocator: HeapAllocator::new(),
             timeout,
             settle,
+            screencopy: true,
         }
     }
 
@@ -62,7 +65,7 @@ impl Env {
         if self.sw_sync {
             "sw_sync fences imported into timeline points"
         } else {
-            "CPU signalling (DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL); sw_sync unavailable"
+            "CPU signalling (DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL; no sw_sync, or --cpu-fences)"
         }
     }
 }

@@ -43,6 +43,8 @@ Runs the linux-drm-syncobj-v1 conformance cases against the compositor at $WAYLA
   --timeout-ms N       how long to wait for something that must happen (default 5000)
   --settle-ms N        how long to watch for something that must not happen (default 500)
   --case-timeout-s N   limit per case; a case over it fails (default 60)
+  --cpu-fences         signal acquire points from the CPU even when sw_sync is available
+  --no-screencopy      judge \"shown\" by frame callbacks even when screencopy is offered
   -h, --help
 
 Exit status: 0 when no case failed (skips included), 1 when a case failed, 2 on a usage or
@@ -58,6 +60,8 @@ struct Args {
     timeout: Duration,
     settle: Duration,
     case_timeout: Duration,
+    cpu_fences: bool,
+    no_screencopy: bool,
 }
 
 impl Default for Args {
@@ -70,6 +74,8 @@ impl Default for Args {
             timeout: Duration::from_millis(5000),
             settle: Duration::from_millis(500),
             case_timeout: Duration::from_secs(60),
+            cpu_fences: false,
+            no_screencopy: false,
         }
     }
 }
@@ -88,6 +94,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, St
             "-h" | "--help" => return Ok(None),
             "--list" => parsed.list = true,
             "--json" => parsed.json = true,
+            "--cpu-fences" => parsed.cpu_fences = true,
+            "--no-screencopy" => parsed.no_screencopy = true,
             "--filter" => parsed.filters.push(value("--filter")?),
             "--device" => parsed.device = Some(value("--device")?.into()),
             "--timeout-ms" => {
@@ -132,7 +140,9 @@ fn main() -> ExitCode {
         output::note("no case matches the filter (see --list)");
         return ExitCode::from(2);
     }
-    let env = Env::open(args.device.clone(), args.timeout, args.settle);
+    let mut env = Env::open(args.device.clone(), args.timeout, args.settle);
+    env.sw_sync &= !args.cpu_fences;
+    env.screencopy = !args.no_screencopy;
     let header = match describe_environment(&env) {
         Ok(header) => header,
         Err(CaseError::Fail(why) | CaseError::Skip(why)) => {
@@ -274,6 +284,10 @@ mod tests {
         assert_eq!(args.filters, ["conflicting", "release"]);
         assert_eq!(args.timeout, Duration::from_millis(100));
         assert_eq!(args.device, Some(PathBuf::from("/dev/dri/renderD128")));
+        let args = parse(&["--cpu-fences", "--no-screencopy"])
+            .unwrap()
+            .unwrap();
+        assert!(args.cpu_fences && args.no_screencopy);
         assert!(parse(&["--filter"]).unwrap_err().contains("needs a value"));
         assert!(parse(&["--settle-ms", "x"]).unwrap_err().contains("number"));
         assert!(parse(&["--bogus"]).unwrap_err().contains("unknown"));
