@@ -31,7 +31,7 @@ use smithay::{
         wayland_protocols::xdg::shell::server::xdg_toplevel,
         wayland_server::protocol::{wl_seat::WlSeat, wl_surface::WlSurface},
     },
-    utils::{Logical, Point, Serial, SERIAL_COUNTER},
+    utils::{Logical, Point, Serial, Size, SERIAL_COUNTER},
     wayland::{compositor::get_parent, shell::xdg::ToplevelSurface},
 };
 use tracing::debug;
@@ -219,6 +219,10 @@ impl State {
     }
 }
 
+/// The surface each touch point went down on (seat user data), so touch points on a window
+/// that goes away can be lifted.
+type TouchPoints = std::sync::Mutex<std::collections::HashMap<u32, WlSurface>>;
+
 /// The surface last under the pointer and its origin in global coordinates (seat user data).
 type PointerContact = std::sync::Mutex<Option<(WlSurface, Point<f64, Logical>)>>;
 
@@ -227,6 +231,35 @@ impl State {
     pub fn add_touch(&mut self) {
         if self.core.seat.get_touch().is_none() {
             self.core.seat.add_touch();
+        }
+    }
+
+    fn with_touch_points<R>(
+        &self,
+        f: impl FnOnce(&mut std::collections::HashMap<u32, WlSurface>) -> R,
+    ) -> Option<R> {
+        let data = self.core.seat.user_data();
+        data.insert_if_missing_threadsafe(TouchPoints::default);
+        let points = data.get::<TouchPoints>()?;
+        let mut points = points.lock().unwrap_or_else(|e| e.into_inner());
+        Some(f(&mut points))
+    }
+
+    /// Lifts the touch points that went down on `root` or a surface of its tree, since it is
+    /// going away: its client must not think a finger still rests on it.
+    pub fn lift_touch_points_on(&mut self, root: &WlSurface) {
+        let slots: Vec<u32> = self
+            .with_touch_points(|points| {
+                points
+                    .iter()
+                    .filter(|(_, surface)| *surface == root || root_surface(surface) == *root)
+                    .map(|(slot, _)| *slot)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let time = self.core.now().as_millis() as u32;
+        for slot in slots {
+            self.touch_up(slot, time);
         }
     }
 
@@ -241,6 +274,9 @@ impl State {
             self.focus_at(location, serial);
         }
         let under = self.surface_under(location);
+        if let Some((surface, _)) = &under {
+            self.with_touch_points(|points| points.insert(slot, surface.clone()));
+        }
         touch.down(
             self,
             under,
@@ -277,6 +313,7 @@ impl State {
         let Some(touch) = self.core.seat.get_touch() else {
             return;
         };
+        self.with_touch_points(|points| points.remove(&slot));
         touch.up(
             self,
             &UpEvent {
@@ -336,6 +373,30 @@ pub fn process_winit_input(state: &mut State, event: InputEvent<WinitInput>) {
 /// the press, as xdg_toplevel.move requires); anything else is ignored, which the protocol
 /// allows.
 pub fn start_move(state: &mut State, surface: &ToplevelSurface, seat: &WlSeat, serial: Serial) {
+    start_window_grab(state, surface, seat, serial, GrabKind::Move);
+}
+
+/// Interactive resize requested by a client (dragging a border): while the button stays
+/// pressed, the toplevel is configured with the `resizing` state and the size the pointer
+/// asks for; the edges opposite the dragged ones stay where they are (shell.rs keeps them put
+/// as the client commits new sizes). Same conditions as [`start_move`].
+pub fn start_resize(
+    state: &mut State,
+    surface: &ToplevelSurface,
+    seat: &WlSeat,
+    serial: Serial,
+    edges: xdg_toplevel::ResizeEdge,
+) {
+    start_window_grab(state, surface, seat, serial, GrabKind::Resize(edges));
+}
+
+fn start_window_grab(
+    state: &mut State,
+    surface: &ToplevelSurface,
+    seat: &WlSeat,
+    serial: Serial,
+    kind: GrabKind,
+) {
     let Some(seat) = Seat::<State>::from_resource(seat) else {
         return;
     };
@@ -349,7 +410,8 @@ pub fn start_move(state: &mut State, surface: &ToplevelSurface, seat: &WlSeat, s
     else {
         debug!(
             ?serial,
-            "interactive move without a matching held button; ignored"
+            ?kind,
+            "interactive grab without a matching held button; ignored"
         );
         return;
     };
@@ -366,17 +428,24 @@ pub fn start_move(state: &mut State, surface: &ToplevelSurface, seat: &WlSeat, s
     let (true, Some(window)) = (on_this_window, window) else {
         debug!(
             ?serial,
-            "interactive move of a window that was not clicked; ignored"
+            ?kind,
+            "interactive grab of a window that was not clicked; ignored"
         );
         return;
     };
     let Some(window_start) = state.core.space.element_location(&window) else {
         return;
     };
-    let grab = MoveGrab {
+    let size_start = window.geometry().size;
+    if let GrabKind::Resize(edges) = kind {
+        crate::shell::begin_resize(&window, edges, window_start, size_start);
+    }
+    let grab = WindowGrab {
         start_data,
         window,
         window_start,
+        size_start,
+        kind,
     };
     pointer.set_grab(state, grab, serial, Focus::Clear);
 }
@@ -390,14 +459,23 @@ fn root_surface(surface: &WlSurface) -> WlSurface {
     root
 }
 
-/// The pointer grab of an interactive move.
-struct MoveGrab {
+/// What an interactive grab does with the window.
+#[derive(Debug, Clone, Copy)]
+enum GrabKind {
+    Move,
+    Resize(xdg_toplevel::ResizeEdge),
+}
+
+/// The pointer grab of an interactive move or resize.
+struct WindowGrab {
     start_data: GrabStartData<State>,
     window: Window,
     window_start: Point<i32, Logical>,
+    size_start: Size<i32, Logical>,
+    kind: GrabKind,
 }
 
-impl PointerGrab<State> for MoveGrab {
+impl PointerGrab<State> for WindowGrab {
     fn motion(
         &mut self,
         data: &mut State,
@@ -407,12 +485,20 @@ impl PointerGrab<State> for MoveGrab {
     ) {
         // No client sees the pointer while it drags a window.
         handle.motion(data, None, event);
-        let delta = event.location - self.start_data.location;
-        let location = (self.window_start.to_f64() + delta).to_i32_round();
-        data.core
-            .space
-            .map_element(self.window.clone(), location, true);
-        queue_redraw_all(&mut data.core);
+        let delta = (event.location - self.start_data.location).to_i32_round::<i32>();
+        match self.kind {
+            GrabKind::Move => {
+                let location = self.window_start + delta;
+                data.core
+                    .space
+                    .map_element(self.window.clone(), location, true);
+                queue_redraw_all(&mut data.core);
+            }
+            GrabKind::Resize(edges) => {
+                let size = crate::shell::resized(self.size_start, edges, delta);
+                crate::shell::configure_resize(&self.window, Some(size));
+            }
+        }
     }
 
     fn relative_motion(
@@ -434,6 +520,9 @@ impl PointerGrab<State> for MoveGrab {
         handle.button(data, event);
         if handle.current_pressed().is_empty() {
             handle.unset_grab(self, data, event.serial, event.time, true);
+            if let GrabKind::Resize(_) = self.kind {
+                crate::shell::configure_resize(&self.window, None);
+            }
             // The pointer is over whatever is there now: let the next refresh tell its client.
             data.set_pointer_contact(None);
             crate::shell::queue_pointer_refresh(&mut data.core);
@@ -530,15 +619,4 @@ impl PointerGrab<State> for MoveGrab {
     }
 
     fn unset(&mut self, _data: &mut State) {}
-}
-
-/// Interactive resize requested by a client; ignored like [`start_move`].
-pub fn start_resize(
-    _state: &mut State,
-    surface: &ToplevelSurface,
-    _seat: &WlSeat,
-    serial: Serial,
-    edges: xdg_toplevel::ResizeEdge,
-) {
-    debug!(surface = ?surface.wl_surface(), ?serial, ?edges, "interactive resize requested; not supported yet");
 }

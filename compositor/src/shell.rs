@@ -4,9 +4,17 @@
 //! ones cascade down-right from the previous one and wrap back to the centre when they would
 //! leave the output. New windows take keyboard focus; a click focuses and raises. Maximize and
 //! fullscreen fill the output (respecting the client's max size for maximize).
+//!
+//! The focused toplevel has xdg's `activated` state (`update_activated`, called on every
+//! keyboard focus change). Focusing another window ends a popup grab. A window that unmaps
+//! itself with a null buffer comes back where it was. During an interactive resize
+//! (input.rs starts it) the edges opposite the dragged ones stay put as the client commits.
+
+use std::cell::{Cell, RefCell};
 
 use smithay::{
-    desktop::Window,
+    desktop::{PopupGrab, PopupUngrabStrategy, Window},
+    input::Seat,
     output::Output,
     reexports::{
         wayland_protocols::xdg::shell::server::xdg_toplevel,
@@ -42,7 +50,8 @@ pub fn on_root_commit(core: &mut Core, root: &WlSurface) {
         if has_buffer(root) {
             let window = core.unmapped.remove(index);
             window.on_commit();
-            let location = place(core, &window);
+            // A window that unmapped itself (null buffer) comes back where it was.
+            let location = take_last_location(&window).unwrap_or_else(|| place(core, &window));
             debug!(?location, "mapping window");
             core.space.map_element(window.clone(), location, true);
             core.focus_request = Some(window);
@@ -64,8 +73,128 @@ pub fn on_root_commit(core: &mut Core, root: &WlSurface) {
     }
     if let Some(delta) = crate::handlers::compositor::take_buffer_delta(root) {
         if let Some(loc) = core.space.element_location(&window) {
-            core.space.map_element(window, loc + delta, false);
+            core.space.map_element(window.clone(), loc + delta, false);
         }
+    }
+    keep_resize_anchor(core, &window);
+}
+
+/// An interactive resize in progress (window user data): where the window and its size were
+/// when it started, and which edges move.
+struct ResizeAnchor(RefCell<Option<Anchor>>);
+
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    edges: u32,
+    location: Point<i32, Logical>,
+    size: Size<i32, Logical>,
+    /// The grab is over; the anchor goes with the next commit (the client's last new size).
+    ended: bool,
+}
+
+const EDGE_TOP: u32 = 1;
+const EDGE_LEFT: u32 = 4;
+const EDGE_RIGHT: u32 = 8;
+const EDGE_BOTTOM: u32 = 2;
+
+/// Starts an interactive resize of `window` by `edges`.
+pub fn begin_resize(
+    window: &Window,
+    edges: xdg_toplevel::ResizeEdge,
+    location: Point<i32, Logical>,
+    size: Size<i32, Logical>,
+) {
+    window
+        .user_data()
+        .insert_if_missing(|| ResizeAnchor(RefCell::new(None)));
+    if let Some(anchor) = window.user_data().get::<ResizeAnchor>() {
+        *anchor.0.borrow_mut() = Some(Anchor {
+            edges: u32::from(edges),
+            location,
+            size,
+            ended: false,
+        });
+    }
+}
+
+/// The size a resize by `edges` from `size` asks for when the pointer moved by `delta`.
+pub fn resized(
+    size: Size<i32, Logical>,
+    edges: xdg_toplevel::ResizeEdge,
+    delta: Point<i32, Logical>,
+) -> Size<i32, Logical> {
+    let edges = u32::from(edges);
+    let mut w = size.w;
+    let mut h = size.h;
+    if edges & EDGE_LEFT != 0 {
+        w -= delta.x;
+    } else if edges & EDGE_RIGHT != 0 {
+        w += delta.x;
+    }
+    if edges & EDGE_TOP != 0 {
+        h -= delta.y;
+    } else if edges & EDGE_BOTTOM != 0 {
+        h += delta.y;
+    }
+    (w.max(1), h.max(1)).into()
+}
+
+/// Configures the toplevel of `window` for an interactive resize: `Some(size)` while it goes
+/// on (state `resizing`), `None` when it ends.
+pub fn configure_resize(window: &Window, size: Option<Size<i32, Logical>>) {
+    let Some(toplevel) = window.toplevel() else {
+        return;
+    };
+    toplevel.with_pending_state(|state| match size {
+        Some(size) => {
+            state.states.set(xdg_toplevel::State::Resizing);
+            state.size = Some(size);
+        }
+        None => {
+            state.states.unset(xdg_toplevel::State::Resizing);
+        }
+    });
+    if let Some(size) = size {
+        let size = clamp_to_limits(toplevel, size);
+        toplevel.with_pending_state(|state| state.size = Some(size));
+    }
+    if size.is_none() {
+        if let Some(anchor) = window.user_data().get::<ResizeAnchor>() {
+            if let Some(anchor) = anchor.0.borrow_mut().as_mut() {
+                anchor.ended = true;
+            }
+        }
+    }
+    if toplevel.is_initial_configure_sent() {
+        toplevel.send_pending_configure();
+    }
+}
+
+/// Keeps the edges opposite the dragged ones in place as a resized window commits new sizes.
+fn keep_resize_anchor(core: &mut Core, window: &Window) {
+    let Some(data) = window.user_data().get::<ResizeAnchor>() else {
+        return;
+    };
+    let Some(anchor) = *data.0.borrow() else {
+        return;
+    };
+    let size = window.geometry().size;
+    let mut location = core
+        .space
+        .element_location(window)
+        .unwrap_or(anchor.location);
+    if anchor.edges & EDGE_LEFT != 0 {
+        location.x = anchor.location.x + anchor.size.w - size.w;
+    }
+    if anchor.edges & EDGE_TOP != 0 {
+        location.y = anchor.location.y + anchor.size.h - size.h;
+    }
+    if core.space.element_location(window) != Some(location) {
+        core.space.map_element(window.clone(), location, false);
+        queue_redraw_all(core);
+    }
+    if anchor.ended {
+        *data.0.borrow_mut() = None;
     }
 }
 
@@ -85,6 +214,16 @@ pub fn unmap_toplevel(core: &mut Core, surface: &WlSurface, destroyed: bool) {
         .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
         .cloned();
     if let Some(window) = window {
+        if !destroyed {
+            if let Some(location) = core.space.element_location(&window) {
+                window
+                    .user_data()
+                    .insert_if_missing(|| LastLocation(Cell::new(None)));
+                if let Some(last) = window.user_data().get::<LastLocation>() {
+                    last.0.set(Some(location));
+                }
+            }
+        }
         core.space.unmap_elem(&window);
         if !destroyed {
             if let Some(toplevel) = window.toplevel() {
@@ -117,6 +256,13 @@ pub fn unmap_toplevel(core: &mut Core, surface: &WlSurface, destroyed: bool) {
 pub fn queue_pointer_refresh(core: &mut Core) {
     core.loop_handle
         .insert_idle(|state| state.refresh_pointer_focus());
+}
+
+/// Where a window was when it unmapped itself (window user data).
+struct LastLocation(Cell<Option<Point<i32, Logical>>>);
+
+fn take_last_location(window: &Window) -> Option<Point<i32, Logical>> {
+    window.user_data().get::<LastLocation>()?.0.take()
 }
 
 /// The output under the pointer, or the first one.
@@ -215,8 +361,41 @@ pub fn update_activated(core: &Core, focused: Option<&WlSurface>) {
     }
 }
 
-/// Focuses and raises `window`.
+/// The popup grab in force (seat user data): the toplevel it belongs to and the grab.
+struct ActivePopupGrab(RefCell<Option<(WlSurface, PopupGrab<State>)>>);
+
+/// Remembers the popup grab just started on `seat` for toplevel `root`, so that focusing
+/// another window can end it (see [`focus_window`]).
+pub fn remember_popup_grab(seat: &Seat<State>, root: WlSurface, grab: PopupGrab<State>) {
+    let data = seat.user_data();
+    data.insert_if_missing(|| ActivePopupGrab(RefCell::new(None)));
+    if let Some(active) = data.get::<ActivePopupGrab>() {
+        *active.0.borrow_mut() = Some((root, grab));
+    }
+}
+
+/// Ends the popup grab of another toplevel than `root`: its popups get `popup_done`, and the
+/// popup keyboard grab then lets focus go.
+fn end_popup_grab_of_others(state: &State, root: Option<&WlSurface>) {
+    let Some(active) = state.core.seat.user_data().get::<ActivePopupGrab>() else {
+        return;
+    };
+    let mut active = active.0.borrow_mut();
+    let Some((grab_root, grab)) = active.as_mut() else {
+        return;
+    };
+    if grab.has_ended() {
+        *active = None;
+    } else if root != Some(&*grab_root) {
+        grab.ungrab(PopupUngrabStrategy::All);
+        *active = None;
+    }
+}
+
+/// Focuses and raises `window`. A popup grab of another window ends (xdg-shell: a grabbing
+/// popup is dismissed when the compositor gives focus elsewhere, e.g. to a new window).
 pub fn focus_window(state: &mut State, window: &Window) {
+    end_popup_grab_of_others(state, window.toplevel().map(|t| t.wl_surface()));
     state.core.space.raise_element(window, true);
     let surface = window.toplevel().map(|t| t.wl_surface().clone());
     if let Some(keyboard) = state.core.seat.get_keyboard() {

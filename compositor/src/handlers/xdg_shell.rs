@@ -76,7 +76,7 @@ impl XdgShellHandler for State {
         let grab = self
             .core
             .popups
-            .grab_popup::<State>(root, kind, &seat, serial);
+            .grab_popup::<State>(root.clone(), kind, &seat, serial);
         let Ok(mut grab) = grab else {
             debug!("popup grab refused (stale serial or no focus)");
             return;
@@ -102,6 +102,7 @@ impl XdgShellHandler for State {
             }
             pointer.set_grab(self, PopupPointerGrab::new(&grab), serial, Focus::Keep);
         }
+        crate::shell::remember_popup_grab(&seat, root, grab);
     }
 
     fn maximize_request(&mut self, surface: ToplevelSurface) {
@@ -135,13 +136,16 @@ impl XdgShellHandler for State {
     }
 
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
+        self.lift_touch_points_on(surface.wl_surface());
         crate::shell::unmap_toplevel(&mut self.core, surface.wl_surface(), true);
         crate::shell::focus_topmost(self);
         queue_redraw_all(&mut self.core);
     }
 
     fn popup_destroyed(&mut self, _surface: PopupSurface) {
-        crate::shell::queue_pointer_refresh(&mut self.core);
+        // Now, while its wl_surface still exists: a client destroys a popup and its surface in
+        // one go, and a wl_pointer.leave for a dead surface cannot be sent.
+        self.refresh_pointer_focus();
         queue_redraw_all(&mut self.core);
     }
 
