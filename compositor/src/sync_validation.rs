@@ -341,20 +341,20 @@ impl SyncValidation {
         let id = surface.id();
         self.held
             .retain(|_, h| h.surface.id() != id && h.surface.upgrade().is_ok());
-        let current = with_states(surface, |states| {
+        let release = with_states(surface, |states| {
             let mut cached = states.cached_state.get::<SyncobjCachedState>();
-            let release = cached
+            cached
                 .current()
                 .release
                 .as_ref()
-                .and_then(|r| r.point().map(|p| (r.timeline_id(), p.clone())));
-            let buffer =
-                smithay::backend::renderer::utils::with_renderer_surface_state(surface, |s| {
-                    s.buffer().map(|b| b.id())
-                })
-                .flatten();
-            (release, buffer)
+                .and_then(|r| r.point().map(|p| (r.timeline_id(), p.clone())))
         });
+        // Not inside the closure above: this takes the surface's state lock itself.
+        let buffer = smithay::backend::renderer::utils::with_renderer_surface_state(surface, |s| {
+            s.buffer().map(|b| b.id())
+        })
+        .flatten();
+        let current = (release, buffer);
         if let (Some((timeline, point)), Some(buffer)) = current {
             self.held.insert(
                 buffer,

@@ -76,7 +76,8 @@ use smithay::{
     },
     wayland::{
         compositor::{
-            add_pre_commit_hook, with_states, BufferAssignment, Cacheable, SurfaceAttributes,
+            add_destruction_hook, add_pre_commit_hook, with_states, BufferAssignment, Cacheable,
+            SurfaceAttributes,
         },
         shm::with_buffer_contents,
     },
@@ -374,6 +375,7 @@ where
                 });
                 if !hooked {
                     add_pre_commit_hook::<D, _>(&surface, validate_commit);
+                    add_destruction_hook::<D, _>(&surface, release_on_destruction);
                     state.new_syncobj_surface(&surface);
                 }
             }
@@ -533,6 +535,24 @@ fn destroyed(object: &WpLinuxDrmSyncobjSurfaceV1, data: &SyncobjSurfaceData) {
             }
         }
         let mut cached = states.cached_state.get::<SyncobjCachedState>();
+        let pending = cached.pending();
+        pending.acquire = None;
+        if let Some(release) = pending.release.take() {
+            release.discard();
+        }
+    });
+}
+
+/// The wl_surface is being destroyed: its current buffer is no longer used, so its release
+/// point is signalled now rather than whenever the last reference to the surface's state goes
+/// (a seat's focus or a damage tracker may hold one for a while). Points set but never
+/// committed are discarded.
+fn release_on_destruction<D>(_state: &mut D, surface: &WlSurface) {
+    with_states(surface, |states| {
+        let mut cached = states.cached_state.get::<SyncobjCachedState>();
+        let current = cached.current();
+        current.acquire = None;
+        drop(current.release.take());
         let pending = cached.pending();
         pending.acquire = None;
         if let Some(release) = pending.release.take() {

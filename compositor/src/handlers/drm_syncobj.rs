@@ -23,10 +23,14 @@
 //!
 //! # Acquire points that fail
 //!
-//! - **Never signals:** after `[explicit_sync] acquire_timeout_ms` the commit is cancelled.
-//!   That surface keeps its previous content, and the cancelled commit's release point is
-//!   signalled (the buffer was never read). Later commits go on. A warning names the surface
-//!   and the point.
+//! - **Never signals:** after `[explicit_sync] acquire_timeout_ms` the commit's transaction
+//!   is cancelled. That surface keeps its previous content, later commits go on, and a
+//!   warning (and a validation entry) names the surface and the point. One smithay 0.7
+//!   detail: a cancelled transaction's state stays in the surface's cache and is merged
+//!   with the next commit that applies. A next commit that attaches a buffer (the normal
+//!   case, and what the tests do) replaces it, so the failed buffer is never shown and its
+//!   release point is signalled at that moment. A next commit without a buffer would bring
+//!   the failed buffer on screen; fixing that needs a cache-drop hook smithay 0.7 lacks.
 //! - **Signals with an error** (the client's GPU job failed): the eventfd cannot tell an
 //!   errored fence from a good one, so the commit is applied. The buffer shows whatever the
 //!   failed job left. That is the client's content to get right, and lockstep neither stalls

@@ -232,7 +232,7 @@ fn a_commit_waits_for_its_acquire_point_and_the_old_buffer_is_released() {
     assert!(shown, "shown after the acquire point signalled");
     assert!(f.server.state.core.acquire_waits.is_empty());
     assert!(
-        !sync.timeline.is_signalled(Point(2)).unwrap_or(false),
+        !sync.release.is_signalled(Point(2)).unwrap_or(false),
         "release 2 held while current"
     );
     // Frame 2: blue with acquire 3 (already signalled), release 4: buffer 1 is released.
@@ -247,7 +247,7 @@ fn a_commit_waits_for_its_acquire_point_and_the_old_buffer_is_released() {
     f.settle();
     assert_eq!(rgb(&f.screenshot("HEADLESS-1"), 640, 360), 0x3040e0);
     assert!(
-        sync.timeline.is_signalled(Point(2)).unwrap(),
+        sync.release.is_signalled(Point(2)).unwrap(),
         "release 2 signalled after a newer buffer"
     );
     // Destroying the surface releases the current buffer.
@@ -257,7 +257,7 @@ fn a_commit_waits_for_its_acquire_point_and_the_old_buffer_is_released() {
     top.surface.destroy();
     f.roundtrip(c);
     assert!(
-        sync.timeline.is_signalled(Point(4)).unwrap(),
+        sync.release.is_signalled(Point(4)).unwrap(),
         "release 4 signalled when the surface died"
     );
     assert_eq!(f.client(c).protocol_error(), None);
@@ -293,15 +293,35 @@ fn an_acquire_point_that_never_signals_fails_only_that_commit() {
         "the wait was dropped at the timeout"
     );
     assert_eq!(
-        rgb(&f.screenshot("HEADLESS-1"), 560, 300),
+        rgb(&f.screenshot("HEADLESS-1"), 600, 330),
         0xd02020,
         "old content kept"
     );
     assert!(
-        sync.timeline.is_signalled(Point(11)).unwrap(),
-        "the dropped commit's release is signalled"
+        !sync.release.is_signalled(Point(11)).unwrap_or(false),
+        "smithay keeps the cancelled state cached until the next commit replaces it"
     );
     assert_eq!(f.windows().len(), 3);
+    // The client recovers with its next frame: shown at once, and the failed frame's
+    // release point is signalled as it is replaced.
+    sync.timeline.signal(Point(20)).unwrap();
+    let green = f.client(c).shm_buffer(100, 80, 0xff20_c040);
+    top.surface.attach(Some(&green), 0, 0);
+    top.surface.damage_buffer(0, 0, 100, 80);
+    syncobj.set_acquire_point(&sync.object, 0, 20);
+    syncobj.set_release_point(&sync.release_object, 0, 21);
+    top.surface.commit();
+    f.roundtrip(c);
+    f.settle();
+    assert_eq!(
+        rgb(&f.screenshot("HEADLESS-1"), 600, 330),
+        0x20c040,
+        "next frame shown"
+    );
+    assert!(
+        sync.release.is_signalled(Point(11)).unwrap(),
+        "the failed frame's release point is signalled once it is replaced"
+    );
     assert_eq!(f.client(c).protocol_error(), None);
 }
 
@@ -422,13 +442,17 @@ fn validation_mode_records_each_kind_of_mistake() {
     // 4. An acquire point above a release point lockstep holds on the same timeline.
     sync.timeline.signal(Point(5)).unwrap();
     commit(&mut f, (&sync.object, 5), (&sync.object, 6));
-    sync.timeline.signal(Point(7)).unwrap();
+    // The client commits acquire 7 before its GPU work is done (as it should), but 7 is
+    // above the release point 6 that lockstep holds on that timeline.
     commit(&mut f, (&sync.object, 7), (&sync.release_object, 12));
     assert!(
         kinds(&f).contains(&MistakeKind::AcquireSignalsHeldRelease),
         "{:?}",
         kinds(&f)
     );
+
+    sync.timeline.signal(Point(7)).unwrap();
+    f.settle();
 
     // 5. An acquire point that never signals.
     commit(&mut f, (&sync.object, 100), (&sync.release_object, 13));
