@@ -76,7 +76,51 @@ pub fn on_root_commit(core: &mut Core, root: &WlSurface) {
             core.space.map_element(window.clone(), loc + delta, false);
         }
     }
+    keep_surface_origin(core, &window);
     keep_resize_anchor(core, &window);
+}
+
+/// The origin of a window's implicit geometry when it was last looked at (window user data).
+struct ImplicitGeometryOrigin(Cell<Option<Point<i32, Logical>>>);
+
+/// Keeps the toplevel's surface where it is when the window has no explicit geometry and its
+/// subsurfaces grow or shrink to the left or top.
+///
+/// The space positions a window by its geometry, and without `xdg_surface.set_window_geometry`
+/// smithay's geometry is the bounding box of the whole surface tree: a subsurface placed at a
+/// negative offset would otherwise push the main surface right or down (WLCS
+/// `subsurface_extends_parent_input_region`). With an explicit geometry the geometry stays put,
+/// as the client asked.
+fn keep_surface_origin(core: &mut Core, window: &Window) {
+    let Some(toplevel) = window.toplevel() else {
+        return;
+    };
+    let explicit = with_states(toplevel.wl_surface(), |states| {
+        states
+            .cached_state
+            .get::<SurfaceCachedState>()
+            .current()
+            .geometry
+            .is_some()
+    });
+    window
+        .user_data()
+        .insert_if_missing(|| ImplicitGeometryOrigin(Cell::new(None)));
+    let Some(last) = window.user_data().get::<ImplicitGeometryOrigin>() else {
+        return;
+    };
+    if explicit {
+        last.0.set(None);
+        return;
+    }
+    let origin = window.geometry().loc;
+    if let (Some(previous), Some(location)) = (last.0.get(), core.space.element_location(window)) {
+        if previous != origin {
+            core.space
+                .map_element(window.clone(), location + (origin - previous), false);
+        }
+    }
+    last.0.set(Some(origin));
 }
 
 /// An interactive resize in progress (window user data): where the window and its size were
