@@ -14,7 +14,8 @@
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VM_REPO=$(cd "$VM_DIR/.." && pwd)
 VM_FRAGMENT=$VM_DIR/kernel/lockstep.config
-VM_CACHE_ROOT=${LOCKSTEP_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lockstep/vm}
+VM_HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
+VM_CACHE_ROOT=${LOCKSTEP_VM_CACHE:-${XDG_CACHE_HOME:-$VM_HOME/.cache}/lockstep/vm}
 
 vm_log() { printf 'lockstep-vm: %s\n' "$*" >&2; }
 vm_die() {
@@ -228,7 +229,8 @@ layer_cmd() { layer_text /lockstep/cmd 0644; }
 # panic, e.g. a WARN under panic_on_warn=1).
 #
 # Env: LOCKSTEP_VM_MEM (default 2G), LOCKSTEP_VM_APPEND (extra kernel arguments),
-# VM_VERBOSE=1 (show the boot log), VM_PANIC_ON_WARN (default 1).
+# VM_VERBOSE=1 (show the boot log), VM_PANIC_ON_WARN (default 1), VM_INTERACTIVE=1 (the
+# terminal becomes the guest console, no timeout, no exit status).
 vm_boot() { # TIMEOUT_SECONDS
 	local timeout=$1 cmdline t0 line started="" rc="" panicked="" status
 	local -a boot_log=()
@@ -245,6 +247,14 @@ vm_boot() { # TIMEOUT_SECONDS
 	cmdline+=" vkms.enable_cursor=1 vkms.enable_overlay=1 vkms.enable_writeback=1"
 	[ "${VM_PANIC_ON_WARN:-1}" = 1 ] && cmdline+=" panic_on_warn=1"
 	cmdline+=" ${LOCKSTEP_VM_APPEND:-}"
+
+	if [ "${VM_INTERACTIVE:-0}" = 1 ]; then
+		# The terminal is the guest's console; Ctrl-A X quits qemu.
+		qemu-system-x86_64 -machine pc -accel tcg -cpu max -smp 1 -m "${LOCKSTEP_VM_MEM:-2G}" \
+			-nodefaults -no-user-config -display none -no-reboot -serial mon:stdio \
+			-kernel "$VM_KERNEL_DIR/bzImage" -initrd "$VM_WORK/initrd" -append "$cmdline"
+		return
+	fi
 
 	t0=$EPOCHREALTIME
 	set +e
