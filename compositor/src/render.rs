@@ -155,18 +155,27 @@ where
     damage_tracker.render_output(renderer, framebuffer, age, &elements, CLEAR_COLOR)
 }
 
-/// Reads `region` (physical pixels) of a bound framebuffer into memory.
+/// Reads a bound framebuffer of `size` physical pixels into memory as `format`
+/// (`Xrgb8888` or `Abgr8888`: pixman reads the former, GLES the latter).
 pub fn read_framebuffer<R>(
     renderer: &mut R,
     framebuffer: &R::Framebuffer<'_>,
     size: Size<i32, Physical>,
+    format: Fourcc,
 ) -> Result<Frame, String>
 where
     R: ExportMem,
 {
+    let pixel_format = match format {
+        Fourcc::Xrgb8888 => PixelFormat::Xrgb8888,
+        Fourcc::Argb8888 => PixelFormat::Argb8888,
+        Fourcc::Xbgr8888 => PixelFormat::Xbgr8888,
+        Fourcc::Abgr8888 => PixelFormat::Abgr8888,
+        other => return Err(format!("cannot read back {other:?}")),
+    };
     let region = Rectangle::<i32, BufferCoord>::from_size((size.w, size.h).into());
     let mapping = renderer
-        .copy_framebuffer(framebuffer, region, Fourcc::Xrgb8888)
+        .copy_framebuffer(framebuffer, region, format)
         .map_err(|err| format!("reading the framebuffer failed: {err}"))?;
     let bytes = renderer
         .map_texture(&mapping)
@@ -175,19 +184,21 @@ where
         size.w as u32,
         size.h as u32,
         size.w as u32 * 4,
-        PixelFormat::Xrgb8888,
+        pixel_format,
         bytes.to_vec(),
     )
     .map_err(|err| err.to_string())
 }
 
-/// Renders `output` afresh into an offscreen buffer and reads it back: screenshots on
-/// backends whose on-screen buffer cannot be read after presenting (winit).
+/// Renders `output` afresh into an offscreen buffer of `format` and reads it back:
+/// screenshots on backends whose on-screen buffer cannot be read after presenting (winit;
+/// GLES renderbuffers need `Abgr8888`, llvmpipe rejects BGRA storage).
 pub fn render_offscreen<R, T>(
     renderer: &mut R,
     core: &Core,
     cursor: &DefaultCursor,
     output: &Output,
+    format: Fourcc,
 ) -> Result<Frame, String>
 where
     R: Renderer
@@ -204,7 +215,7 @@ where
     let size = mode.size;
     let buffer_size = Size::<i32, BufferCoord>::from((size.w, size.h));
     let mut target: T = renderer
-        .create_buffer(Fourcc::Xrgb8888, buffer_size)
+        .create_buffer(format, buffer_size)
         .map_err(|err| format!("cannot allocate an offscreen buffer: {err}"))?;
     let mut framebuffer = renderer
         .bind(&mut target)
@@ -218,5 +229,5 @@ where
     tracker
         .render_output(renderer, &mut framebuffer, 0, &elements, CLEAR_COLOR)
         .map_err(|err| format!("offscreen rendering failed: {err:?}"))?;
-    read_framebuffer(renderer, &framebuffer, size)
+    read_framebuffer(renderer, &framebuffer, size, format)
 }

@@ -152,9 +152,6 @@ fn winit_under_xvfb_shows_the_client_in_the_x_screen() {
 }
 
 #[test]
-#[ignore = "lockstep bug: IPC screenshot on winit fails with 'cannot bind the offscreen \
-            buffer: Failed to bind Framebuffer' (GL_INVALID_ENUM in glRenderbufferStorage \
-            (internalFormat=GL_BGRA): render_offscreen asks GLES for an Xrgb8888 renderbuffer)"]
 fn ipc_screenshot_of_the_winit_output() {
     const TEST: &str = "nested-ipc";
     if !require_programs(TEST, NESTED_PROGRAMS) {

@@ -199,6 +199,12 @@ impl Headless {
             .renderer
             .bind(&mut out.image)
             .context("cannot bind the output image")?;
-        read_framebuffer(&mut self.renderer, &framebuffer, size.into()).map_err(|e| anyhow!(e))
+        read_framebuffer(
+            &mut self.renderer,
+            &framebuffer,
+            size.into(),
+            Fourcc::Xrgb8888,
+        )
+        .map_err(|e| anyhow!(e))
     }
 }

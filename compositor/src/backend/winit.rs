@@ -153,8 +153,14 @@ impl Winit {
     /// Renders the output offscreen and reads it back.
     pub fn capture(&mut self, core: &mut Core, output: &Output) -> Result<Frame> {
         let renderer = self.backend.renderer();
-        render_offscreen::<_, GlesRenderbuffer>(renderer, core, &self.cursor, output)
-            .map_err(|e| anyhow!(e))
+        render_offscreen::<_, GlesRenderbuffer>(
+            renderer,
+            core,
+            &self.cursor,
+            output,
+            smithay::backend::allocator::Fourcc::Abgr8888,
+        )
+        .map_err(|e| anyhow!(e))
     }
 }
 
