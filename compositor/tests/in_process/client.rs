@@ -73,6 +73,8 @@ pub struct ClientData {
     pub output_names: Vec<String>,
     /// Globals: interface -> (name, version).
     pub globals: HashMap<String, (u32, u32)>,
+    /// Data device state (copy/paste tests).
+    pub clipboard: crate::data_device::Clipboard,
 }
 
 /// A connected test client.
@@ -86,8 +88,7 @@ pub struct TestClient {
     pub shm: WlShm,
     pub wm_base: XdgWmBase,
     pub presentation: WpPresentation,
-    /// Bound so keyboard/pointer tests can use it.
-    #[allow(dead_code)]
+    /// The seat.
     pub seat: WlSeat,
 }
 

@@ -2,6 +2,7 @@
 //! wayland-client clients, one loop. Pixels are checked on what the output really shows.
 
 mod client;
+mod data_device;
 mod fixture;
 mod syncobj;
 
