@@ -99,6 +99,10 @@ impl Mode {
     pub fn name(&self) -> String {
         sys::c_str(&self.0.name)
     }
+
+    pub(crate) fn raw(&self) -> &sys::DrmModeModeinfo {
+        &self.0
+    }
 }
 
 /// Lists every plane of `dev` (turning on `DRM_CLIENT_CAP_UNIVERSAL_PLANES` and `ATOMIC`
@@ -190,7 +194,7 @@ pub struct Property {
 }
 
 /// Every property of object `obj` of type `obj_type` (a `DRM_MODE_OBJECT_*` value).
-fn properties(dev: &DrmNode, obj: ObjectId, obj_type: u32) -> Result<Vec<Property>> {
+pub(crate) fn properties(dev: &DrmNode, obj: ObjectId, obj_type: u32) -> Result<Vec<Property>> {
     let mut ids: Vec<u32> = Vec::new();
     let mut values: Vec<u64> = Vec::new();
     let mut arg = sys::DrmModeObjGetProperties {

@@ -8,6 +8,7 @@
 //!
 //! - [`drm`]: find vkms and vgem by driver name (`DRM_IOCTL_VERSION`), never by node number.
 //! - [`kms`]: planes, connectors, dumb framebuffers and a legacy modeset to light a CRTC up.
+//! - [`atomic`]: atomic requests with `IN_FENCE_FD` / `OUT_FENCE_PTR` and mode blobs.
 //! - [`syncobj`]: timeline syncobjs shared across devices, `SYNCOBJ_EVENTFD`, sync_file
 //!   import/export, query/signal/wait.
 //! - [`sw_sync`]: sw_sync timelines and the sync_file fences they make.
@@ -36,6 +37,7 @@
 //! nothing is tuned for production use. The raw ABI lives in one private module, `sys`.
 #![warn(missing_docs)]
 
+pub mod atomic;
 pub mod crc;
 pub mod dmabuf;
 pub mod drm;

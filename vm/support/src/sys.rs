@@ -292,6 +292,38 @@ pub(crate) const DRM_IOCTL_MODE_OBJ_GETPROPERTIES: Opcode =
     opcode::read_write::<DrmModeObjGetProperties>(DRM, 0xb9);
 /// `DRM_MODE_OBJECT_PLANE`.
 pub(crate) const DRM_MODE_OBJECT_PLANE: u32 = 0xeeee_eeee;
+/// `DRM_MODE_OBJECT_CRTC`.
+pub(crate) const DRM_MODE_OBJECT_CRTC: u32 = 0xcccc_cccc;
+/// `DRM_MODE_OBJECT_CONNECTOR`.
+pub(crate) const DRM_MODE_OBJECT_CONNECTOR: u32 = 0xc0c0_c0c0;
+
+/// `struct drm_mode_atomic`.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct DrmModeAtomic {
+    pub flags: u32,
+    pub count_objs: u32,
+    pub objs_ptr: u64,
+    pub count_props_ptr: u64,
+    pub props_ptr: u64,
+    pub prop_values_ptr: u64,
+    pub reserved: u64,
+    pub user_data: u64,
+}
+pub(crate) const DRM_IOCTL_MODE_ATOMIC: Opcode = opcode::read_write::<DrmModeAtomic>(DRM, 0xbc);
+
+/// `struct drm_mode_create_blob`.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub(crate) struct DrmModeCreateBlob {
+    pub data: u64,
+    pub length: u32,
+    pub blob_id: u32,
+}
+pub(crate) const DRM_IOCTL_MODE_CREATEPROPBLOB: Opcode =
+    opcode::read_write::<DrmModeCreateBlob>(DRM, 0xbd);
+/// `struct drm_mode_destroy_blob` is a single `__u32 blob_id`.
+pub(crate) const DRM_IOCTL_MODE_DESTROYPROPBLOB: Opcode = opcode::read_write::<u32>(DRM, 0xbe);
 
 /// `struct drm_mode_get_property`.
 #[repr(C)]
@@ -520,6 +552,17 @@ mod tests {
             ),
             ("MODE_GETPROPERTY", DRM_IOCTL_MODE_GETPROPERTY, 0xc040_64aa),
             ("MODE_CREATE_DUMB", DRM_IOCTL_MODE_CREATE_DUMB, 0xc020_64b2),
+            ("MODE_ATOMIC", DRM_IOCTL_MODE_ATOMIC, 0xc038_64bc),
+            (
+                "MODE_CREATEPROPBLOB",
+                DRM_IOCTL_MODE_CREATEPROPBLOB,
+                0xc010_64bd,
+            ),
+            (
+                "MODE_DESTROYPROPBLOB",
+                DRM_IOCTL_MODE_DESTROYPROPBLOB,
+                0xc004_64be,
+            ),
             ("MODE_MAP_DUMB", DRM_IOCTL_MODE_MAP_DUMB, 0xc010_64b3),
             ("MODE_ADDFB2", DRM_IOCTL_MODE_ADDFB2, 0xc068_64b8),
             ("MODE_RMFB", DRM_IOCTL_MODE_RMFB, 0xc004_64af),

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use lockstep_vm_support::atomic::{AtomicFlags, AtomicRequest, ModeBlob, ObjectKind};
 use lockstep_vm_support::crc::CrcReader;
 use lockstep_vm_support::dmabuf;
 use lockstep_vm_support::guest::{self, wait_readable};
@@ -182,4 +183,76 @@ fn vkms_crc_follows_the_scanout_buffer() {
         .next_different(Some(&blue_crc), SOON)
         .expect("CRC changes back");
     assert_eq!(red_again.values, red_crc.values, "same image, same CRC");
+}
+
+/// The KMS half of explicit sync: a nonblocking flip whose plane has an `IN_FENCE_FD` is not
+/// on screen (its CRTC out-fence stays unsignalled) until the client's fence signals.
+#[test]
+fn vkms_flip_waits_for_its_in_fence() {
+    let Some(dev) = guest::devices_or_skip("vkms_flip_waits_for_its_in_fence") else {
+        return;
+    };
+    let (crtcs, connectors) = kms::resources(&dev.vkms).expect("resources");
+    let connector = connectors
+        .iter()
+        .map(|&id| kms::connector(&dev.vkms, id).expect("connector"))
+        .find(|c| !c.writeback && !c.modes.is_empty())
+        .expect("a vkms connector with modes");
+    let primary = kms::planes(&dev.vkms)
+        .expect("planes")
+        .into_iter()
+        .find(|p| p.kind == PlaneKind::Primary)
+        .expect("a primary plane");
+    let (crtc, mode) = (crtcs[0], connector.modes[0]);
+    let size = mode.size();
+    let mut front = DumbBuffer::new(&dev.vkms, size.0, size.1, Fourcc::XRGB8888).expect("fb");
+    let mut back = DumbBuffer::new(&dev.vkms, size.0, size.1, Fourcc::XRGB8888).expect("fb");
+    front.fill(0x0000_ff00);
+    back.fill(0x00ff_00ff);
+
+    let blob = ModeBlob::new(&dev.vkms, &mode).expect("mode blob");
+    let mut modeset = AtomicRequest::new(&dev.vkms).expect("atomic");
+    modeset
+        .set(crtc, ObjectKind::Crtc, "MODE_ID", blob.id())
+        .and_then(|r| r.set(crtc, ObjectKind::Crtc, "ACTIVE", 1))
+        .and_then(|r| {
+            r.set(
+                connector.id,
+                ObjectKind::Connector,
+                "CRTC_ID",
+                u64::from(crtc.0),
+            )
+        })
+        .and_then(|r| r.show_fb(primary.id, crtc, front.fb(), size))
+        .expect("build the modeset");
+    modeset
+        .commit(AtomicFlags::ALLOW_MODESET)
+        .expect("atomic modeset");
+
+    let gpu = SwTimeline::new().expect("sw_sync timeline");
+    let acquire = gpu.fence(1, "client render").expect("sw_sync fence");
+    let mut flip = AtomicRequest::new(&dev.vkms).expect("atomic");
+    flip.set(
+        primary.id,
+        ObjectKind::Plane,
+        "FB_ID",
+        u64::from(back.fb().0),
+    )
+    .and_then(|r| r.in_fence(primary.id, &acquire))
+    .and_then(|r| r.out_fence(crtc))
+    .expect("build the flip");
+    let on_screen = flip
+        .commit(AtomicFlags::NONBLOCK)
+        .expect("nonblocking flip with IN_FENCE_FD")
+        .expect("an out-fence");
+
+    assert!(
+        !on_screen.wait(Duration::from_millis(300)).expect("poll"),
+        "the flip completed before its in-fence signalled"
+    );
+    gpu.advance(1).expect("sw_sync inc");
+    assert!(
+        on_screen.wait(SOON).expect("poll"),
+        "the flip did not complete after the in-fence"
+    );
 }
