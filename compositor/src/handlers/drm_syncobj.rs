@@ -45,7 +45,7 @@
 //! once. GLES reads asynchronously, so under winit dropped points wait in a queue until the
 //! next frame is rendered and presented.
 
-use std::{cell::RefCell, rc::Rc, sync::Arc};
+use std::sync::Arc;
 
 use lockstep_protocols::{
     delegate_linux_drm_syncobj_v1,
@@ -61,7 +61,7 @@ use smithay::{
             timer::{TimeoutAction, Timer},
             RegistrationToken,
         },
-        wayland_server::{protocol::wl_surface::WlSurface, Resource, Weak},
+        wayland_server::{protocol::wl_surface::WlSurface, Client, Resource, Weak},
     },
     wayland::compositor::{
         add_blocker, add_pre_commit_hook, with_states, Blocker, BlockerState, CompositorHandler,
@@ -85,13 +85,26 @@ pub struct ExplicitSyncStatus {
 /// Commits waiting for their acquire point.
 #[derive(Default)]
 pub struct AcquireWaits {
-    waits: Vec<PendingAcquire>,
+    waits: std::collections::HashMap<u64, PendingAcquire>,
+    next_id: u64,
+    /// Clients with waits resolved since the last flush, and how many: their commit queues
+    /// are re-checked once per loop iteration, not once per wait (smithay walks a client's
+    /// whole queue on every check, so per-wait checks cost O(n²) with n held commits).
+    resolved: Vec<(Client, usize)>,
+    /// Sources of resolved waits, removed at the next flush.
+    done_tokens: Vec<RegistrationToken>,
+    /// When the last commits released by their acquire point were applied (at most
+    /// [`APPLIED_LOG`] entries, oldest dropped): for the latency benchmark.
+    applied_at: std::collections::VecDeque<std::time::Instant>,
 }
+
+/// How many apply times [`AcquireWaits`] remembers.
+pub const APPLIED_LOG: usize = 4096;
 
 struct PendingAcquire {
     surface: Weak<WlSurface>,
     blocker: AcquireBlocker,
-    tokens: Rc<RefCell<Vec<RegistrationToken>>>,
+    tokens: Vec<RegistrationToken>,
 }
 
 impl AcquireWaits {
@@ -103,6 +116,11 @@ impl AcquireWaits {
     /// Whether no commit is held.
     pub fn is_empty(&self) -> bool {
         self.waits.is_empty()
+    }
+
+    /// Takes the times at which commits released by their acquire point were applied.
+    pub fn take_applied_times(&mut self) -> Vec<std::time::Instant> {
+        self.applied_at.drain(..).collect()
     }
 }
 
@@ -249,7 +267,8 @@ fn hold_until_acquired(
         return;
     };
     let blocker = AcquireBlocker::default();
-    let tokens: Rc<RefCell<Vec<RegistrationToken>>> = Rc::default();
+    let id = state.core.acquire_waits.next_id;
+    state.core.acquire_waits.next_id += 1;
     let point = acquire.point.point.0;
 
     let wait = match PointWait::new(&acquire.point, PointEvent::Signalled) {
@@ -265,23 +284,17 @@ fn hold_until_acquired(
     };
     let on_signal = {
         let blocker = blocker.clone();
-        let tokens = tokens.clone();
         let client = client.clone();
         move |_: (), _: &mut (), state: &mut State| {
             if blocker.set(RELEASED) {
                 debug!(point, "acquire point signalled; applying the commit");
             }
-            remove_sources(state, &tokens);
-            let dh = state.core.display_handle.clone();
-            state
-                .client_compositor_state(&client)
-                .blocker_cleared(state, &dh);
+            state.core.acquire_waits.resolve(id, &client);
         }
     };
     let timeout = state.core.config.explicit_sync.acquire_timeout();
     let on_timeout = {
         let blocker = blocker.clone();
-        let tokens = tokens.clone();
         let surface = surface.downgrade();
         let timeline = acquire.timeline_id();
         move |_, _: &mut (), state: &mut State| {
@@ -296,65 +309,92 @@ fn hold_until_acquired(
                         .acquire_timed_out(&surface, &timeline, point, timeout_ms);
                 }
             }
-            remove_sources(state, &tokens);
-            let dh = state.core.display_handle.clone();
-            state
-                .client_compositor_state(&client)
-                .blocker_cleared(state, &dh);
+            state.core.acquire_waits.resolve(id, &client);
             TimeoutAction::Drop
         }
     };
     let handle = state.core.loop_handle.clone();
     let wait_token = handle.insert_source(wait, on_signal);
     let timer_token = handle.insert_source(Timer::from_duration(timeout), on_timeout);
-    match (wait_token, timer_token) {
-        (Ok(w), Ok(t)) => {
-            tokens.borrow_mut().extend([w, t]);
-        }
+    let tokens = match (wait_token, timer_token) {
+        (Ok(w), Ok(t)) => vec![w, t],
         (w, t) => {
             warn!(surface = ?surface.id(), point, "cannot register the acquire wait; dropping the commit");
             for token in [w.ok(), t.ok()].into_iter().flatten() {
                 handle.remove(token);
             }
             blocker.set(CANCELLED);
+            Vec::new()
         }
-    }
-    state.core.acquire_waits.waits.push(PendingAcquire {
-        surface: surface.downgrade(),
-        blocker: blocker.clone(),
-        tokens,
-    });
+    };
+    state.core.acquire_waits.waits.insert(
+        id,
+        PendingAcquire {
+            surface: surface.downgrade(),
+            blocker: blocker.clone(),
+            tokens,
+        },
+    );
     add_blocker(surface, blocker);
 }
 
-fn remove_sources(state: &mut State, tokens: &Rc<RefCell<Vec<RegistrationToken>>>) {
-    for token in tokens.borrow_mut().drain(..) {
-        state.core.loop_handle.remove(token);
+impl AcquireWaits {
+    /// A wait ended (signalled, timed out, or its surface died): forget it and remember its
+    /// client for the next flush. Its sources are removed in the flush, outside their own
+    /// callbacks.
+    fn resolve(&mut self, id: u64, client: &Client) {
+        let Some(wait) = self.waits.remove(&id) else {
+            return;
+        };
+        self.done_tokens.extend(wait.tokens);
+        match self
+            .resolved
+            .iter_mut()
+            .find(|(c, _)| c.id() == client.id())
+        {
+            Some((_, n)) => *n += 1,
+            None => self.resolved.push((client.clone(), 1)),
+        }
     }
-    state
-        .core
-        .acquire_waits
-        .waits
-        .retain(|w| !Rc::ptr_eq(&w.tokens, tokens));
 }
 
 impl State {
-    /// Drops waits whose surface is gone (closing their eventfds at once rather than at the
-    /// timeout) and signals release points queued by an asynchronous renderer once a frame
-    /// has been rendered. Cheap when there is nothing to do.
+    /// Once per loop iteration: applies the commits whose acquire waits ended (one queue
+    /// check per client), removes the ended waits' sources, and drops waits whose surface is
+    /// gone (closing their eventfds at once rather than at the timeout). Cheap when there is
+    /// nothing to do.
     pub fn collect_sync_garbage(&mut self) {
-        if !self.core.acquire_waits.waits.is_empty() {
-            let dead: Vec<_> = self
-                .core
-                .acquire_waits
+        let waits = &mut self.core.acquire_waits;
+        if !waits.waits.is_empty() {
+            let dead: Vec<u64> = waits
                 .waits
                 .iter()
-                .filter(|w| w.surface.upgrade().is_err())
-                .map(|w| (w.blocker.clone(), w.tokens.clone()))
+                .filter(|(_, w)| w.surface.upgrade().is_err())
+                .map(|(id, _)| *id)
                 .collect();
-            for (blocker, tokens) in dead {
-                blocker.set(CANCELLED);
-                remove_sources(self, &tokens);
+            for id in dead {
+                if let Some(wait) = waits.waits.remove(&id) {
+                    wait.blocker.set(CANCELLED);
+                    waits.done_tokens.extend(wait.tokens);
+                }
+            }
+        }
+        for token in waits.done_tokens.drain(..) {
+            self.core.loop_handle.remove(token);
+        }
+        // Re-check each affected client's commit queue once.
+        let resolved = std::mem::take(&mut self.core.acquire_waits.resolved);
+        for (client, count) in resolved {
+            let dh = self.core.display_handle.clone();
+            self.client_compositor_state(&client)
+                .blocker_cleared(self, &dh);
+            let now = std::time::Instant::now();
+            let log = &mut self.core.acquire_waits.applied_at;
+            for _ in 0..count {
+                if log.len() == APPLIED_LOG {
+                    log.pop_front();
+                }
+                log.push_back(now);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! In-process client–server tests: lockstep's real server on the headless backend, real
 //! wayland-client clients, one loop. Pixels are checked on what the output really shows.
 
+mod acquire_latency;
 mod client;
 mod data_device;
 mod fixture;
