@@ -21,6 +21,8 @@
 //! Run it with `wlcs/run` (the pass-list) or `wlcs/run --full` (every case, for
 //! CONFORMANCE.md). Set `LOCKSTEP_WLCS_LOG=debug` to see the server's log on stderr.
 
+#![warn(missing_docs)]
+
 pub mod server;
 
 use std::{
@@ -174,8 +176,8 @@ impl Wlcs for LockstepWlcs {
     }
 
     fn create_touch(&mut self) -> Option<TouchDevice> {
+        // The seat has offered touch since the server started (see `server::build`).
         let server = self.server.as_ref()?.handle();
-        server.run(Command::AddTouch).ok()?;
         Some(TouchDevice {
             server,
             slot: NEXT_DEVICE.fetch_add(1, Ordering::Relaxed),

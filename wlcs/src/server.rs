@@ -72,8 +72,6 @@ pub enum Command {
         /// Pressed or released.
         pressed: bool,
     },
-    /// A touch device appeared: the seat gains the touch capability.
-    AddTouch,
     /// Touch point `slot` goes down.
     TouchDown {
         /// The touch point.
@@ -255,7 +253,6 @@ fn handle(plugin: &mut Plugin, state: &mut State, command: Command) {
         Command::PointerMoveTo(location) => state.pointer_motion_to(location, time),
         Command::PointerMoveBy(delta) => state.pointer_motion_by(delta, time),
         Command::PointerButton { button, pressed } => state.pointer_button(button, pressed, time),
-        Command::AddTouch => state.add_touch(),
         Command::TouchDown { slot, location } => state.touch_down(slot, location, time),
         Command::TouchMove { slot, location } => state.touch_motion(slot, location, time),
         Command::TouchUp { slot } => state.touch_up(slot, time),
