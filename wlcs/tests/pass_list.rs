@@ -1,8 +1,10 @@
 //! Every WLCS case on `wlcs/pass-list.txt` passes against lockstep.
 //!
-//! Cargo builds this crate's cdylib (the plugin) before its integration tests, next to the
-//! test binary's `deps/` directory; this test hands it to `wlcs/run` (which then builds
-//! nothing) and fails with the runner's output if any pass-listed case fails. Without Debian's
+//! The crate is a cdylib and an rlib, so cargo builds the library, plugin included, before
+//! this test, into the test binary's own `deps/` directory (a cdylib alone would not be built
+//! by `cargo test`, and an older `<profile>/liblockstep_wlcs.so` could be stale). This test
+//! hands that plugin to `wlcs/run` (which then builds nothing) and fails with the runner's
+//! output if any pass-listed case fails. Without Debian's
 //! `wlcs` package it skips with a message, or fails when `LOCKSTEP_REQUIRE_CLIENTS=1` (CI).
 
 use std::{
@@ -12,15 +14,18 @@ use std::{
 
 const RUNNER: &str = "/usr/lib/x86_64-linux-gnu/wlcs/wlcs";
 
-/// The plugin cargo built for this test run: `<target>/<profile>/liblockstep_wlcs.so`, the
-/// directory above this test binary's `deps/`.
+/// The plugin cargo built for this test run: `liblockstep_wlcs.so` beside this test binary
+/// in `<target>/<profile>/deps/`, else the one `cargo build` put in `<target>/<profile>/`.
 fn plugin() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let profile_dir = exe
+    let deps = exe
         .parent()
-        .and_then(Path::parent)
         .expect("the test binary lives in <target>/<profile>/deps");
-    profile_dir.join("liblockstep_wlcs.so")
+    let fresh = deps.join("liblockstep_wlcs.so");
+    if fresh.exists() {
+        return fresh;
+    }
+    deps.parent().unwrap_or(deps).join("liblockstep_wlcs.so")
 }
 
 #[test]
