@@ -53,13 +53,19 @@ pub struct DefaultCursor {
 }
 
 impl DefaultCursor {
-    /// Draws the built-in arrow at `size` pixels.
-    pub fn new(size: u32) -> Self {
-        let image = lockstep_render::cursor::default_cursor(size);
+    /// The `default` cursor of XCursor `theme` near `size` pixels, or the built-in arrow when
+    /// the theme has none (logged once, with the reason).
+    pub fn new(theme: &str, size: u32) -> Self {
+        let (image, err) = lockstep_render::cursor::load(theme, size);
+        match (&image.source, err) {
+            (Some(path), _) => tracing::info!(theme, path = %path.display(), "cursor theme loaded"),
+            (None, Some(err)) => tracing::info!(%err, "using the built-in arrow cursor"),
+            (None, None) => {}
+        }
         let buffer = MemoryRenderBuffer::from_slice(
             &image.pixels,
             Fourcc::Argb8888,
-            (image.size as i32, image.size as i32),
+            (image.width as i32, image.height as i32),
             1,
             Transform::Normal,
             None,

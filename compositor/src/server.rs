@@ -51,7 +51,7 @@ impl Server {
     /// A compositor on the headless backend with `outputs` (at least one is added).
     pub fn headless(config: Config, outputs: &[VirtualOutput]) -> Result<Self> {
         let (event_loop, display, mut core) = Self::core(config)?;
-        let mut headless = Headless::new(core.config.cursor.size)?;
+        let mut headless = Headless::new(&core.config.cursor.theme, core.config.cursor.size)?;
         core.shm_state.update_formats(headless.shm_formats());
         crate::handlers::dmabuf::create_dmabuf_global(&mut core, headless.dmabuf_formats(), None);
         let default = [VirtualOutput::default()];

@@ -1,18 +1,81 @@
 //! The default pointer image.
 //!
-//! Shown when no client has set a cursor surface (or a client asked for the default). Drawn in
-//! code rather than loaded from an XCursor theme so that lockstep looks the same on every
-//! machine, including the minimal VM and CI images that ship no theme.
+//! Shown when no client has set a cursor surface (or a client asked for the default):
+//! [`load`] takes the `default` (or `left_ptr`) cursor of the configured XCursor theme at the
+//! nearest size, and falls back to an arrow drawn in code ([`default_cursor`]) when the theme
+//! is missing, so the minimal VM and CI images that ship no theme still have a pointer.
 
-/// A cursor image: premultiplied ARGB8888 (`AR24`, bytes B, G, R, A), `size` × `size` pixels.
+use std::path::PathBuf;
+
+/// A cursor image: premultiplied ARGB8888 (`AR24`, bytes B, G, R, A), `width` × `height`
+/// pixels.
 #[derive(Debug, Clone)]
 pub struct CursorImage {
-    /// Width and height in pixels.
-    pub size: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
     /// The hotspot (the arrow's tip) in pixels from the top-left corner.
     pub hotspot: (u32, u32),
-    /// Pixel data, `size * size * 4` bytes.
+    /// Pixel data, `width * height * 4` bytes.
     pub pixels: Vec<u8>,
+    /// Where it came from: the theme file, or `None` for the drawn arrow.
+    pub source: Option<PathBuf>,
+}
+
+/// Why a theme cursor could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CursorError {
+    /// The theme (or those it inherits) has no `default`/`left_ptr` cursor.
+    #[error("XCursor theme {0:?} has no default or left_ptr cursor (is it installed?)")]
+    NotFound(String),
+    /// The cursor file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The cursor file is not a valid XCursor file.
+    #[error("{0} is not a valid XCursor file")]
+    Parse(PathBuf),
+}
+
+/// The `default` cursor of XCursor `theme`, at the image size nearest to `size`.
+pub fn from_theme(theme: &str, size: u32) -> Result<CursorImage, CursorError> {
+    let icons = xcursor::CursorTheme::load(theme);
+    let path = icons
+        .load_icon("default")
+        .or_else(|| icons.load_icon("left_ptr"))
+        .ok_or_else(|| CursorError::NotFound(theme.to_string()))?;
+    let bytes = std::fs::read(&path).map_err(|source| CursorError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let images =
+        xcursor::parser::parse_xcursor(&bytes).ok_or_else(|| CursorError::Parse(path.clone()))?;
+    let image = images
+        .iter()
+        .filter(|i| i.pixels_rgba.len() as u64 == u64::from(i.width) * u64::from(i.height) * 4)
+        .min_by_key(|i| (i.size.abs_diff(size), i.delay))
+        .ok_or_else(|| CursorError::Parse(path.clone()))?;
+    Ok(CursorImage {
+        width: image.width,
+        height: image.height,
+        hotspot: (image.xhot.min(image.width), image.yhot.min(image.height)),
+        // The file stores 32-bit ARGB words little-endian: bytes B, G, R, A, which is AR24.
+        pixels: image.pixels_rgba.clone(),
+        source: Some(path),
+    })
+}
+
+/// The theme's cursor, or the drawn arrow (with the reason the theme was not used).
+pub fn load(theme: &str, size: u32) -> (CursorImage, Option<CursorError>) {
+    match from_theme(theme, size) {
+        Ok(image) => (image, None),
+        Err(err) => (default_cursor(size), Some(err)),
+    }
 }
 
 /// Draws the default arrow at `size` pixels (clamped to 8 ..= 256): a black-outlined white
@@ -45,9 +108,11 @@ pub fn default_cursor(size: u32) -> CursorImage {
         }
     }
     CursorImage {
-        size,
+        width: size,
+        height: size,
         hotspot: (0, 0),
         pixels,
+        source: None,
     }
 }
 
@@ -65,6 +130,7 @@ mod tests {
     #[test]
     fn arrow_has_white_inside_black_edge_and_transparent_outside() {
         let c = default_cursor(24);
+        assert_eq!((c.width, c.height, c.source.clone()), (24, 24, None));
         assert_eq!(c.pixels.len(), 24 * 24 * 4);
         let px = |x: u32, y: u32| {
             let at = ((y * 24 + x) * 4) as usize;
@@ -78,5 +144,33 @@ mod tests {
         assert_eq!(px(4, 10), [0xff, 0xff, 0xff, 0xff], "inside is white");
         assert_eq!(px(0, 10), [0, 0, 0, 0xff], "left edge is black");
         assert_eq!(px(23, 2), [0, 0, 0, 0], "outside is transparent");
+    }
+}
+
+#[cfg(test)]
+mod theme_tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_theme_falls_back_to_the_drawn_arrow() {
+        let (image, err) = load("no-such-theme-lockstep", 24);
+        assert!(image.source.is_none());
+        assert!(matches!(err, Some(CursorError::NotFound(_))), "{err:?}");
+    }
+
+    #[test]
+    #[allow(clippy::disallowed_macros)]
+    fn adwaita_is_loaded_when_installed() {
+        if !std::path::Path::new("/usr/share/icons/Adwaita/cursors").exists() {
+            eprintln!("SKIP: no Adwaita cursor theme on this machine");
+            return;
+        }
+        let image = from_theme("Adwaita", 24).expect("Adwaita has a default cursor");
+        assert_eq!(image.pixels.len() as u32, image.width * image.height * 4);
+        assert!(image.width >= 16 && image.width <= 64, "{}", image.width);
+        assert!(
+            image.pixels.chunks_exact(4).any(|p| p[3] == 0xff),
+            "some opaque pixels"
+        );
     }
 }

@@ -66,12 +66,12 @@ pub struct Headless {
 
 impl Headless {
     /// Creates the backend (no outputs yet).
-    pub fn new(cursor_size: u32) -> Result<Self> {
+    pub fn new(cursor_theme: &str, cursor_size: u32) -> Result<Self> {
         let renderer = PixmanRenderer::new().context("cannot create the pixman renderer")?;
         Ok(Self {
             renderer,
             outputs: HashMap::new(),
-            cursor: DefaultCursor::new(cursor_size),
+            cursor: DefaultCursor::new(cursor_theme, cursor_size),
             next_index: 1,
         })
     }

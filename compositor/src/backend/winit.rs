@@ -102,7 +102,7 @@ impl Winit {
 
         info!(size = ?(size.w, size.h), "nested output opened in a host window");
         let damage_tracker = OutputDamageTracker::from_output(&output);
-        let cursor = DefaultCursor::new(core.config.cursor.size);
+        let cursor = DefaultCursor::new(&core.config.cursor.theme, core.config.cursor.size);
         queue_redraw(core, &output);
         Ok(Self {
             backend,
