@@ -18,7 +18,7 @@
 //! flip.set(plane, ObjectKind::Plane, "FB_ID", u64::from(fb.0))?;
 //! flip.in_fence(plane, &acquire)?;
 //! flip.out_fence(crtc)?;
-//! let out = flip.commit(AtomicFlags::NONBLOCK)?.expect("asked for an out-fence");
+//! let out = flip.commit(AtomicFlags::NONBLOCK)?.out_fence.expect("asked for an out-fence");
 //! assert!(!out.wait(Duration::from_millis(100))?); // the flip waits for the client
 //! gpu.advance(1)?;
 //! assert!(out.wait(Duration::from_secs(1))?);
@@ -140,19 +140,21 @@ pub struct AtomicRequest<'d, 'a> {
     objects: Vec<(u32, Vec<(u32, u64)>)>,
     /// Where the kernel writes the CRTC out-fence fd (boxed: its address is a property value).
     out_fence: Option<Box<i32>>,
+    /// Where the kernel writes the writeback job's fence fd.
+    writeback_fence: Option<Box<i32>>,
     fences: PhantomData<&'a SyncFile>,
 }
 
 impl<'d, 'a> AtomicRequest<'d, 'a> {
-    /// An empty request on `dev`. Turns on the atomic and universal-planes client caps of
-    /// the fd (without them the ioctl fails and primary/cursor planes are hidden).
+    /// An empty request on `dev`. Turns on the atomic client caps of the fd
+    /// ([`kms::enable_atomic`]).
     pub fn new(dev: &'d DrmNode) -> Result<Self> {
-        dev.set_client_cap(sys::DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1)?;
-        dev.set_client_cap(sys::DRM_CLIENT_CAP_ATOMIC, 1)?;
+        kms::enable_atomic(dev)?;
         Ok(Self {
             dev,
             objects: Vec::new(),
             out_fence: None,
+            writeback_fence: None,
             fences: PhantomData,
         })
     }
@@ -196,6 +198,24 @@ impl<'d, 'a> AtomicRequest<'d, 'a> {
         self.set(crtc, ObjectKind::Crtc, "OUT_FENCE_PTR", ptr)
     }
 
+    /// Routes `crtc` to writeback `connector`, capturing the composed frame into `fb`
+    /// (`CRTC_ID`, `WRITEBACK_FB_ID`, `WRITEBACK_OUT_FENCE_PTR`); [`Committed::writeback`]
+    /// signals when `fb` holds the frame. In vkms 6.12 the CRTC cannot drive the Virtual
+    /// connector at the same time: set that one's `CRTC_ID` to 0 in the same request.
+    pub fn writeback(
+        &mut self,
+        connector: ObjectId,
+        crtc: ObjectId,
+        fb: ObjectId,
+    ) -> Result<&mut Self> {
+        let c = ObjectKind::Connector;
+        self.set(connector, c, "CRTC_ID", u64::from(crtc.0))?;
+        self.set(connector, c, "WRITEBACK_FB_ID", u64::from(fb.0))?;
+        let slot = self.writeback_fence.insert(Box::new(-1));
+        let ptr = std::ptr::from_mut::<i32>(slot) as u64;
+        self.set(connector, c, "WRITEBACK_OUT_FENCE_PTR", ptr)
+    }
+
     /// Shows `fb` full-screen-size on `plane` of `crtc`: FB_ID, CRTC_ID, SRC_* (16.16) and
     /// CRTC_* for a `width`×`height` framebuffer at (0, 0).
     pub fn show_fb(
@@ -218,8 +238,8 @@ impl<'d, 'a> AtomicRequest<'d, 'a> {
         self.set(plane, p, "CRTC_H", u64::from(height))
     }
 
-    /// Commits. Returns the CRTC out-fence when one was asked for.
-    pub fn commit(mut self, flags: AtomicFlags) -> Result<Option<SyncFile>> {
+    /// Commits. Returns the fences asked for.
+    pub fn commit(mut self, flags: AtomicFlags) -> Result<Committed> {
         let mut objs: Vec<u32> = Vec::new();
         let mut counts: Vec<u32> = Vec::new();
         let mut props: Vec<u32> = Vec::new();
@@ -242,8 +262,8 @@ impl<'d, 'a> AtomicRequest<'d, 'a> {
         // SAFETY: self.dev is an open DRM node with the atomic cap; DrmModeAtomic is struct
         // drm_mode_atomic; the four arrays live until the end of this function and have
         // count_objs entries (objs, counts) and sum(counts) entries (props, values).
-        // OUT_FENCE_PTR's value points at the boxed i32 in self.out_fence, alive as long as
-        // self; IN_FENCE_FD values are fds of SyncFiles borrowed for 'a.
+        // OUT_FENCE_PTR and WRITEBACK_OUT_FENCE_PTR values point at the boxed i32s in self,
+        // alive as long as self; IN_FENCE_FD values are fds of SyncFiles borrowed for 'a.
         unsafe {
             sys::ioctl::<{ sys::DRM_IOCTL_MODE_ATOMIC }, _>(
                 self.dev.as_fd(),
@@ -251,11 +271,29 @@ impl<'d, 'a> AtomicRequest<'d, 'a> {
                 &mut arg,
             )
         }?;
-        Ok(match self.out_fence.take() {
-            // SAFETY: after a successful commit with OUT_FENCE_PTR the kernel stored a new
-            // sync_file fd there that nobody else owns (TEST_ONLY leaves it at -1).
-            Some(fd) if *fd >= 0 => Some(SyncFile::from_fd(unsafe { OwnedFd::from_raw_fd(*fd) })),
-            _ => None,
+        Ok(Committed {
+            out_fence: take_fence(self.out_fence.take()),
+            writeback: take_fence(self.writeback_fence.take()),
         })
+    }
+}
+
+/// What a successful commit hands back.
+#[derive(Debug)]
+pub struct Committed {
+    /// The CRTC out-fence ([`AtomicRequest::out_fence`]): signals when the commit is on
+    /// screen.
+    pub out_fence: Option<SyncFile>,
+    /// The writeback fence ([`AtomicRequest::writeback`]): signals when the capture is done.
+    pub writeback: Option<SyncFile>,
+}
+
+/// Takes ownership of an fd the kernel wrote into an `*_OUT_FENCE_PTR` slot.
+fn take_fence(slot: Option<Box<i32>>) -> Option<SyncFile> {
+    match slot {
+        // SAFETY: after a successful commit the kernel stored a new sync_file fd in the slot
+        // that nobody else owns; TEST_ONLY leaves it at -1.
+        Some(fd) if *fd >= 0 => Some(SyncFile::from_fd(unsafe { OwnedFd::from_raw_fd(*fd) })),
+        _ => None,
     }
 }

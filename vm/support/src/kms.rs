@@ -105,11 +105,19 @@ impl Mode {
     }
 }
 
-/// Lists every plane of `dev` (turning on `DRM_CLIENT_CAP_UNIVERSAL_PLANES` and `ATOMIC`
-/// first, without which primary and cursor planes are hidden).
-pub fn planes(dev: &DrmNode) -> Result<Vec<Plane>> {
+/// Turns on the client caps of atomic KMS for `dev`'s fd: universal planes (else primary and
+/// cursor planes are hidden), atomic, and writeback connectors (else [`resources`] does not
+/// list them).
+pub fn enable_atomic(dev: &DrmNode) -> Result<()> {
     dev.set_client_cap(sys::DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1)?;
     dev.set_client_cap(sys::DRM_CLIENT_CAP_ATOMIC, 1)?;
+    dev.set_client_cap(sys::DRM_CLIENT_CAP_WRITEBACK_CONNECTORS, 1)
+}
+
+/// Lists every plane of `dev` (after [`enable_atomic`], without which primary and cursor
+/// planes are hidden).
+pub fn planes(dev: &DrmNode) -> Result<Vec<Plane>> {
+    enable_atomic(dev)?;
     let mut ids: Vec<u32> = Vec::new();
     loop {
         let mut arg = sys::DrmModeGetPlaneRes {
@@ -421,6 +429,24 @@ impl<'d> DumbBuffer<'d> {
     /// Width and height.
     pub fn size(&self) -> (u32, u32) {
         (self.width, self.height)
+    }
+
+    /// The pixel at (`x`, `y`), or `None` outside the buffer.
+    pub fn pixel(&self, x: u32, y: u32) -> Option<u32> {
+        if x >= self.width || y >= self.height {
+            return None;
+        }
+        let index = y as usize * (self.pitch / 4) as usize + x as usize;
+        // SAFETY: `map` is a live, page-aligned mapping of `len` bytes owned by self; no
+        // &mut slice into it exists while &self is borrowed.
+        let pixels: &[u32] =
+            unsafe { std::slice::from_raw_parts(self.map.as_ptr().cast(), self.len / 4) };
+        pixels.get(index).copied()
+    }
+
+    /// Bytes per row.
+    pub fn pitch(&self) -> u32 {
+        self.pitch
     }
 
     /// The pixels, row by row, `pitch / 4` pixels per row.

@@ -8,7 +8,8 @@
 //!
 //! - [`drm`]: find vkms and vgem by driver name (`DRM_IOCTL_VERSION`), never by node number.
 //! - [`kms`]: planes, connectors, dumb framebuffers and a legacy modeset to light a CRTC up.
-//! - [`atomic`]: atomic requests with `IN_FENCE_FD` / `OUT_FENCE_PTR` and mode blobs.
+//! - [`atomic`]: atomic requests with `IN_FENCE_FD` / `OUT_FENCE_PTR`, writeback capture
+//!   (pixels of the composed frame) and mode blobs.
 //! - [`syncobj`]: timeline syncobjs shared across devices, `SYNCOBJ_EVENTFD`, sync_file
 //!   import/export, query/signal/wait.
 //! - [`sw_sync`]: sw_sync timelines and the sync_file fences they make.

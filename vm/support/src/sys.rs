@@ -47,6 +47,7 @@ pub(crate) const DRM_CAP_SYNCOBJ: u64 = 0x13;
 pub(crate) const DRM_CAP_SYNCOBJ_TIMELINE: u64 = 0x14;
 pub(crate) const DRM_CLIENT_CAP_UNIVERSAL_PLANES: u64 = 2;
 pub(crate) const DRM_CLIENT_CAP_ATOMIC: u64 = 3;
+pub(crate) const DRM_CLIENT_CAP_WRITEBACK_CONNECTORS: u64 = 5;
 
 /// `struct drm_gem_close`.
 #[repr(C)]

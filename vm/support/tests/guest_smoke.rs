@@ -244,6 +244,7 @@ fn vkms_flip_waits_for_its_in_fence() {
     let on_screen = flip
         .commit(AtomicFlags::NONBLOCK)
         .expect("nonblocking flip with IN_FENCE_FD")
+        .out_fence
         .expect("an out-fence");
 
     assert!(
@@ -255,4 +256,61 @@ fn vkms_flip_waits_for_its_in_fence() {
         on_screen.wait(SOON).expect("poll"),
         "the flip did not complete after the in-fence"
     );
+}
+
+/// vkms's writeback connector captures the composed frame into a buffer we can read.
+#[test]
+fn vkms_writeback_captures_the_composed_frame() {
+    let Some(dev) = guest::devices_or_skip("vkms_writeback_captures_the_composed_frame") else {
+        return;
+    };
+    kms::enable_atomic(&dev.vkms).expect("client caps");
+    let (crtcs, connector_ids) = kms::resources(&dev.vkms).expect("resources");
+    let connectors: Vec<_> = connector_ids
+        .iter()
+        .map(|&id| kms::connector(&dev.vkms, id).expect("connector"))
+        .collect();
+    let virtual_ = connectors
+        .iter()
+        .find(|c| !c.writeback && !c.modes.is_empty());
+    let virtual_ = virtual_.expect("the Virtual connector");
+    let writeback = connectors.iter().find(|c| c.writeback);
+    let writeback = writeback.expect("a writeback connector (vkms.enable_writeback=1?)");
+    let primary = kms::planes(&dev.vkms)
+        .expect("planes")
+        .into_iter()
+        .find(|p| p.kind == PlaneKind::Primary)
+        .expect("a primary plane");
+    let (crtc, mode) = (crtcs[0], virtual_.modes[0]);
+    let (w, h) = mode.size();
+
+    // Scene: blue with a red 64x64 square at (100, 100).
+    let mut scene = DumbBuffer::new(&dev.vkms, w, h, Fourcc::XRGB8888).expect("scene fb");
+    scene.fill(0x0000_00ff);
+    let stride = (scene.pitch() / 4) as usize;
+    for row in scene.pixels_mut().chunks_mut(stride).skip(100).take(64) {
+        row[100..164].fill(0x00ff_0000);
+    }
+    let mut capture = DumbBuffer::new(&dev.vkms, w, h, Fourcc::XRGB8888).expect("capture fb");
+    capture.fill(0xdead_beef);
+
+    let blob = ModeBlob::new(&dev.vkms, &mode).expect("mode blob");
+    let mut request = AtomicRequest::new(&dev.vkms).expect("atomic");
+    request
+        .set(crtc, ObjectKind::Crtc, "MODE_ID", blob.id())
+        .and_then(|r| r.set(crtc, ObjectKind::Crtc, "ACTIVE", 1))
+        .and_then(|r| r.set(virtual_.id, ObjectKind::Connector, "CRTC_ID", 0))
+        .and_then(|r| r.writeback(writeback.id, crtc, capture.fb()))
+        .and_then(|r| r.show_fb(primary.id, crtc, scene.fb(), (w, h)))
+        .expect("build the request");
+    let done = request
+        .commit(AtomicFlags::ALLOW_MODESET)
+        .expect("modeset with writeback")
+        .writeback
+        .expect("a writeback fence");
+    assert!(done.wait(SOON).expect("poll"), "writeback did not complete");
+    let at = |x, y| capture.pixel(x, y).map(|p| p & 0x00ff_ffff);
+    assert_eq!(at(10, 10), Some(0x0000_00ff), "background");
+    assert_eq!(at(130, 130), Some(0x00ff_0000), "the red square");
+    assert_eq!(at(170, 130), Some(0x0000_00ff), "right of the square");
 }
