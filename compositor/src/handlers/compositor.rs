@@ -76,6 +76,11 @@ impl CompositorHandler for State {
         }
         self.queue_redraw_for_surface(surface);
     }
+
+    fn destroyed(&mut self, surface: &WlSurface) {
+        // Touch points on a destroyed surface (a subsurface, too) are lifted for the client.
+        self.lift_touch_points_on(surface);
+    }
 }
 
 fn fallback_client_state() -> &'static CompositorClientState {
