@@ -40,7 +40,7 @@ pub fn kernel(test: &str) -> Option<Kernel> {
         !required(),
         "{test}: LOCKSTEP_REQUIRE_KERNEL=1 but {reason}"
     );
-    eprintln!("SKIP {test}: {reason} (run in the VM: sync/tests/vm/run-kernel-tests.sh)");
+    eprintln!("SKIP {test}: {reason} (run in the VM: vm/test -p lockstep-sync)");
     None
 }
 
