@@ -157,7 +157,18 @@ impl Blocker for AcquireBlocker {
 
 /// Decides whether to offer explicit sync and creates the global if so.
 pub fn init(core: &mut Core, deferred_release: bool) {
-    let status = match choose_device(core) {
+    let device = choose_device(core);
+    init_with(core, device, deferred_release);
+}
+
+/// Offers explicit sync with timelines imported on `device` (tests and benchmarks use this to
+/// run on a device of their own), or records why it is off.
+pub fn init_with(
+    core: &mut Core,
+    device: Result<Arc<dyn SyncDevice>, String>,
+    deferred_release: bool,
+) {
+    let status = match device {
         Ok(device) => {
             let name = device.name();
             let mut state =

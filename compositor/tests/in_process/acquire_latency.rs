@@ -81,3 +81,194 @@ fn acquire_latency() {
         );
     }
 }
+
+/// A sync device whose timelines are `SoftTimeline`s, for measuring lockstep's own share of the
+/// latency in-process (no kernel). A "timeline fd" is a memfd the benchmark registered; the
+/// device finds its timeline by the memfd's inode. Waits are eventfds written from the soft
+/// fence's callback, the same shape as SYNCOBJ_EVENTFD.
+mod soft_device {
+    use std::{
+        collections::HashMap,
+        os::fd::{AsFd, BorrowedFd, OwnedFd},
+        sync::{Arc, Mutex, OnceLock},
+    };
+
+    use lockstep_sync::{
+        fence::CallbackRegistration, timeline::drm::TimelineObject, Capabilities, DrmTimeline,
+        Point, PointEvent, SoftTimeline, SyncDevice, SyncFile, SyncobjError, WaitMode,
+    };
+
+    fn registry() -> &'static Mutex<HashMap<u64, SoftTimeline>> {
+        static REGISTRY: OnceLock<Mutex<HashMap<u64, SoftTimeline>>> = OnceLock::new();
+        REGISTRY.get_or_init(Default::default)
+    }
+
+    /// A new soft timeline and the fd that names it for `import_timeline`.
+    pub fn new_timeline() -> (SoftTimeline, OwnedFd) {
+        let fd =
+            rustix::fs::memfd_create("soft-timeline", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let inode = rustix::fs::fstat(&fd).unwrap().st_ino;
+        let timeline = SoftTimeline::new();
+        registry().lock().unwrap().insert(inode, timeline.clone());
+        (timeline, fd)
+    }
+
+    #[derive(Debug)]
+    struct SoftObject {
+        timeline: SoftTimeline,
+        registrations: Mutex<Vec<CallbackRegistration>>,
+    }
+
+    impl TimelineObject for SoftObject {
+        fn query(&self, last_submitted: bool) -> Result<u64, SyncobjError> {
+            Ok(if last_submitted {
+                self.timeline.last_submitted().0
+            } else {
+                self.timeline.query().0
+            })
+        }
+        fn signal(&self, point: u64) -> Result<(), SyncobjError> {
+            self.timeline.signal(Point(point));
+            Ok(())
+        }
+        fn wait(&self, point: u64, _mode: WaitMode, _timeout_ns: u64) -> Result<(), SyncobjError> {
+            match self.timeline.is_signalled(Point(point)) {
+                Ok(true) => Ok(()),
+                _ => Err(SyncobjError::TimedOut { point }),
+            }
+        }
+        fn eventfd(&self, point: u64, event: PointEvent) -> Result<OwnedFd, SyncobjError> {
+            let mode = match event {
+                PointEvent::Signalled => WaitMode::SubmittedThenSignalled,
+                PointEvent::Available => WaitMode::Available,
+            };
+            let fence = self
+                .timeline
+                .wait(Point(point), mode)
+                .map_err(|_| SyncobjError::Unsupported { op: "soft wait" })?;
+            let efd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)
+                .map_err(|e| SyncobjError::Eventfd(e.into()))?;
+            let writer = efd.try_clone().map_err(SyncobjError::Eventfd)?;
+            let registration = fence.on_signal(move |_| {
+                let _ = rustix::io::write(&writer, &1u64.to_ne_bytes());
+            });
+            self.registrations.lock().unwrap().push(registration);
+            Ok(efd)
+        }
+        fn import_sync_file(&self, _: u64, _: &SyncFile) -> Result<(), SyncobjError> {
+            Err(SyncobjError::Unsupported {
+                op: "import_sync_file",
+            })
+        }
+        fn export_sync_file(&self, _: u64) -> Result<SyncFile, SyncobjError> {
+            Err(SyncobjError::Unsupported {
+                op: "export_sync_file",
+            })
+        }
+        fn export_fd(&self) -> Result<OwnedFd, SyncobjError> {
+            Err(SyncobjError::Unsupported { op: "export_fd" })
+        }
+    }
+
+    /// The device.
+    #[derive(Debug)]
+    pub struct SoftDevice(pub Capabilities);
+
+    impl SyncDevice for SoftDevice {
+        fn name(&self) -> String {
+            "soft benchmark device".into()
+        }
+        fn capabilities(&self) -> &Capabilities {
+            &self.0
+        }
+        fn create_timeline(&self) -> Result<DrmTimeline, SyncobjError> {
+            Err(SyncobjError::Unsupported {
+                op: "create_timeline",
+            })
+        }
+        fn import_timeline(&self, fd: BorrowedFd<'_>) -> Result<DrmTimeline, SyncobjError> {
+            let inode = rustix::fs::fstat(fd.as_fd())
+                .map_err(|e| SyncobjError::ImportFd(e.into()))?
+                .st_ino;
+            let timeline = registry().lock().unwrap().get(&inode).cloned().ok_or(
+                SyncobjError::Unsupported {
+                    op: "unknown soft timeline",
+                },
+            )?;
+            Ok(DrmTimeline::new(Arc::new(SoftObject {
+                timeline,
+                registrations: Mutex::new(Vec::new()),
+            })))
+        }
+    }
+}
+
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+fn acquire_latency_soft() {
+    use lockstep::handlers::drm_syncobj::init_with;
+    for blocked in [1usize, 100, 1000] {
+        let mut samples = Vec::new();
+        for _round in 0..5 {
+            let mut f = Fixture::new();
+            let device = soft_device::SoftDevice(lockstep_sync::Capabilities::unsupported(
+                "a userspace benchmark device",
+            ));
+            init_with(
+                &mut f.server.state.core,
+                Ok(std::sync::Arc::new(device)),
+                false,
+            );
+            let c = f.add_client();
+            let cl = f.client(c);
+            let (name, _) = cl.data.globals["wp_linux_drm_syncobj_manager_v1"];
+            let registry = cl.conn.display().get_registry(&cl.qh, ());
+            let manager = registry.bind::<WpLinuxDrmSyncobjManagerV1, _, _>(name, 1, &cl.qh, ());
+            let (acquire, acquire_fd) = soft_device::new_timeline();
+            let (_release, release_fd) = soft_device::new_timeline();
+            let acquire_obj = manager.import_timeline(acquire_fd.as_fd(), &cl.qh, ());
+            let release_obj = manager.import_timeline(release_fd.as_fd(), &cl.qh, ());
+            let mut keep = Vec::new();
+            for i in 0..blocked {
+                let cl = f.client(c);
+                let surface = cl.compositor.create_surface(&cl.qh, ());
+                let syncobj = manager.get_surface(&surface, &cl.qh, ());
+                let buffer = f.client(c).shm_buffer(4, 4, 0xff00_00ff);
+                surface.attach(Some(&buffer), 0, 0);
+                syncobj.set_acquire_point(&acquire_obj, 0, 1);
+                syncobj.set_release_point(&release_obj, 0, i as u32 + 1);
+                surface.commit();
+                keep.push((surface, syncobj, buffer));
+            }
+            let held = f.wait_until(std::time::Duration::from_secs(60), |f| {
+                f.server.state.core.acquire_waits.len() == blocked
+            });
+            assert!(held, "not all {blocked} commits were held");
+            f.server.state.core.acquire_waits.take_applied_times();
+            let signalled = Instant::now();
+            acquire.signal(Point(1));
+            while !f.server.state.core.acquire_waits.is_empty() {
+                f.server
+                    .dispatch(Some(std::time::Duration::from_millis(1)))
+                    .unwrap();
+            }
+            samples.extend(
+                f.server
+                    .state
+                    .core
+                    .acquire_waits
+                    .take_applied_times()
+                    .into_iter()
+                    .map(|t| t.duration_since(signalled).as_secs_f64() * 1e6),
+            );
+        }
+        samples.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "acquire_latency_soft blocked={blocked}: median {:.1} us, p99 {:.1} us, max {:.1} us ({} samples, 5 rounds)",
+            percentile(&samples, 0.5),
+            percentile(&samples, 0.99),
+            samples.last().copied().unwrap_or(0.0),
+            samples.len()
+        );
+    }
+}
