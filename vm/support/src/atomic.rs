@@ -259,11 +259,12 @@ impl<'d, 'a> AtomicRequest<'d, 'a> {
             prop_values_ptr: values.as_mut_ptr() as u64,
             ..Default::default()
         };
-        // SAFETY: self.dev is an open DRM node with the atomic cap; DrmModeAtomic is struct
-        // drm_mode_atomic; the four arrays live until the end of this function and have
-        // count_objs entries (objs, counts) and sum(counts) entries (props, values).
-        // OUT_FENCE_PTR and WRITEBACK_OUT_FENCE_PTR values point at the boxed i32s in self,
-        // alive as long as self; IN_FENCE_FD values are fds of SyncFiles borrowed for 'a.
+        // The ioctl's pointers: OUT_FENCE_PTR and WRITEBACK_OUT_FENCE_PTR values point at the
+        // boxed i32s in self, alive as long as self; IN_FENCE_FD values are fds of SyncFiles
+        // borrowed for 'a.
+        // SAFETY: self.dev is an open DRM node with the atomic cap; `arg` is struct
+        // drm_mode_atomic whose four arrays (objs, counts; props, values) outlive the call with
+        // the counts it states; the fence pointers and fds are valid as said just above.
         unsafe {
             sys::ioctl::<{ sys::DRM_IOCTL_MODE_ATOMIC }, _>(
                 self.dev.as_fd(),
