@@ -7,6 +7,7 @@
 //! - [`Frame`]: a captured frame in memory (screenshots, screencopy, tests), with PNG encoding
 //!   and [`FrameStats`] to tell a real picture from a blank one;
 //! - [`cursor`]: the default pointer image, drawn in code so lockstep needs no cursor theme;
+//! - [`kms`]: the atomic plane pipeline (prepare, commit, cleanup) for the KMS backend;
 //! - [`heap`]: linear dmabufs without a GPU (dma-heap, udmabuf, dumb buffers) with bracketed
 //!   CPU access, for clients in tests and the conformance suite.
 //!
@@ -22,5 +23,6 @@
 pub mod cursor;
 mod frame;
 pub mod heap;
+pub mod kms;
 
 pub use frame::{Frame, FrameError, FrameStats, PixelFormat};
