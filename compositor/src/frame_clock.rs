@@ -49,6 +49,20 @@ pub struct RenderOutcome {
     pub damaged: bool,
     /// Which elements were visible, for frame callbacks and presentation feedback.
     pub states: RenderElementStates,
+    /// When the frame counts as presented.
+    pub presented: Presented,
+}
+
+/// When a rendered frame counts as presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presented {
+    /// At its frame slot, now (headless, winit): feedback and frame callbacks follow at once.
+    AtSlot,
+    /// At the page flip (KMS): the backend calls [`Core::after_render`] with the kernel's
+    /// time and sequence when the flip event arrives.
+    AtPageFlip,
+    /// Not rendered yet: a page flip is pending, and the backend redraws after it.
+    Deferred,
 }
 
 /// Asks for `output` to be redrawn at its next frame slot. Cheap and idempotent.
@@ -61,7 +75,13 @@ pub fn queue_redraw(core: &mut Core, output: &Output) {
     if matches!(data.redraw, RedrawState::Scheduled { .. }) {
         return;
     }
-    let deadline = next_slot(data.last_presentation, data.refresh, now);
+    // Page flips pace KMS outputs: render now, the backend holds frames while a flip is
+    // pending (one commit per vblank).
+    let deadline = if data.flip_paced {
+        now
+    } else {
+        next_slot(data.last_presentation, data.refresh, now)
+    };
     let timer = Timer::from_duration(deadline.saturating_sub(now));
     let output_name = name.clone();
     let token = core
@@ -126,7 +146,10 @@ impl State {
             }
         };
         self.signal_queued_releases();
-        self.core.after_render(&output, deadline, &outcome);
+        match outcome.presented {
+            Presented::AtSlot => self.core.after_render(&output, deadline, None, &outcome),
+            Presented::AtPageFlip | Presented::Deferred => {}
+        }
         if outcome.damaged {
             self.complete_screencopies(&output);
         }
@@ -134,13 +157,20 @@ impl State {
 }
 
 impl Core {
-    /// Presentation feedback and frame callbacks after `output` was drawn for slot `time`.
-    pub fn after_render(&mut self, output: &Output, time: Duration, outcome: &RenderOutcome) {
+    /// Presentation feedback and frame callbacks after `output` was drawn for slot `time`
+    /// (with the display's own frame `sequence` when it has one).
+    pub fn after_render(
+        &mut self,
+        output: &Output,
+        time: Duration,
+        sequence: Option<u64>,
+        outcome: &RenderOutcome,
+    ) {
         let name = output.name();
         let refresh = match self.outputs.get_mut(&name) {
             Some(data) => {
                 data.last_presentation = Some(time);
-                data.sequence += 1;
+                data.sequence = sequence.unwrap_or(data.sequence + 1);
                 if outcome.damaged {
                     data.frames_rendered += 1;
                 }

@@ -77,11 +77,12 @@ impl DefaultCursor {
     }
 }
 
-/// Collects the elements `output` shows now, front to back.
+/// Collects the elements `output` shows now, front to back; without the pointer when
+/// `cursor` is `None` (the KMS backend shows it on the cursor plane).
 pub fn output_elements<R>(
     renderer: &mut R,
     core: &Core,
-    cursor: &DefaultCursor,
+    cursor: Option<&DefaultCursor>,
     output: &Output,
 ) -> Vec<OutputElement<R>>
 where
@@ -90,7 +91,7 @@ where
 {
     let mut elements = Vec::new();
     let scale = Scale::from(output.current_scale().fractional_scale());
-    if let Some(geometry) = core.space.output_geometry(output) {
+    if let (Some(geometry), Some(cursor)) = (core.space.output_geometry(output), cursor) {
         let pointer = core.seat.get_pointer().map(|p| p.current_location());
         if let Some(location) = pointer.filter(|_| core.pointer_seen) {
             if geometry.to_f64().contains(location) {
@@ -157,7 +158,7 @@ where
     R: Renderer + ImportAll + ImportMem + ImportMemWl + ImportDmaWl,
     R::TextureId: Clone + Send + Texture + 'static,
 {
-    let elements = output_elements(renderer, core, cursor, output);
+    let elements = output_elements(renderer, core, Some(cursor), output);
     damage_tracker.render_output(renderer, framebuffer, age, &elements, CLEAR_COLOR)
 }
 
@@ -231,7 +232,7 @@ where
         output.current_scale().fractional_scale(),
         Transform::Normal,
     );
-    let elements = output_elements(renderer, core, cursor, output);
+    let elements = output_elements(renderer, core, Some(cursor), output);
     tracker
         .render_output(renderer, &mut framebuffer, 0, &elements, CLEAR_COLOR)
         .map_err(|err| format!("offscreen rendering failed: {err:?}"))?;

@@ -18,6 +18,7 @@ use smithay::reexports::{calloop::EventLoop, wayland_server::Display};
 use crate::{
     backend::{
         headless::{Headless, VirtualOutput},
+        kms::Kms,
         winit::Winit,
         Backend,
     },
@@ -86,6 +87,26 @@ impl Server {
             event_loop,
             state: State {
                 backend: Backend::Winit(Box::new(winit)),
+                core,
+            },
+        })
+    }
+
+    /// A compositor on the KMS device `dev` (opened by a session, or directly as root).
+    /// Input and session handling are wired by the caller ([`Server::kms_session`]).
+    pub fn kms_on(config: Config, dev: lockstep_render::kms::KmsDevice) -> Result<Self> {
+        let (event_loop, display, mut core) = Self::core(config)?;
+        let kms = Kms::new(&mut core, dev)?;
+        core.shm_state.update_formats(kms.shm_formats());
+        crate::handlers::dmabuf::create_dmabuf_global(&mut core, kms.dmabuf_formats(), None);
+        // pixman has read composited buffers when a frame call returns; buffers on planes
+        // are leased until their page flip.
+        crate::handlers::drm_syncobj::init(&mut core, false);
+        insert_display(&event_loop.handle(), display)?;
+        Ok(Self {
+            event_loop,
+            state: State {
+                backend: Backend::Kms(Box::new(kms)),
                 core,
             },
         })

@@ -90,6 +90,8 @@ pub struct OutputData {
     pub sequence: u64,
     /// Frames that were rendered (had damage); for IPC and tests.
     pub frames_rendered: u64,
+    /// Whether page flips pace this output (KMS) rather than the frame-slot timer.
+    pub flip_paced: bool,
 }
 
 /// Everything but the backend.
@@ -297,6 +299,7 @@ impl Core {
                 last_presentation: None,
                 sequence: 0,
                 frames_rendered: 0,
+                flip_paced: false,
             },
         );
     }

@@ -20,7 +20,7 @@ use smithay::{
 };
 
 use crate::{
-    frame_clock::{queue_redraw, RenderOutcome},
+    frame_clock::{queue_redraw, Presented, RenderOutcome},
     render::{read_framebuffer, render_output, DefaultCursor},
     state::{Core, State},
 };
@@ -179,6 +179,7 @@ impl Headless {
         Ok(RenderOutcome {
             damaged: result.damage.is_some(),
             states: result.states,
+            presented: Presented::AtSlot,
         })
     }
 
@@ -188,7 +189,7 @@ impl Headless {
             // Nothing drawn yet (the first frame slot has not come): draw now.
             let outcome = self.render(core, output)?;
             let now = core.now();
-            core.after_render(output, now, &outcome);
+            core.after_render(output, now, None, &outcome);
         }
         let out = self
             .outputs

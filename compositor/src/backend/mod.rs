@@ -1,9 +1,10 @@
 //! Backends: how frames reach a screen.
 //!
 //! `Backend` is an enum whose methods match and forward; each backend takes `&mut Core` so
-//! borrows of backend and core stay split. Adding the KMS backend means one more variant.
+//! borrows of backend and core stay split.
 
 pub mod headless;
+pub mod kms;
 pub mod winit;
 
 use anyhow::Result;
@@ -18,6 +19,8 @@ pub enum Backend {
     Headless(headless::Headless),
     /// One output shown in a window of the host's display server.
     Winit(Box<winit::Winit>),
+    /// DRM/KMS outputs: a session on a TTY.
+    Kms(Box<kms::Kms>),
 }
 
 impl Backend {
@@ -26,6 +29,7 @@ impl Backend {
         match self {
             Backend::Headless(_) => "headless",
             Backend::Winit(_) => "winit",
+            Backend::Kms(_) => "kms",
         }
     }
 
@@ -34,6 +38,7 @@ impl Backend {
         match self {
             Backend::Headless(b) => b.render(core, output),
             Backend::Winit(b) => b.render(core, output),
+            Backend::Kms(b) => b.render(core, output),
         }
     }
 
@@ -42,6 +47,7 @@ impl Backend {
         match self {
             Backend::Headless(b) => b.capture(core, output),
             Backend::Winit(b) => b.capture(core, output),
+            Backend::Kms(b) => b.capture(core, output),
         }
     }
 }

@@ -19,7 +19,7 @@ use smithay::{
 use tracing::info;
 
 use crate::{
-    frame_clock::{queue_redraw, RenderOutcome},
+    frame_clock::{queue_redraw, Presented, RenderOutcome},
     input::process_winit_input,
     render::{render_offscreen, render_output, DefaultCursor},
     state::{Core, State},
@@ -147,7 +147,11 @@ impl Winit {
         }
         // Show the host's cursor only when we do not draw one ourselves.
         self.backend.window().set_cursor_visible(false);
-        Ok(RenderOutcome { damaged, states })
+        Ok(RenderOutcome {
+            damaged,
+            states,
+            presented: Presented::AtSlot,
+        })
     }
 
     /// Renders the output offscreen and reads it back.

@@ -40,6 +40,9 @@ pub mod pipeline;
 
 use std::path::PathBuf;
 
+/// The drm crate this module is written on (for callers' handle and event types).
+pub use drm;
+
 pub use buffers::{ClientFb, DeviceShared, DmabufDesc, DmabufPlane, DumbSlot, SharedDevice};
 pub use device::{ConnectorInfo, CrtcPlanes, KmsDevice, PlaneInfo, PlaneKind, Props};
 pub use pipeline::{

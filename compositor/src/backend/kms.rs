@@ -1,0 +1,890 @@
+//! The KMS backend: lockstep on a DRM device, as a session on a TTY (or on vkms in the VM).
+//!
+//! Each connected connector gets a CRTC, a mode (the configured one, else the preferred one)
+//! and an [`OutputPipeline`] from `lockstep_render::kms`, which owns the plane rules and the
+//! prepare → commit → page-flip phases. This file decides, per frame, what the pipeline is
+//! asked to show:
+//!
+//! - the pointer goes on the cursor plane when it has one and the image fits (the theme's
+//!   cursor, or a client's single-surface shm cursor); otherwise it is composited;
+//! - a topmost opaque client dmabuf that covers the whole output 1:1 (a fullscreen game or
+//!   video) is scanned out directly on the primary plane; its acquire fence is exported as
+//!   a sync_file for `IN_FENCE_FD`, and its buffer is leased until the flip that replaces it;
+//! - everything else is composited with pixman into the pipeline's dumb buffers (this
+//!   backend needs no GPU: vkms, or any KMS device whose GPU lockstep does not drive yet);
+//! - when prepare fails (`TEST_ONLY` rejects a plane, an import fails), the frame is
+//!   prepared again with everything composited; if that fails too, the old frame stays.
+//!
+//! Page flips pace the outputs: a redraw is rendered at once unless a flip is pending, in
+//! which case it waits for the flip event (one commit per vblank, however many cursor moves
+//! arrive). Frame callbacks and wp_presentation feedback use the kernel's flip timestamp and
+//! sequence. A redraw with nothing new still commits (the same state) so that clients asking
+//! for frame callbacks are paced by the display, not by a busy loop.
+//!
+//! Buffers that were only composited are released as soon as pixman has read them (the
+//! compositor's normal path); leased buffers release when their lease ends at the flip.
+
+use std::{
+    any::Any,
+    collections::HashMap,
+    hash::{Hash, Hasher},
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
+    path::Path,
+};
+
+use anyhow::{anyhow, bail, Context, Result};
+use lockstep_protocols::linux_drm_syncobj_v1::{ReleasePoint, SyncobjCachedState};
+use lockstep_render::{
+    kms::{
+        BufferKey, CursorImage, CursorPlan, DeviceShared, DmabufDesc, DmabufPlane, KmsDevice,
+        OutputPipeline, Plan, PlaneReport, PrimaryPlan, ScanoutBuffer, SharedDevice,
+    },
+    Frame,
+};
+use lockstep_sync::Timeline;
+use smithay::{
+    backend::{
+        allocator::{dmabuf::Dmabuf, Buffer as _, Fourcc},
+        renderer::{
+            damage::OutputDamageTracker,
+            element::{Element, Id, RenderElementStates},
+            pixman::PixmanRenderer,
+            utils::{with_renderer_surface_state, Buffer},
+            Bind,
+        },
+    },
+    input::pointer::{CursorImageStatus, CursorImageSurfaceData},
+    output::{Mode, Output, PhysicalProperties, Scale, Subpixel},
+    reexports::{
+        calloop::{generic::Generic, Interest, LoopHandle, Mode as LoopMode, PostAction},
+        pixman::{FormatCode, Image},
+        wayland_server::{protocol::wl_surface::WlSurface, Resource, Weak},
+    },
+    utils::{Logical, Point, Rectangle, Transform},
+    wayland::{compositor::with_states, dmabuf::get_dmabuf},
+};
+use tracing::{debug, info, warn};
+
+use crate::{
+    frame_clock::{queue_redraw, Presented, RenderOutcome},
+    render::{output_elements, render_offscreen, DefaultCursor, CLEAR_COLOR},
+    state::{Core, State},
+};
+
+/// One output on a CRTC.
+struct KmsOutput {
+    pipeline: OutputPipeline,
+    output: Output,
+    damage_tracker: OutputDamageTracker,
+    /// Feedback for the frame in flight, sent at its page flip.
+    in_flight: Option<RenderOutcome>,
+    /// A redraw was asked for while a flip was pending.
+    redraw_after_flip: bool,
+}
+
+/// The cursor image as pixels for the cursor plane.
+struct CursorPixels {
+    key: u64,
+    width: u32,
+    height: u32,
+    hotspot: (i32, i32),
+    pixels: Vec<u32>,
+}
+
+/// The KMS backend.
+pub struct Kms {
+    dev: SharedDevice,
+    renderer: PixmanRenderer,
+    outputs: HashMap<String, KmsOutput>,
+    cursor: DefaultCursor,
+    theme_cursor: CursorPixels,
+    client_cursor: Option<CursorPixels>,
+    active: bool,
+}
+
+impl Kms {
+    /// Opens outputs on `dev` for every connected connector and starts listening for page
+    /// flips. `dev` comes from the session (or is opened directly as root).
+    pub fn new(core: &mut Core, dev: KmsDevice) -> Result<Self> {
+        let path = dev.path().to_owned();
+        let driver = dev.driver_name();
+        let dev = DeviceShared::new(dev);
+        let renderer = PixmanRenderer::new().context("cannot create the pixman renderer")?;
+        let image = lockstep_render::cursor::load(&core.config.cursor.theme, core.config.cursor.size).0;
+        let theme_cursor = CursorPixels {
+            key: 1,
+            width: image.width,
+            height: image.height,
+            hotspot: (image.hotspot.0 as i32, image.hotspot.1 as i32),
+            pixels: image
+                .pixels
+                .chunks_exact(4)
+                .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]))
+                .collect(),
+        };
+        let mut kms = Self {
+            dev: dev.clone(),
+            renderer,
+            outputs: HashMap::new(),
+            cursor: DefaultCursor::new(&core.config.cursor.theme, core.config.cursor.size),
+            theme_cursor,
+            client_cursor: None,
+            active: true,
+        };
+        let connectors = dev.dev.connected().with_context(|| {
+            format!("cannot read the connectors of {}", path.display())
+        })?;
+        if connectors.is_empty() {
+            bail!(
+                "{} ({driver}) has no connected display. Plug a monitor in, or pick another \
+                 device with LOCKSTEP_DRM_DEVICE",
+                path.display()
+            );
+        }
+        let mut used_crtcs = Vec::new();
+        for connector in connectors {
+            let name = connector.name.clone();
+            let config = core.config.output(&name).cloned();
+            if config.as_ref().is_some_and(|c| !c.enabled) {
+                info!(output = %name, "disabled in the config");
+                continue;
+            }
+            let Some(&crtc) = connector.crtcs.iter().find(|c| !used_crtcs.contains(*c)) else {
+                warn!(output = %name, "no free CRTC for this connector; it stays dark");
+                continue;
+            };
+            let mode = choose_mode(&connector, config.as_ref().and_then(|c| c.mode));
+            let pipeline = OutputPipeline::new(&dev, connector.clone(), crtc, mode)
+                .with_context(|| format!("cannot set up {name}"))?;
+            used_crtcs.push(crtc);
+            let (w, h) = mode.size();
+            let output = Output::new(
+                name.clone(),
+                PhysicalProperties {
+                    size: (connector.size_mm.0 as i32, connector.size_mm.1 as i32).into(),
+                    subpixel: Subpixel::Unknown,
+                    make: driver.clone(),
+                    model: name.clone(),
+                },
+            );
+            let smithay_mode = Mode {
+                size: (i32::from(w), i32::from(h)).into(),
+                refresh: refresh_mhz(&mode),
+            };
+            let scale = config.as_ref().map(|c| c.scale).unwrap_or(1.0);
+            let x = core
+                .space
+                .outputs()
+                .filter_map(|o| core.space.output_geometry(o))
+                .map(|g| g.loc.x + g.size.w)
+                .max()
+                .unwrap_or(0);
+            let position: Point<i32, Logical> = config
+                .as_ref()
+                .and_then(|c| c.position)
+                .map(|p| (p.x, p.y))
+                .unwrap_or((x, 0))
+                .into();
+            output.create_global::<State>(&core.display_handle);
+            output.change_current_state(
+                Some(smithay_mode),
+                Some(Transform::Normal),
+                Some(Scale::Fractional(scale)),
+                Some(position),
+            );
+            output.set_preferred(smithay_mode);
+            core.add_output(&output, position);
+            if let Some(data) = core.outputs.get_mut(&name) {
+                data.flip_paced = true;
+            }
+            info!(
+                output = %name, device = %path.display(), driver = %driver,
+                mode = %format!("{w}x{h}@{:.3}", f64::from(smithay_mode.refresh) / 1000.0),
+                cursor_plane = pipeline.has_cursor_plane(),
+                overlay_plane = pipeline.has_overlay_plane(),
+                "KMS output"
+            );
+            kms.outputs.insert(
+                name,
+                KmsOutput {
+                    damage_tracker: OutputDamageTracker::from_output(&output),
+                    pipeline,
+                    output: output.clone(),
+                    in_flight: None,
+                    redraw_after_flip: false,
+                },
+            );
+            queue_redraw(core, &output);
+        }
+        if kms.outputs.is_empty() {
+            bail!("no usable output on {}", path.display());
+        }
+        watch_page_flips(&core.loop_handle, &dev)?;
+        Ok(kms)
+    }
+
+    /// The shm formats pixman composites.
+    pub fn shm_formats(&self) -> Vec<smithay::reexports::wayland_server::protocol::wl_shm::Format> {
+        use smithay::backend::renderer::ImportMemWl;
+        self.renderer.shm_formats().collect()
+    }
+
+    /// The dmabuf formats pixman can read.
+    pub fn dmabuf_formats(&self) -> smithay::backend::allocator::format::FormatSet {
+        use smithay::backend::renderer::ImportDma;
+        self.renderer.dmabuf_formats()
+    }
+
+    /// The renderer (for dmabuf validation).
+    pub fn renderer_mut(&mut self) -> &mut PixmanRenderer {
+        &mut self.renderer
+    }
+
+    /// The device's path.
+    pub fn device_path(&self) -> &Path {
+        self.dev.dev.path()
+    }
+
+    /// The pipeline of output `name` (fault injection and counters in tests).
+    pub fn pipeline_mut(&mut self, name: &str) -> Option<&mut OutputPipeline> {
+        self.outputs.get_mut(name).map(|o| &mut o.pipeline)
+    }
+
+    /// What each plane of each output shows (`lockstep msg outputs --planes`).
+    pub fn plane_reports(&self) -> Vec<(String, Vec<PlaneReport>)> {
+        let mut out: Vec<_> = self
+            .outputs
+            .iter()
+            .map(|(name, o)| (name.clone(), o.pipeline.plane_report()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The session went away (VT switch): commit nothing until it is back.
+    pub fn pause(&mut self) {
+        self.active = false;
+        info!("session paused: KMS commits stop");
+    }
+
+    /// The session is back: set the whole display state again on the next frame.
+    pub fn resume(&mut self, core: &mut Core) {
+        self.active = true;
+        for out in self.outputs.values_mut() {
+            out.pipeline.reset_after_resume();
+            out.damage_tracker = OutputDamageTracker::from_output(&out.output);
+            out.in_flight = None;
+            queue_redraw(core, &out.output);
+        }
+        info!("session resumed: the display state is committed again");
+    }
+
+    /// Renders and commits `output`'s next frame (or defers it until the pending flip).
+    pub fn render(&mut self, core: &mut Core, output: &Output) -> Result<RenderOutcome> {
+        let deferred = || RenderOutcome {
+            damaged: false,
+            states: RenderElementStates::default(),
+            presented: Presented::Deferred,
+        };
+        if !self.active {
+            return Ok(deferred());
+        }
+        let Self {
+            renderer,
+            outputs,
+            cursor,
+            theme_cursor,
+            client_cursor,
+            ..
+        } = self;
+        let out = outputs
+            .get_mut(&output.name())
+            .ok_or_else(|| anyhow!("unknown KMS output {}", output.name()))?;
+        if out.pipeline.flip_pending() {
+            out.redraw_after_flip = true;
+            return Ok(deferred());
+        }
+
+        // The pointer: on the cursor plane when possible.
+        let (cursor_plan, cursor_on_plane) =
+            plan_cursor(core, output, &out.pipeline, theme_cursor, client_cursor);
+        let elements = output_elements(
+            renderer,
+            core,
+            (!cursor_on_plane).then_some(&*cursor),
+            output,
+        );
+
+        // Direct scanout of a client buffer that covers the output.
+        let direct = direct_candidate(core, output, &out.pipeline, &elements);
+        if let Some(scanout) = &direct {
+            let plan = Plan {
+                primary: PrimaryPlan::Direct(scanout),
+                cursor: cursor_plan,
+                overlay: None,
+            };
+            let outcome = out.pipeline.prepare(&plan).map(|prepared| prepared.commit());
+            match outcome {
+                Ok(committed) => {
+                    // Composition resumes from scratch after direct scanout.
+                    out.damage_tracker = OutputDamageTracker::from_output(output);
+                    let states = element_states(&elements);
+                    return Ok(finish(out, committed, true, states));
+                }
+                Err(err) => debug!(output = %output.name(), %err, "direct scanout rejected; compositing"),
+            }
+        }
+
+        // Composition into the pipeline's next dumb buffer.
+        let mut attempt = 0;
+        loop {
+            let elements_now;
+            let (elements, cursor_plan) = if attempt == 0 {
+                (&elements, cursor_plan)
+            } else {
+                // Fallback: everything composited, the cursor too.
+                elements_now = output_elements(renderer, core, Some(&*cursor), output);
+                out.damage_tracker = OutputDamageTracker::from_output(output);
+                (&elements_now, CursorPlan::Hidden)
+            };
+            let target = out.pipeline.render_target();
+            let (w, h) = target.slot.size();
+            let stride = target.slot.stride() as usize;
+            let age = target.age;
+            // SAFETY: the slot's mapping holds `stride * h` bytes and outlives `image`, which
+            // is dropped at the end of this block, before the slot is used for anything else.
+            let mut image = unsafe {
+                Image::from_raw_mut(
+                    FormatCode::X8R8G8B8,
+                    w as usize,
+                    h as usize,
+                    target.slot.as_mut_ptr().cast::<u32>(),
+                    stride,
+                    false,
+                )
+            }
+            .map_err(|_| anyhow!("pixman cannot wrap the {w}x{h} dumb buffer"))?;
+            let (damaged, states) = {
+                let mut framebuffer = renderer
+                    .bind(&mut image)
+                    .context("cannot bind the dumb buffer")?;
+                let result = out
+                    .damage_tracker
+                    .render_output(renderer, &mut framebuffer, age, elements, CLEAR_COLOR)
+                    .map_err(|err| anyhow!("pixman rendering failed: {err:?}"))?;
+                (result.damage.is_some(), result.states)
+            };
+            drop(image);
+            let plan = Plan {
+                primary: if damaged {
+                    PrimaryPlan::Composited
+                } else {
+                    PrimaryPlan::Keep
+                },
+                cursor: cursor_plan,
+                overlay: None,
+            };
+            let outcome = out.pipeline.prepare(&plan).map(|prepared| prepared.commit());
+            match outcome {
+                Ok(committed) => {
+                    return Ok(finish(out, committed, damaged, states));
+                }
+                Err(err) if attempt == 0 && cursor_on_plane => {
+                    debug!(output = %output.name(), %err, "plane setup rejected; compositing everything");
+                    attempt += 1;
+                }
+                Err(err) => {
+                    // The previous frame stays; the next redraw starts from a full repaint.
+                    out.damage_tracker = OutputDamageTracker::from_output(output);
+                    warn!(output = %output.name(), %err, "cannot show a new frame; the previous one stays");
+                    return Ok(RenderOutcome {
+                        damaged: false,
+                        states,
+                        presented: Presented::AtSlot,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Copies what `output` shows (composited afresh, so direct scanout and the cursor plane
+    /// are included).
+    pub fn capture(&mut self, core: &mut Core, output: &Output) -> Result<Frame> {
+        render_offscreen::<_, Image<'static, 'static>>(
+            &mut self.renderer,
+            core,
+            &self.cursor,
+            output,
+            Fourcc::Xrgb8888,
+        )
+        .map_err(|e| anyhow!(e))
+    }
+
+    /// Page-flip events of the device: cleanup, feedback, and the redraw that waited.
+    fn page_flips(&mut self, core: &mut Core) {
+        let events = match lockstep_render::kms::drm::control::Device::receive_events(&self.dev.dev) {
+            Ok(events) => events,
+            Err(err) => {
+                warn!(%err, "reading DRM events failed");
+                return;
+            }
+        };
+        for event in events {
+            let lockstep_render::kms::drm::control::Event::PageFlip(flip) = event else {
+                continue;
+            };
+            let Some(out) = self
+                .outputs
+                .values_mut()
+                .find(|o| o.pipeline.crtc() == flip.crtc)
+            else {
+                continue;
+            };
+            let Some(done) = out.pipeline.on_page_flip(flip.frame, flip.duration) else {
+                continue;
+            };
+            if let Some(outcome) = out.in_flight.take() {
+                core.after_render(&out.output, done.time, Some(u64::from(done.sequence)), &outcome);
+            }
+            if std::mem::take(&mut out.redraw_after_flip) {
+                queue_redraw(core, &out.output);
+            }
+        }
+    }
+}
+
+/// After a commit: keep the feedback for the flip, or report the kernel's refusal.
+fn finish(
+    out: &mut KmsOutput,
+    committed: Result<(), lockstep_render::kms::CommitRefused>,
+    damaged: bool,
+    states: RenderElementStates,
+) -> RenderOutcome {
+    match committed {
+        Ok(()) => {
+            out.in_flight = Some(RenderOutcome {
+                damaged,
+                states,
+                presented: Presented::AtPageFlip,
+            });
+            RenderOutcome {
+                damaged,
+                states: RenderElementStates::default(),
+                presented: Presented::AtPageFlip,
+            }
+        }
+        Err(err) => {
+            out.damage_tracker = OutputDamageTracker::from_output(&out.output);
+            warn!(output = %out.output.name(), %err, "the previous frame stays");
+            RenderOutcome {
+                damaged: false,
+                states,
+                presented: Presented::AtSlot,
+            }
+        }
+    }
+}
+
+fn element_states<E: Element>(elements: &[E]) -> RenderElementStates {
+    let mut states = RenderElementStates::default();
+    for element in elements {
+        states.states.insert(
+            element.id().clone(),
+            smithay::backend::renderer::element::RenderElementState {
+                visible_area: 0,
+                presentation_state:
+                    smithay::backend::renderer::element::RenderElementPresentationState::ZeroCopy,
+            },
+        );
+    }
+    states
+}
+
+/// The mode from the config when the connector has it, else the preferred one.
+fn choose_mode(
+    connector: &lockstep_render::kms::ConnectorInfo,
+    wanted: Option<lockstep_config::Mode>,
+) -> lockstep_render::kms::drm::control::Mode {
+    let preferred = connector.preferred_mode();
+    let Some(wanted) = wanted else {
+        return preferred;
+    };
+    let matches = connector.modes.iter().filter(|m| {
+        let (w, h) = m.size();
+        u32::from(w) == wanted.width && u32::from(h) == wanted.height
+    });
+    let best = match wanted.refresh_mhz {
+        Some(r) => matches.min_by_key(|m| (refresh_mhz(m) as i64 - i64::from(r)).abs()),
+        None => matches.max_by_key(|m| refresh_mhz(m)),
+    };
+    match best {
+        Some(mode) => *mode,
+        None => {
+            warn!(
+                output = %connector.name,
+                wanted = %format!("{}x{}", wanted.width, wanted.height),
+                "the connector has no such mode; using its preferred mode"
+            );
+            preferred
+        }
+    }
+}
+
+/// A mode's refresh rate in millihertz, from its pixel clock and totals.
+fn refresh_mhz(mode: &lockstep_render::kms::drm::control::Mode) -> i32 {
+    let (_, _, htotal) = mode.hsync();
+    let (_, _, vtotal) = mode.vsync();
+    let pixels = u64::from(htotal) * u64::from(vtotal);
+    if pixels == 0 {
+        return (mode.vrefresh() * 1000) as i32;
+    }
+    (u64::from(mode.clock()) * 1_000_000 / pixels) as i32
+}
+
+/// The device fd as a calloop source.
+struct DeviceFd(SharedDevice);
+
+impl AsFd for DeviceFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.dev.as_fd()
+    }
+}
+
+fn watch_page_flips(loop_handle: &LoopHandle<'static, State>, dev: &SharedDevice) -> Result<()> {
+    loop_handle
+        .insert_source(
+            Generic::new(DeviceFd(dev.clone()), Interest::READ, LoopMode::Level),
+            |_, _, state: &mut State| {
+                if let crate::backend::Backend::Kms(kms) = &mut state.backend {
+                    kms.page_flips(&mut state.core);
+                }
+                Ok(PostAction::Continue)
+            },
+        )
+        .map_err(|e| anyhow!("cannot watch the DRM device for page flips: {e}"))?;
+    Ok(())
+}
+
+/// The cursor plan for `output`, and whether the pointer is on the cursor plane (else it
+/// must be composited).
+fn plan_cursor<'a>(
+    core: &Core,
+    output: &Output,
+    pipeline: &OutputPipeline,
+    theme: &'a CursorPixels,
+    client: &'a mut Option<CursorPixels>,
+) -> (CursorPlan<'a>, bool) {
+    if !pipeline.has_cursor_plane() {
+        return (CursorPlan::Hidden, false);
+    }
+    let Some(geometry) = core.space.output_geometry(output) else {
+        return (CursorPlan::Hidden, true);
+    };
+    let Some(location) = core
+        .seat
+        .get_pointer()
+        .map(|p| p.current_location())
+        .filter(|_| core.pointer_seen)
+    else {
+        return (CursorPlan::Hidden, true);
+    };
+    if !geometry.to_f64().contains(location) {
+        return (CursorPlan::Hidden, true);
+    }
+    let scale = output.current_scale().fractional_scale();
+    let relative = (location - geometry.loc.to_f64()).to_physical(scale).to_i32_round::<i32>();
+    let pixels: &CursorPixels = match &core.cursor_status {
+        CursorImageStatus::Hidden => return (CursorPlan::Hidden, true),
+        CursorImageStatus::Named(_) => theme,
+        CursorImageStatus::Surface(surface) => {
+            if scale != 1.0 {
+                return (CursorPlan::Hidden, false);
+            }
+            match client_cursor_pixels(surface) {
+                Some(p) => &*client.insert(p),
+                None => return (CursorPlan::Hidden, false),
+            }
+        }
+    };
+    let (cw, ch) = pipeline.cursor_size();
+    if pixels.width > cw || pixels.height > ch || pixels.width == 0 {
+        return (CursorPlan::Hidden, false);
+    }
+    (
+        CursorPlan::Show {
+            image: CursorImage {
+                key: pixels.key,
+                width: pixels.width,
+                height: pixels.height,
+                pixels: &pixels.pixels,
+            },
+            position: (relative.x - pixels.hotspot.0, relative.y - pixels.hotspot.1),
+        },
+        true,
+    )
+}
+
+/// A client's cursor surface as pixels, when it is one shm buffer at scale 1 without
+/// subsurfaces; `None` means: composite it.
+fn client_cursor_pixels(surface: &WlSurface) -> Option<CursorPixels> {
+    if !smithay::wayland::compositor::get_children(surface).is_empty() {
+        return None;
+    }
+    let hotspot = with_states(surface, |states| {
+        states
+            .data_map
+            .get::<CursorImageSurfaceData>()
+            .and_then(|attrs| attrs.lock().ok().map(|a| a.hotspot))
+            .unwrap_or_default()
+    });
+    let buffer = with_renderer_surface_state(surface, |s| {
+        (s.buffer_scale() == 1).then(|| s.buffer().cloned()).flatten()
+    })
+    .flatten()?;
+    smithay::wayland::shm::with_buffer_contents(&buffer, |ptr, len, data| {
+        use smithay::reexports::wayland_server::protocol::wl_shm::Format;
+        if !matches!(data.format, Format::Argb8888 | Format::Xrgb8888) {
+            return None;
+        }
+        let (w, h, stride, offset) = (
+            data.width as usize,
+            data.height as usize,
+            data.stride as usize,
+            data.offset as usize,
+        );
+        if offset + stride * h > len || stride < w * 4 {
+            return None;
+        }
+        // SAFETY: smithay hands out the pool's mapping of `len` bytes for this call; the
+        // bounds were checked above.
+        let bytes = unsafe { std::slice::from_raw_parts(ptr.add(offset), stride * h) };
+        let opaque = data.format == Format::Xrgb8888;
+        let mut pixels = Vec::with_capacity(w * h);
+        for row in 0..h {
+            for px in bytes[row * stride..][..w * 4].chunks_exact(4) {
+                let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]);
+                pixels.push(if opaque { v | 0xff00_0000 } else { v });
+            }
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (w, h).hash(&mut hasher);
+        pixels.hash(&mut hasher);
+        // Key 1 is the theme cursor; client images get keys with the top bit set.
+        let key = hasher.finish() | 1 << 63;
+        Some(CursorPixels {
+            key,
+            width: w as u32,
+            height: h as u32,
+            hotspot: (hotspot.x, hotspot.y),
+            pixels,
+        })
+    })
+    .ok()
+    .flatten()
+}
+
+/// A client surface whose dmabuf can go straight onto the primary plane: the topmost
+/// element, covering the output 1:1, opaque, one surface without popups.
+fn direct_candidate<E: Element>(
+    core: &Core,
+    output: &Output,
+    pipeline: &OutputPipeline,
+    elements: &[E],
+) -> Option<SurfaceScanout> {
+    let top = elements.first()?;
+    let window = core
+        .space
+        .elements()
+        .rev()
+        .find(|w| core.space.outputs_for_element(w).contains(output))?;
+    let surface = window.toplevel()?.wl_surface().clone();
+    if top.id() != &Id::from_wayland_resource(&surface) {
+        return None;
+    }
+    if !smithay::wayland::compositor::get_children(&surface).is_empty()
+        || smithay::desktop::PopupManager::popups_for_surface(&surface)
+            .next()
+            .is_some()
+    {
+        return None;
+    }
+    let mode = output.current_mode()?;
+    let full = Rectangle::from_size(mode.size);
+    let scale = smithay::utils::Scale::from(output.current_scale().fractional_scale());
+    if top.geometry(scale) != full || top.transform() != Transform::Normal {
+        return None;
+    }
+    let buffer = with_renderer_surface_state(&surface, |s| s.buffer().cloned()).flatten()?;
+    let dmabuf = get_dmabuf(&buffer).ok()?.clone();
+    let size = dmabuf.size();
+    if (size.w, size.h) != (mode.size.w, mode.size.h) {
+        return None;
+    }
+    let src = top.src();
+    if src.loc != (0.0, 0.0).into() || (src.size.w, src.size.h) != (f64::from(size.w), f64::from(size.h))
+    {
+        return None;
+    }
+    let format = dmabuf.format();
+    if !pipeline.primary_formats().contains(&(format.code as u32)) {
+        return None;
+    }
+    let opaque = matches!(format.code, Fourcc::Xrgb8888 | Fourcc::Xbgr8888)
+        || top
+            .opaque_regions(scale)
+            .iter()
+            .any(|r| r.size == full.size);
+    if !opaque {
+        return None;
+    }
+    let (acquire, release) = with_states(&surface, |states| {
+        let mut cached = states.cached_state.get::<SyncobjCachedState>();
+        let current = cached.current();
+        (
+            current.acquire.as_ref().map(|a| a.point.clone()),
+            current
+                .release
+                .as_ref()
+                .and_then(|r| r.point())
+                .map(|p| p.point.0),
+        )
+    });
+    Some(SurfaceScanout {
+        label: format!(
+            "surface {} ({}x{} {:?})",
+            surface.id().protocol_id(),
+            size.w,
+            size.h,
+            format.code
+        ),
+        surface,
+        buffer,
+        dmabuf,
+        acquire,
+        release,
+    })
+}
+
+/// A client surface's current dmabuf, offered to a plane.
+struct SurfaceScanout {
+    surface: WlSurface,
+    buffer: Buffer,
+    dmabuf: Dmabuf,
+    acquire: Option<lockstep_sync::TimelinePoint>,
+    release: Option<u64>,
+    label: String,
+}
+
+fn hash_of(value: impl Hash) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl ScanoutBuffer for SurfaceScanout {
+    fn buffer_key(&self) -> BufferKey {
+        BufferKey(hash_of(self.buffer.id()))
+    }
+
+    fn commit_key(&self) -> u64 {
+        hash_of((self.buffer.id(), self.release))
+    }
+
+    fn liveness(&self) -> Box<dyn Fn() -> bool> {
+        let weak: Weak<_> = self.buffer.downgrade();
+        Box::new(move || weak.upgrade().is_ok())
+    }
+
+    fn dmabuf(&self) -> DmabufDesc<'_> {
+        let size = self.dmabuf.size();
+        let format = self.dmabuf.format();
+        DmabufDesc {
+            size: (size.w as u32, size.h as u32),
+            format: format.code as u32,
+            modifier: u64::from(format.modifier),
+            planes: self
+                .dmabuf
+                .handles()
+                .zip(self.dmabuf.offsets())
+                .zip(self.dmabuf.strides())
+                .map(|((fd, offset), stride)| DmabufPlane { fd, offset, stride })
+                .collect(),
+        }
+    }
+
+    fn export_acquire(&self) -> Result<Option<OwnedFd>, String> {
+        match &self.acquire {
+            Some(point) => match &point.timeline {
+                Timeline::Drm(timeline) => timeline
+                    .export_sync_file(point.point)
+                    .map(|file| Some(file.into_fd()))
+                    .map_err(|e| format!("exporting acquire point {}: {e}", point.point.0)),
+                Timeline::Soft(_) => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    fn lease(&self) -> Result<Box<dyn Any>, String> {
+        if !self.surface.is_alive() {
+            return Err("the surface is gone".into());
+        }
+        let release = with_states(&self.surface, |states| {
+            states
+                .cached_state
+                .get::<SyncobjCachedState>()
+                .current()
+                .release
+                .take()
+        });
+        Ok(Box::new(SurfaceLease {
+            surface: self.surface.downgrade(),
+            buffer: Some(self.buffer.clone()),
+            release,
+        }))
+    }
+
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+}
+
+/// A buffer on a plane: holds its `wl_buffer.release` (the smithay buffer) and its release
+/// point. When the lease ends and the buffer is still the surface's current one (it left the
+/// plane for composition, or a prepare was rolled back), the release point goes back to the
+/// surface; otherwise dropping it signals it.
+struct SurfaceLease {
+    surface: Weak<WlSurface>,
+    buffer: Option<Buffer>,
+    release: Option<ReleasePoint>,
+}
+
+impl Drop for SurfaceLease {
+    fn drop(&mut self) {
+        let Some(release) = self.release.take() else {
+            return;
+        };
+        let buffer = self.buffer.take();
+        if let (Ok(surface), Some(buffer)) = (self.surface.upgrade(), buffer) {
+            let current = with_renderer_surface_state(&surface, |s| {
+                s.buffer().is_some_and(|b| b.id() == buffer.id())
+            })
+            .unwrap_or(false);
+            if current {
+                let back = with_states(&surface, |states| {
+                    let mut cached = states.cached_state.get::<SyncobjCachedState>();
+                    let slot = &mut cached.current().release;
+                    if slot.is_none() {
+                        *slot = Some(release);
+                        None
+                    } else {
+                        Some(release)
+                    }
+                });
+                drop(back);
+                return;
+            }
+        }
+        drop(release);
+    }
+}
