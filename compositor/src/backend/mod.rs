@@ -4,6 +4,7 @@
 //! borrows of backend and core stay split. Adding the KMS backend means one more variant.
 
 pub mod headless;
+pub mod session;
 pub mod winit;
 
 use anyhow::Result;
