@@ -4,6 +4,7 @@
 //! borrows of backend and core stay split. Adding the KMS backend means one more variant.
 
 pub mod headless;
+pub mod libinput;
 pub mod session;
 pub mod winit;
 
