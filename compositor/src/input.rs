@@ -1,7 +1,8 @@
 //! Input: from the host window (winit) or injected (tests), to the seat.
 //!
 //! All sources end in the same few methods on `State` (`pointer_motion_to`, `pointer_button`,
-//! `pointer_axis`, `keyboard_key`), so tests exercise exactly the code real input takes.
+//! `pointer_axis`, `keyboard_key`), so tests exercise exactly the code real input takes;
+//! backends hand their smithay events to `process_input_event`, which maps them there.
 //! Pointer focus follows the scene too: when a window maps, moves, resizes or goes away under a
 //! pointer that stands still, `refresh_pointer_focus` sends the enter/leave/motion events a
 //! moving pointer would have caused (shell.rs queues it after each root commit).
@@ -11,8 +12,9 @@
 
 use smithay::{
     backend::input::{
-        AbsolutePositionEvent, Axis, AxisSource, ButtonState, Event, InputEvent, KeyState,
-        KeyboardKeyEvent, PointerAxisEvent, PointerButtonEvent,
+        AbsolutePositionEvent, Axis, AxisSource, ButtonState, Event, InputBackend, InputEvent,
+        KeyState, KeyboardKeyEvent, PointerAxisEvent, PointerButtonEvent, PointerMotionEvent,
+        TouchEvent,
     },
     backend::winit::WinitInput,
     desktop::Window,
@@ -198,6 +200,37 @@ impl State {
         pointer.frame(self);
     }
 
+    /// Scrolls as a backend's axis event says, on each axis it moves: in pixels when the
+    /// device gives them, else in wheel notches (120ths) at 15 px a notch.
+    pub fn pointer_axis_event<B: InputBackend>(&mut self, event: &impl PointerAxisEvent<B>) {
+        let source = event.source();
+        for axis in [Axis::Horizontal, Axis::Vertical] {
+            let amount = event
+                .amount(axis)
+                .or_else(|| event.amount_v120(axis).map(|v| v * 15.0 / 120.0));
+            if let Some(amount) = amount.filter(|a| *a != 0.0) {
+                self.pointer_axis(axis, amount, source, event.time_msec());
+            }
+        }
+    }
+
+    /// Presses or releases the key of a backend's key event.
+    pub fn keyboard_key_event<B: InputBackend>(&mut self, event: &impl KeyboardKeyEvent<B>) {
+        let pressed = event.state() == KeyState::Pressed;
+        self.keyboard_key(evdev_key_code(event), pressed, event.time_msec());
+    }
+
+    /// Where an absolute event (host window, tablet, touchscreen) points on the first
+    /// output, in global logical coordinates; `None` without outputs.
+    pub fn position_on_first_output<B: InputBackend>(
+        &self,
+        event: &impl AbsolutePositionEvent<B>,
+    ) -> Option<Point<f64, Logical>> {
+        let output = self.core.space.outputs().next()?;
+        let geo = self.core.space.output_geometry(output)?;
+        Some(event.position_transformed(geo.size) + geo.loc.to_f64())
+    }
+
     /// Presses or releases key `keycode` (evdev code, without the +8 xkb offset).
     pub fn keyboard_key(&mut self, keycode: u32, pressed: bool, time_msec: u32) {
         let Some(keyboard) = self.core.seat.get_keyboard() else {
@@ -217,6 +250,11 @@ impl State {
             |_, _, _| FilterResult::Forward,
         );
     }
+}
+
+/// The evdev code of a backend's key event (smithay's key codes carry xkb's +8 offset).
+pub fn evdev_key_code<B: InputBackend>(event: &impl KeyboardKeyEvent<B>) -> u32 {
+    event.key_code().raw().saturating_sub(8)
 }
 
 /// The surface each touch point went down on (seat user data), so touch points on a window
@@ -328,42 +366,49 @@ impl State {
 
 /// Feeds one input event from the host window to the seat.
 pub fn process_winit_input(state: &mut State, event: InputEvent<WinitInput>) {
+    process_input_event(state, event);
+}
+
+/// Feeds one input event of any backend to the seat: keys, pointer motion (relative and
+/// absolute), buttons, scrolling and touch. Absolute positions map onto the first output. A
+/// touch cancel lifts that touch point (clients see `up`, not `cancel`). Device events,
+/// gestures, tablets and switches are the caller's business or ignored.
+pub fn process_input_event<B: InputBackend>(state: &mut State, event: InputEvent<B>) {
     match event {
-        InputEvent::Keyboard { event } => {
-            let pressed = event.state() == KeyState::Pressed;
-            state.keyboard_key(
-                event.key_code().raw().saturating_sub(8),
-                pressed,
-                event.time_msec(),
-            );
+        InputEvent::Keyboard { event } => state.keyboard_key_event(&event),
+        InputEvent::PointerMotion { event } => {
+            state.pointer_motion_by(event.delta(), event.time_msec());
         }
         InputEvent::PointerMotionAbsolute { event } => {
-            let Some(output) = state.core.space.outputs().next().cloned() else {
-                return;
-            };
-            let Some(geo) = state.core.space.output_geometry(&output) else {
-                return;
-            };
-            let location = event.position_transformed(geo.size) + geo.loc.to_f64();
-            state.pointer_motion_to(location, event.time_msec());
+            if let Some(location) = state.position_on_first_output(&event) {
+                state.pointer_motion_to(location, event.time_msec());
+            }
         }
         InputEvent::PointerButton { event } => {
             let pressed = event.state() == ButtonState::Pressed;
             state.pointer_button(event.button_code(), pressed, event.time_msec());
         }
-        InputEvent::PointerAxis { event } => {
-            let source = event.source();
-            for axis in [Axis::Horizontal, Axis::Vertical] {
-                let amount = event
-                    .amount(axis)
-                    .or_else(|| event.amount_v120(axis).map(|v| v * 15.0 / 120.0));
-                if let Some(amount) = amount.filter(|a| *a != 0.0) {
-                    state.pointer_axis(axis, amount, source, event.time_msec());
-                }
+        InputEvent::PointerAxis { event } => state.pointer_axis_event(&event),
+        InputEvent::TouchDown { event } => {
+            if let Some(location) = state.position_on_first_output(&event) {
+                state.touch_down(touch_slot(&event), location, event.time_msec());
             }
         }
+        InputEvent::TouchMotion { event } => {
+            if let Some(location) = state.position_on_first_output(&event) {
+                state.touch_motion(touch_slot(&event), location, event.time_msec());
+            }
+        }
+        InputEvent::TouchUp { event } => state.touch_up(touch_slot(&event), event.time_msec()),
+        InputEvent::TouchCancel { event } => state.touch_up(touch_slot(&event), event.time_msec()),
+        // Every touch_* call above already ends with a frame.
         _ => {}
     }
+}
+
+/// The slot of a touch event; single-touch devices (no slot, -1) use slot 0.
+fn touch_slot<B: InputBackend>(event: &impl TouchEvent<B>) -> u32 {
+    u32::try_from(i32::from(event.slot())).unwrap_or(0)
 }
 
 /// Interactive move requested by a client (dragging its title bar): while the button that

@@ -5,6 +5,8 @@
 
 pub mod headless;
 pub mod kms;
+pub mod libinput;
+pub mod session;
 pub mod winit;
 
 use anyhow::Result;
