@@ -15,8 +15,9 @@ use lockstep_config::{Config, Mode};
 #[command(version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// Where frames go: `winit` (a window on the host X11/Wayland session), `headless`
-    /// (memory only), `kms` (a TTY; not implemented yet). `auto` picks winit when DISPLAY or
-    /// WAYLAND_DISPLAY is set, else headless.
+    /// (memory only), `kms` (the display hardware, from a text console). `auto` picks winit
+    /// when DISPLAY or WAYLAND_DISPLAY is set, kms on a text console (/dev/ttyN), else
+    /// headless.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
     /// Wayland socket name (in XDG_RUNTIME_DIR); default: the first free wayland-N.

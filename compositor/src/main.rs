@@ -61,6 +61,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 || std::env::var_os("DISPLAY").is_some()
             {
                 BackendChoice::Winit
+            } else if on_a_vt() {
+                BackendChoice::Kms
             } else {
                 BackendChoice::Headless
             }
@@ -79,10 +81,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Server::winit(config)?
         }
-        BackendChoice::Kms => bail!(
-            "the KMS backend (running on a TTY) is not implemented yet; use --backend winit \
-             inside an X11 or Wayland session, or --backend headless"
-        ),
+        BackendChoice::Kms => {
+            if !cli.outputs.is_empty() {
+                warn!("--output is ignored by the KMS backend: set modes with [[output]] in the config");
+            }
+            Server::kms(config)?
+        }
         BackendChoice::Auto => unreachable_auto(),
     };
 
@@ -112,6 +116,17 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     info!("shutting down");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether lockstep was started on a virtual terminal (a text console, /dev/ttyN), where
+/// `auto` means KMS.
+fn on_a_vt() -> bool {
+    let Ok(tty) = std::fs::read_link("/proc/self/fd/0") else {
+        return false;
+    };
+    let name = tty.to_string_lossy();
+    name.strip_prefix("/dev/tty")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn unreachable_auto() -> ! {

@@ -14,11 +14,14 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use lockstep_config::Config;
 use smithay::reexports::{calloop::EventLoop, wayland_server::Display};
+use tracing::{info, warn};
 
 use crate::{
     backend::{
         headless::{Headless, VirtualOutput},
         kms::Kms,
+        libinput::init_input,
+        session::{kms_device_candidates, KmsSession, SessionChange},
         winit::Winit,
         Backend,
     },
@@ -92,11 +95,70 @@ impl Server {
         })
     }
 
-    /// A compositor on the KMS device `dev` (opened by a session, or directly as root).
-    /// Input and session handling are wired by the caller ([`Server::kms_session`]).
+    /// A compositor on a TTY: a session (seatd/logind, else direct as root), the first KMS
+    /// device that has a connected display, and libinput.
+    pub fn kms(config: Config) -> Result<Self> {
+        let (event_loop, display, mut core) = Self::core(config)?;
+        let mut session = KmsSession::new(&core.loop_handle, |state, change| {
+            if let Backend::Kms(kms) = &mut state.backend {
+                match change {
+                    SessionChange::Paused => kms.pause(),
+                    SessionChange::Resumed => kms.resume(&mut state.core),
+                }
+            }
+        })?;
+        let candidates = kms_device_candidates();
+        if candidates.is_empty() {
+            return Err(anyhow!(
+                "no KMS device: /dev/dri has no card with connectors. On a machine without a \
+                 display use --backend headless; in a desktop session use --backend winit"
+            ));
+        }
+        let mut errors = Vec::new();
+        let mut kms = None;
+        for path in candidates {
+            let opened = session
+                .open(&path)
+                .and_then(|fd| Ok(lockstep_render::kms::KmsDevice::from_fd(fd, &path)?))
+                .and_then(|dev| Kms::new(&mut core, dev));
+            match opened {
+                Ok(k) => {
+                    kms = Some(k);
+                    break;
+                }
+                Err(err) => errors.push(format!("{}: {err:#}", path.display())),
+            }
+        }
+        let Some(mut kms) = kms else {
+            return Err(anyhow!(
+                "no usable KMS device ({}). Another compositor or X server may hold the \
+                 display: run lockstep from a text console (Ctrl+Alt+F3)",
+                errors.join("; ")
+            ));
+        };
+        info!(session = session.kind(), device = %kms.device_path().display(), "KMS session");
+        match init_input(&core.loop_handle, &session) {
+            Ok(input) => kms.set_input(input),
+            Err(err) => warn!("no input devices: {err:#}"),
+        }
+        kms.set_session(session);
+        Self::finish_kms(event_loop, display, core, kms)
+    }
+
+    /// A compositor on the KMS device `dev`, opened directly (tests in the VM, as root),
+    /// without a session or input.
     pub fn kms_on(config: Config, dev: lockstep_render::kms::KmsDevice) -> Result<Self> {
         let (event_loop, display, mut core) = Self::core(config)?;
         let kms = Kms::new(&mut core, dev)?;
+        Self::finish_kms(event_loop, display, core, kms)
+    }
+
+    fn finish_kms(
+        event_loop: EventLoop<'static, State>,
+        display: Display<State>,
+        mut core: Core,
+        kms: Kms,
+    ) -> Result<Self> {
         core.shm_state.update_formats(kms.shm_formats());
         crate::handlers::dmabuf::create_dmabuf_global(&mut core, kms.dmabuf_formats(), None);
         // pixman has read composited buffers when a frame call returns; buffers on planes

@@ -100,6 +100,8 @@ pub struct Kms {
     theme_cursor: CursorPixels,
     client_cursor: Option<CursorPixels>,
     active: bool,
+    session: Option<super::session::KmsSession>,
+    input: Option<super::libinput::InputHandle>,
 }
 
 impl Kms {
@@ -130,6 +132,8 @@ impl Kms {
             theme_cursor,
             client_cursor: None,
             active: true,
+            session: None,
+            input: None,
         };
         let connectors = dev.dev.connected().with_context(|| {
             format!("cannot read the connectors of {}", path.display())
@@ -261,15 +265,33 @@ impl Kms {
         out
     }
 
-    /// The session went away (VT switch): commit nothing until it is back.
+    /// Keeps the session (its devices stay open as long as it lives).
+    pub fn set_session(&mut self, session: super::session::KmsSession) {
+        self.session = Some(session);
+    }
+
+    /// Keeps libinput, suspended and resumed with the session.
+    pub fn set_input(&mut self, input: super::libinput::InputHandle) {
+        self.input = Some(input);
+    }
+
+    /// The session went away (VT switch): commit nothing and read no input until it is back.
     pub fn pause(&mut self) {
         self.active = false;
+        if let Some(input) = &mut self.input {
+            input.suspend();
+        }
         info!("session paused: KMS commits stop");
     }
 
     /// The session is back: set the whole display state again on the next frame.
     pub fn resume(&mut self, core: &mut Core) {
         self.active = true;
+        if let Some(input) = &mut self.input {
+            if let Err(err) = input.resume() {
+                warn!("cannot resume input: {err:#}");
+            }
+        }
         for out in self.outputs.values_mut() {
             out.pipeline.reset_after_resume();
             out.damage_tracker = OutputDamageTracker::from_output(&out.output);
