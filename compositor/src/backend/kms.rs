@@ -112,7 +112,8 @@ impl Kms {
         let driver = dev.driver_name();
         let dev = DeviceShared::new(dev);
         let renderer = PixmanRenderer::new().context("cannot create the pixman renderer")?;
-        let image = lockstep_render::cursor::load(&core.config.cursor.theme, core.config.cursor.size).0;
+        let image =
+            lockstep_render::cursor::load(&core.config.cursor.theme, core.config.cursor.size).0;
         let theme_cursor = CursorPixels {
             key: 1,
             width: image.width,
@@ -135,9 +136,10 @@ impl Kms {
             session: None,
             input: None,
         };
-        let connectors = dev.dev.connected().with_context(|| {
-            format!("cannot read the connectors of {}", path.display())
-        })?;
+        let connectors = dev
+            .dev
+            .connected()
+            .with_context(|| format!("cannot read the connectors of {}", path.display()))?;
         if connectors.is_empty() {
             bail!(
                 "{} ({driver}) has no connected display. Plug a monitor in, or pick another \
@@ -345,7 +347,10 @@ impl Kms {
                 cursor: cursor_plan,
                 overlay: None,
             };
-            let outcome = out.pipeline.prepare(&plan).map(|prepared| prepared.commit());
+            let outcome = out
+                .pipeline
+                .prepare(&plan)
+                .map(|prepared| prepared.commit());
             match outcome {
                 Ok(committed) => {
                     // Composition resumes from scratch after direct scanout.
@@ -353,7 +358,9 @@ impl Kms {
                     let states = element_states(&elements);
                     return Ok(finish(out, committed, true, states));
                 }
-                Err(err) => debug!(output = %output.name(), %err, "direct scanout rejected; compositing"),
+                Err(err) => {
+                    debug!(output = %output.name(), %err, "direct scanout rejected; compositing")
+                }
             }
         }
 
@@ -406,7 +413,10 @@ impl Kms {
                 cursor: cursor_plan,
                 overlay: None,
             };
-            let outcome = out.pipeline.prepare(&plan).map(|prepared| prepared.commit());
+            let outcome = out
+                .pipeline
+                .prepare(&plan)
+                .map(|prepared| prepared.commit());
             match outcome {
                 Ok(committed) => {
                     return Ok(finish(out, committed, damaged, states));
@@ -444,7 +454,8 @@ impl Kms {
 
     /// Page-flip events of the device: cleanup, feedback, and the redraw that waited.
     fn page_flips(&mut self, core: &mut Core) {
-        let events = match lockstep_render::kms::drm::control::Device::receive_events(&self.dev.dev) {
+        let events = match lockstep_render::kms::drm::control::Device::receive_events(&self.dev.dev)
+        {
             Ok(events) => events,
             Err(err) => {
                 warn!(%err, "reading DRM events failed");
@@ -466,7 +477,12 @@ impl Kms {
                 continue;
             };
             if let Some(outcome) = out.in_flight.take() {
-                core.after_render(&out.output, done.time, Some(u64::from(done.sequence)), &outcome);
+                core.after_render(
+                    &out.output,
+                    done.time,
+                    Some(u64::from(done.sequence)),
+                    &outcome,
+                );
             }
             if std::mem::take(&mut out.redraw_after_flip) {
                 queue_redraw(core, &out.output);
@@ -614,7 +630,9 @@ fn plan_cursor<'a>(
         return (CursorPlan::Hidden, true);
     }
     let scale = output.current_scale().fractional_scale();
-    let relative = (location - geometry.loc.to_f64()).to_physical(scale).to_i32_round::<i32>();
+    let relative = (location - geometry.loc.to_f64())
+        .to_physical(scale)
+        .to_i32_round::<i32>();
     let pixels: &CursorPixels = match &core.cursor_status {
         CursorImageStatus::Hidden => return (CursorPlan::Hidden, true),
         CursorImageStatus::Named(_) => theme,
@@ -660,7 +678,9 @@ fn client_cursor_pixels(surface: &WlSurface) -> Option<CursorPixels> {
             .unwrap_or_default()
     });
     let buffer = with_renderer_surface_state(surface, |s| {
-        (s.buffer_scale() == 1).then(|| s.buffer().cloned()).flatten()
+        (s.buffer_scale() == 1)
+            .then(|| s.buffer().cloned())
+            .flatten()
     })
     .flatten()?;
     smithay::wayland::shm::with_buffer_contents(&buffer, |ptr, len, data| {
@@ -743,7 +763,8 @@ fn direct_candidate<E: Element>(
         return None;
     }
     let src = top.src();
-    if src.loc != (0.0, 0.0).into() || (src.size.w, src.size.h) != (f64::from(size.w), f64::from(size.h))
+    if src.loc != (0.0, 0.0).into()
+        || (src.size.w, src.size.h) != (f64::from(size.w), f64::from(size.h))
     {
         return None;
     }

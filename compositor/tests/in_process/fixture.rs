@@ -53,6 +53,16 @@ impl Fixture {
         }
     }
 
+    /// A server on the KMS device at `path` (vkms in the VM), opened directly as root.
+    pub fn kms(path: &std::path::Path) -> Self {
+        let dev = lockstep_render::kms::KmsDevice::open(path).expect("open the KMS device");
+        let server = Server::kms_on(Default::default(), dev).expect("start the KMS server");
+        Self {
+            server,
+            clients: Vec::new(),
+        }
+    }
+
     /// Adds an output; returns its name.
     pub fn add_output(&mut self, spec: VirtualOutput) -> String {
         let state = &mut self.server.state;

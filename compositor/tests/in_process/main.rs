@@ -5,6 +5,7 @@ mod acquire_latency;
 mod client;
 mod data_device;
 mod fixture;
+mod kms;
 mod syncobj;
 
 use std::{

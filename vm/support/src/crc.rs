@@ -104,6 +104,17 @@ impl CrcReader {
         Crc::parse(&String::from_utf8_lossy(&buf[..n]))
     }
 
+    /// The CRC of what is on screen now, without its frame number (so two frames with the
+    /// same pixels compare equal): lines already buffered are stale and are dropped, the next
+    /// frame may have been composed just before a flip, so the second fresh one is returned.
+    pub fn current(&mut self, timeout: Duration) -> Result<Crc> {
+        while self.next(Duration::ZERO).is_ok() {}
+        self.next(timeout)?;
+        let mut crc = self.next(timeout)?;
+        crc.frame = None;
+        Ok(crc)
+    }
+
     /// Skips CRCs until one differs from `previous` (or, with `None`, returns the next one),
     /// up to `timeout`: waits for a change to reach the screen.
     pub fn next_different(&mut self, previous: Option<&Crc>, timeout: Duration) -> Result<Crc> {

@@ -1,0 +1,517 @@
+//! The KMS backend on vkms, through the fixture: real clients, lockstep's real server on the
+//! KMS backend, and the screen read back as vkms's per-frame CRC. These need vkms and a
+//! render node with timeline syncobjs (lockstep's VM): without them they skip with a message,
+//! and with `LOCKSTEP_REQUIRE_KERNEL=1` (the VM harness sets it) a missing device fails them.
+//!
+//! A CRC only says "the same pixels" or "different pixels", so each screen is compared with a
+//! reference: the same pixels put on screen afterwards by the VM bench's plain legacy modeset,
+//! once lockstep has let go of the device.
+#![allow(clippy::disallowed_macros)]
+
+use std::{os::fd::AsFd, path::PathBuf, time::Duration};
+
+use lockstep::backend::Backend;
+use lockstep_render::{
+    heap::{Fourcc as HeapFourcc, HeapAllocator, HeapBuffer},
+    kms::{OutputPipeline, PipelineStats, Step},
+    Frame,
+};
+use lockstep_sync::{DrmDevice, DrmTimeline, NodeKind, Point, SyncDevice, SyncFile};
+use lockstep_vm_support::{
+    crc::{Crc, CrcReader},
+    drm::{DrmNode, NodeKind as VmNodeKind},
+    kms as vmkms,
+    sw_sync::SwTimeline,
+};
+use wayland_client::protocol::wl_buffer::WlBuffer;
+use wayland_protocols::wp::{
+    linux_dmabuf::zv1::client::{
+        zwp_linux_buffer_params_v1::ZwpLinuxBufferParamsV1, zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+    },
+    linux_drm_syncobj::v1::client::{
+        wp_linux_drm_syncobj_manager_v1::WpLinuxDrmSyncobjManagerV1,
+        wp_linux_drm_syncobj_surface_v1::WpLinuxDrmSyncobjSurfaceV1,
+        wp_linux_drm_syncobj_timeline_v1::WpLinuxDrmSyncobjTimelineV1,
+    },
+};
+
+use crate::{
+    client::{ClientData, Toplevel},
+    fixture::{rgb, ClientId, Fixture},
+};
+
+wayland_client::delegate_noop!(ClientData: ignore ZwpLinuxDmabufV1);
+wayland_client::delegate_noop!(ClientData: ignore ZwpLinuxBufferParamsV1);
+
+const OUTPUT: &str = "Virtual-1";
+const XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
+
+/// vkms's primary node (not kept open: lockstep must be the DRM master), or `None`.
+fn vkms(test: &str) -> Option<PathBuf> {
+    match DrmNode::find("vkms", VmNodeKind::Primary) {
+        Ok(node) => Some(node.path().to_owned()),
+        Err(err) => {
+            assert!(
+                std::env::var_os("LOCKSTEP_REQUIRE_KERNEL").is_none_or(|v| v != "1"),
+                "{test}: LOCKSTEP_REQUIRE_KERNEL=1 but there is no vkms: {err}"
+            );
+            eprintln!("SKIP {test}: no vkms (run it in the VM: scripts/test runs it there)");
+            None
+        }
+    }
+}
+
+fn pipeline(f: &mut Fixture) -> &mut OutputPipeline {
+    match &mut f.server.state.backend {
+        Backend::Kms(kms) => kms.pipeline_mut(OUTPUT).expect("the vkms output"),
+        _ => unreachable!("a KMS fixture"),
+    }
+}
+
+fn stats(f: &mut Fixture) -> PipelineStats {
+    pipeline(f).stats()
+}
+
+fn planes(f: &Fixture) -> Vec<String> {
+    match &f.server.state.backend {
+        Backend::Kms(kms) => kms.plane_reports()[0]
+            .1
+            .iter()
+            .map(|p| format!("{}: {}", p.kind.name(), p.content))
+            .collect(),
+        _ => unreachable!("a KMS fixture"),
+    }
+}
+
+/// Runs the loop until no redraw or flip is outstanding.
+fn quiesce(f: &mut Fixture) {
+    f.settle();
+    let idle = f.wait_until(Duration::from_secs(3), |f| !pipeline(f).flip_pending());
+    assert!(idle, "a page flip never completed");
+}
+
+/// The CRC of what is on screen now.
+fn crc_now(crcs: &mut CrcReader) -> Crc {
+    crcs.current(Duration::from_secs(2)).expect("crc")
+}
+
+/// Puts `frame` on screen with a plain legacy modeset (lockstep must be gone) and returns
+/// its CRC.
+fn reference_crc(path: &PathBuf, frame: &Frame) -> Crc {
+    let dev = DrmNode::open(path).expect("open vkms");
+    let (crtcs, connectors) = vmkms::resources(&dev).expect("resources");
+    let connector = connectors
+        .iter()
+        .map(|&id| vmkms::connector(&dev, id).expect("connector"))
+        .find(|c| !c.writeback)
+        .expect("the virtual connector");
+    let mode = connector.modes[0];
+    let (w, h) = mode.size();
+    assert_eq!((w, h), (frame.width(), frame.height()), "the same mode");
+    let mut buffer = vmkms::DumbBuffer::new(&dev, w, h, vmkms::Fourcc(XRGB8888)).expect("dumb");
+    let pitch = (buffer.pitch() / 4) as usize;
+    let pixels = buffer.pixels_mut();
+    for y in 0..h {
+        for x in 0..w {
+            let [r, g, b, _] = frame.pixel(x, y).expect("pixel");
+            pixels[y as usize * pitch + x as usize] =
+                0xff00_0000 | u32::from(r) << 16 | u32::from(g) << 8 | u32::from(b);
+        }
+    }
+    buffer
+        .show(crtcs[0], connector.id, &mode)
+        .expect("legacy modeset");
+    let mut crcs = CrcReader::open_vkms(0).expect("crc");
+    crc_now(&mut crcs)
+}
+
+#[test]
+fn kms_composited_window_is_on_screen() {
+    let Some(path) = vkms("kms_composited_window_is_on_screen") else {
+        return;
+    };
+    let mut f = Fixture::kms(&path);
+    let c = f.add_client();
+    f.map_window(c, 300, 200, 0xff20_c040);
+    quiesce(&mut f);
+    let mut crcs = CrcReader::open_vkms(0).expect("crc");
+    let on_screen = crc_now(&mut crcs);
+    let frame = f.screenshot(OUTPUT);
+    let (w, h) = (frame.width() as i32, frame.height() as i32);
+    assert_eq!(rgb(&frame, w / 2, h / 2), 0x20c040, "the window is centred");
+    let report = planes(&f);
+    assert!(
+        report[0].starts_with("primary: composited frame"),
+        "{report:?}"
+    );
+    let s = stats(&mut f);
+    assert!(s.composited >= 1 && s.direct == 0, "{s:?}");
+    // Frame callbacks come from page flips: the client's frame request is answered.
+    drop(crcs);
+    drop(f);
+    assert_eq!(
+        reference_crc(&path, &frame),
+        on_screen,
+        "what lockstep put on screen is the frame it composited"
+    );
+}
+
+#[test]
+fn kms_cursor_moves_only_touch_the_cursor_plane() {
+    let Some(path) = vkms("kms_cursor_moves_only_touch_the_cursor_plane") else {
+        return;
+    };
+    let mut f = Fixture::kms(&path);
+    let c = f.add_client();
+    f.map_window(c, 300, 200, 0xff20_40c0);
+    quiesce(&mut f);
+    let mut crcs = CrcReader::open_vkms(0).expect("crc");
+    let bare = crc_now(&mut crcs);
+
+    f.server.state.pointer_motion_to((100.0, 100.0).into(), 1);
+    quiesce(&mut f);
+    // The window may still be settling (its activated configure); count from here.
+    quiesce(&mut f);
+    let composited = stats(&mut f).composited;
+    let report = planes(&f);
+    assert!(report[1].starts_with("cursor: cursor"), "{report:?}");
+    let at_100 = crc_now(&mut crcs);
+    assert_ne!(at_100, bare, "the cursor is on screen");
+
+    f.server.state.pointer_motion_to((400.0, 300.0).into(), 2);
+    quiesce(&mut f);
+    assert_ne!(crc_now(&mut crcs), at_100, "the cursor moved");
+    f.server.state.pointer_motion_to((100.0, 100.0).into(), 3);
+    quiesce(&mut f);
+    assert_eq!(
+        crc_now(&mut crcs),
+        at_100,
+        "the same place, the same screen"
+    );
+    assert_eq!(
+        stats(&mut f).composited,
+        composited,
+        "moving the cursor never recomposited the frame"
+    );
+
+    // A flood of moves: one commit per flip, never more, and the last position wins.
+    let before = stats(&mut f);
+    for i in 0..200u32 {
+        let x = 50.0 + f64::from(i);
+        f.server.state.pointer_motion_to((x, 60.0).into(), 10 + i);
+        f.server.dispatch(Some(Duration::ZERO)).expect("dispatch");
+    }
+    quiesce(&mut f);
+    let after = stats(&mut f);
+    let commits = after.commits - before.commits;
+    assert_eq!(
+        commits,
+        after.flips - before.flips,
+        "every commit waited for its flip"
+    );
+    assert!(
+        commits < 200,
+        "{commits} commits for 200 moves: updates were not coalesced"
+    );
+    let report = planes(&f);
+    let (cx, cy) = {
+        let cursor = &report[1];
+        let at = cursor.split(" at ").nth(1).expect("a position");
+        let xy: Vec<i32> = at
+            .split(' ')
+            .next()
+            .unwrap()
+            .split(',')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        (xy[0], xy[1])
+    };
+    // The theme cursor's hotspot is within its image: the image is near (249, 60).
+    assert!((249 - cx).abs() < 64 && (60 - cy).abs() < 64, "{report:?}");
+    assert_eq!(after.composited, composited, "{after:?}");
+}
+
+/// A client with linux-dmabuf and linux-drm-syncobj.
+struct DmabufClient {
+    dmabuf: ZwpLinuxDmabufV1,
+    syncobj: WpLinuxDrmSyncobjSurfaceV1,
+    acquire: DrmTimeline,
+    acquire_object: WpLinuxDrmSyncobjTimelineV1,
+    release: DrmTimeline,
+    release_object: WpLinuxDrmSyncobjTimelineV1,
+    top: Toplevel,
+    size: (i32, i32),
+}
+
+fn bind<I: wayland_client::Proxy + 'static>(
+    f: &mut Fixture,
+    c: ClientId,
+    name: &str,
+    version: u32,
+) -> I
+where
+    ClientData: wayland_client::Dispatch<I, ()>,
+{
+    let cl = f.client(c);
+    let (global, _) = *cl
+        .data
+        .globals
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} global"));
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    registry.bind::<I, _, _>(global, version, &cl.qh, ())
+}
+
+/// A fullscreen toplevel configured to the output's size, with explicit sync set up.
+fn fullscreen_client(f: &mut Fixture, c: ClientId, device: &DrmDevice) -> DmabufClient {
+    let dmabuf: ZwpLinuxDmabufV1 = bind(f, c, "zwp_linux_dmabuf_v1", 3);
+    let manager: WpLinuxDrmSyncobjManagerV1 = bind(f, c, "wp_linux_drm_syncobj_manager_v1", 1);
+    let acquire = device.create_timeline().expect("timeline");
+    let release = device.create_timeline().expect("timeline");
+    let cl = f.client(c);
+    let acquire_object =
+        manager.import_timeline(acquire.export_fd().expect("export").as_fd(), &cl.qh, ());
+    let release_object =
+        manager.import_timeline(release.export_fd().expect("export").as_fd(), &cl.qh, ());
+    let top = cl.toplevel();
+    let syncobj = manager.get_surface(&top.surface, &cl.qh, ());
+    top.toplevel.set_fullscreen(None);
+    top.surface.commit();
+    f.roundtrip(c);
+    let serial = f
+        .client(c)
+        .configure_serial(&top.xdg_surface)
+        .expect("configure");
+    let size = *f
+        .client(c)
+        .data
+        .toplevel_sizes
+        .get(&wayland_client::Proxy::id(&top.toplevel).protocol_id())
+        .expect("a fullscreen size");
+    top.xdg_surface.ack_configure(serial);
+    DmabufClient {
+        dmabuf,
+        syncobj,
+        acquire,
+        acquire_object,
+        release,
+        release_object,
+        top,
+        size,
+    }
+}
+
+impl DmabufClient {
+    /// A heap dmabuf of the surface's size filled with `xrgb`, as a wl_buffer.
+    fn buffer(&self, f: &mut Fixture, c: ClientId, xrgb: u32) -> (HeapBuffer, WlBuffer) {
+        let (w, h) = self.size;
+        let heap = HeapAllocator::new()
+            .allocate(w as u32, h as u32, HeapFourcc::XRGB8888)
+            .expect("heap buffer");
+        heap.fill(xrgb).expect("fill");
+        let cl = f.client(c);
+        let params = self.dmabuf.create_params(&cl.qh, ());
+        let fd = heap.try_clone_fd().expect("dup");
+        params.add(fd.as_fd(), 0, 0, heap.layout().stride, 0, 0);
+        let buffer = params.create_immed(
+            w,
+            h,
+            XRGB8888,
+            wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_buffer_params_v1::Flags::empty(),
+            &cl.qh,
+            (),
+        );
+        params.destroy();
+        (heap, buffer)
+    }
+
+    /// Attaches `buffer` with acquire point `acquire` and release point `release`.
+    fn commit(&self, buffer: &WlBuffer, acquire: u64, release: u64) {
+        let (w, h) = self.size;
+        self.top.surface.attach(Some(buffer), 0, 0);
+        self.top.surface.damage_buffer(0, 0, w, h);
+        self.syncobj.set_acquire_point(
+            &self.acquire_object,
+            (acquire >> 32) as u32,
+            acquire as u32,
+        );
+        self.syncobj.set_release_point(
+            &self.release_object,
+            (release >> 32) as u32,
+            release as u32,
+        );
+        self.top.surface.commit();
+    }
+}
+
+fn sync_device(test: &str) -> Option<DrmDevice> {
+    let found = DrmDevice::list(NodeKind::Render)
+        .into_iter()
+        .find(|d| d.capabilities().supports_explicit_sync());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("LOCKSTEP_REQUIRE_KERNEL").is_none_or(|v| v != "1"),
+            "{test}: no render node with timeline syncobjs"
+        );
+        eprintln!("SKIP {test}: no render node with timeline syncobjs");
+    }
+    found
+}
+
+#[test]
+fn kms_fullscreen_dmabuf_is_scanned_out_after_its_sw_sync_fence_and_released_after_the_flip() {
+    let test = "kms_fullscreen_dmabuf_is_scanned_out";
+    let (Some(path), Some(device)) = (vkms(test), sync_device(test)) else {
+        return;
+    };
+    let mut f = Fixture::kms(&path);
+    let c = f.add_client();
+    let client = fullscreen_client(&mut f, c, &device);
+    quiesce(&mut f);
+    let mut crcs = CrcReader::open_vkms(0).expect("crc");
+    let empty = crc_now(&mut crcs);
+    let empty_frame = f.screenshot(OUTPUT);
+
+    // Frame 1: green, its acquire point is a sw_sync fence nobody has signalled yet.
+    let green = 0xff30_a040;
+    let (_heap1, buffer1) = client.buffer(&mut f, c, green);
+    let gpu = SwTimeline::new().expect("sw_sync");
+    let fence = SyncFile::from_fd(gpu.fence(1, "client render").expect("fence").into_fd())
+        .expect("sync_file");
+    client
+        .acquire
+        .import_sync_file(Point(1), &fence)
+        .expect("import");
+    client.commit(&buffer1, 1, 1);
+    f.roundtrip(c);
+    quiesce(&mut f);
+    assert_eq!(
+        crc_now(&mut crcs),
+        empty,
+        "not on screen before the fence signals"
+    );
+    assert_eq!(stats(&mut f).direct, 0);
+
+    gpu.advance(1).expect("signal the fence");
+    let shown = f.wait_until(Duration::from_secs(3), |f| {
+        planes(f)[0].starts_with("primary: surface") && !pipeline(f).flip_pending()
+    });
+    assert!(shown, "scanned out after the fence: {:?}", planes(&f));
+    let green_crc = crc_now(&mut crcs);
+    assert_ne!(green_crc, empty);
+    let s = stats(&mut f);
+    assert_eq!(s.direct, 1, "{s:?}");
+    let green_frame = f.screenshot(OUTPUT);
+    assert!(
+        !client.release.is_signalled(Point(1)).unwrap_or(false),
+        "release 1 held while the buffer is on screen"
+    );
+
+    // Frame 2: blue (acquire already signalled). Buffer 1 is released at the flip that
+    // replaces it, not when frame 2 is committed.
+    let (_heap2, buffer2) = client.buffer(&mut f, c, 0xff20_30d0);
+    client.acquire.signal(Point(2)).expect("signal");
+    client.commit(&buffer2, 2, 2);
+    let committed = f.wait_until(Duration::from_secs(3), |f| {
+        stats(f).direct == 2 && pipeline(f).flip_pending()
+    });
+    assert!(committed, "frame 2 committed: {:?}", stats(&mut f));
+    assert!(
+        !client.release.is_signalled(Point(1)).unwrap_or(false),
+        "release 1 must wait for the flip"
+    );
+    let flipped = f.wait_until(Duration::from_secs(3), |f| !pipeline(f).flip_pending());
+    assert!(flipped);
+    assert!(
+        client.release.is_signalled(Point(1)).unwrap(),
+        "release 1 signalled by the flip that replaced buffer 1"
+    );
+    assert!(!client.release.is_signalled(Point(2)).unwrap_or(false));
+    assert_eq!(f.client(c).protocol_error(), None);
+    drop(crcs);
+    drop(f);
+    assert_eq!(
+        reference_crc(&path, &green_frame),
+        green_crc,
+        "the client's pixels"
+    );
+    assert_eq!(reference_crc(&path, &empty_frame), empty);
+}
+
+#[test]
+fn kms_failed_prepare_steps_fall_back_to_composition() {
+    let test = "kms_failed_prepare_steps_fall_back_to_composition";
+    let (Some(path), Some(device)) = (vkms(test), sync_device(test)) else {
+        return;
+    };
+    let mut f = Fixture::kms(&path);
+    let c = f.add_client();
+    let client = fullscreen_client(&mut f, c, &device);
+    let mut point = 0u64;
+    let mut buffers = Vec::new();
+    let mut show = |f: &mut Fixture, colour: u32, arm: Option<Step>| {
+        point += 1;
+        let (heap, buffer) = client.buffer(f, c, colour);
+        client.acquire.signal(Point(point)).expect("signal");
+        if let Some(step) = arm {
+            pipeline(f).faults().arm(step);
+        }
+        client.commit(&buffer, point, point);
+        f.roundtrip(c);
+        quiesce(f);
+        buffers.push((heap, buffer));
+        point
+    };
+    show(&mut f, 0xff10_1010, None);
+    assert!(
+        planes(&f)[0].starts_with("primary: surface"),
+        "{:?}",
+        planes(&f)
+    );
+    for (i, step) in [
+        Step::FramebufferImport,
+        Step::FenceExport,
+        Step::Lease,
+        Step::TestOnly,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let colour = 0xff00_0000 | (0x30 + 0x30 * i as u32) << 8;
+        let failed_before = stats(&mut f).failed_prepares;
+        let p = show(&mut f, colour, Some(step));
+        assert!(
+            !pipeline(&mut f).faults().any_armed(),
+            "{step:?} was reached"
+        );
+        assert_eq!(stats(&mut f).failed_prepares, failed_before + 1);
+        let report = planes(&f);
+        assert!(
+            report[0].starts_with("primary: composited frame"),
+            "{step:?}: {report:?}"
+        );
+        let frame = f.screenshot(OUTPUT);
+        assert_eq!(
+            rgb(&frame, 10, 10),
+            colour & 0xff_ffff,
+            "{step:?}: the new frame is shown"
+        );
+        assert!(
+            client.release.is_signalled(Point(p - 1)).unwrap(),
+            "{step:?}: the buffer that left the plane was released"
+        );
+        assert!(
+            !client.release.is_signalled(Point(p)).unwrap_or(false),
+            "{step:?}: the composited buffer is held while current"
+        );
+        // The next frame goes back to direct scanout.
+        let p = show(&mut f, 0xff10_1010, None);
+        assert!(
+            planes(&f)[0].starts_with("primary: surface"),
+            "{step:?}: {:?}",
+            planes(&f)
+        );
+        assert!(client.release.is_signalled(Point(p - 1)).unwrap());
+    }
+    assert_eq!(f.client(c).protocol_error(), None);
+}
