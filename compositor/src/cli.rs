@@ -77,7 +77,11 @@ pub enum Subcommand {
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum MsgRequest {
     /// List outputs.
-    Outputs,
+    Outputs {
+        /// Also show which display plane shows what (KMS backend).
+        #[arg(long)]
+        planes: bool,
+    },
     /// List windows.
     Windows,
     /// Show version and backend.
@@ -122,11 +126,12 @@ pub fn validate_config(path: Option<PathBuf>) -> Result<ExitCode> {
 
 /// `lockstep msg ...`.
 pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<ExitCode> {
+    let show_planes = matches!(request, MsgRequest::Outputs { planes: true });
     let socket = socket
         .or_else(|| std::env::var("WAYLAND_DISPLAY").ok())
         .ok_or_else(|| anyhow!("which lockstep? set WAYLAND_DISPLAY or pass --socket NAME"))?;
     let request = match request {
-        MsgRequest::Outputs => Request::Outputs,
+        MsgRequest::Outputs { .. } => Request::Outputs,
         MsgRequest::Windows => Request::Windows,
         MsgRequest::Version => Request::Version,
         MsgRequest::ExplicitSync => Request::ExplicitSync,
@@ -163,6 +168,16 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                     o.frames_presented,
                     o.frames_rendered
                 );
+                if show_planes {
+                    match &o.planes {
+                        Some(planes) => {
+                            for p in planes {
+                                println!("  plane {} ({}): {}", p.id, p.kind, p.content);
+                            }
+                        }
+                        None => println!("  no display planes: this backend composites everything"),
+                    }
+                }
             }
         }
         Response::Windows(windows) => {

@@ -61,6 +61,21 @@ pub struct OutputInfo {
     pub frames_presented: u64,
     /// Frames that had damage and were rendered.
     pub frames_rendered: u64,
+    /// What each display plane shows (KMS backend only; the others composite everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planes: Option<Vec<PlaneInfo>>,
+}
+
+/// One KMS plane of an output, as IPC reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PlaneInfo {
+    /// The kernel's plane object id.
+    pub id: u32,
+    /// `primary`, `cursor` or `overlay`.
+    pub kind: String,
+    /// What it shows: `composited frame at 0,0 (1024x768)`, `cursor 24x24 at 10,20 (64x64)`,
+    /// `surface 12 (1024x768 Xrgb8888) at 0,0 (1024x768)`, `off`.
+    pub content: String,
 }
 
 /// One window, as IPC reports it.
@@ -260,6 +275,10 @@ fn send(mut stream: UnixStream, response: Response) {
 /// Answers the requests that need only a look at the state.
 pub fn answer(state: &State, request: Request) -> Response {
     let core = &state.core;
+    let planes = match &state.backend {
+        crate::backend::Backend::Kms(kms) => kms.plane_reports(),
+        _ => Vec::new(),
+    };
     match request {
         Request::Outputs => {
             let mut outputs: Vec<OutputInfo> = core
@@ -281,6 +300,15 @@ pub fn answer(state: &State, request: Request) -> Response {
                         position: (pos.x, pos.y),
                         frames_presented: data.map(|d| d.sequence).unwrap_or_default(),
                         frames_rendered: data.map(|d| d.frames_rendered).unwrap_or_default(),
+                        planes: planes.iter().find(|(n, _)| *n == o.name()).map(|(_, p)| {
+                            p.iter()
+                                .map(|p| PlaneInfo {
+                                    id: p.id,
+                                    kind: p.kind.name().into(),
+                                    content: p.content.clone(),
+                                })
+                                .collect()
+                        }),
                     }
                 })
                 .collect();

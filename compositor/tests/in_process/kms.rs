@@ -72,14 +72,17 @@ fn stats(f: &mut Fixture) -> PipelineStats {
     pipeline(f).stats()
 }
 
+/// What each plane shows, as `lockstep msg outputs --planes` reports it.
 fn planes(f: &Fixture) -> Vec<String> {
-    match &f.server.state.backend {
-        Backend::Kms(kms) => kms.plane_reports()[0]
-            .1
+    match lockstep::ipc::answer(&f.server.state, lockstep::ipc::Request::Outputs) {
+        lockstep::ipc::Response::Outputs(outputs) => outputs[0]
+            .planes
+            .as_ref()
+            .expect("the KMS backend reports planes")
             .iter()
-            .map(|p| format!("{}: {}", p.kind.name(), p.content))
+            .map(|p| format!("{}: {}", p.kind, p.content))
             .collect(),
-        _ => unreachable!("a KMS fixture"),
+        other => panic!("unexpected answer {other:?}"),
     }
 }
 
