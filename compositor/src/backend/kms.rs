@@ -75,12 +75,25 @@ use crate::{
 struct KmsOutput {
     pipeline: OutputPipeline,
     output: Output,
+    /// Damage of the dumb buffer being drawn into (by its age).
     damage_tracker: OutputDamageTracker,
+    /// Whether anything changed since the last frame, whatever buffer is drawn into next: a
+    /// buffer whose age needs a repaint must not turn a cursor-only frame into a composited
+    /// one.
+    change_probe: OutputDamageTracker,
+    /// Whether the primary plane shows the composited frame of the elements the probe saw
+    /// last (not a direct-scanout buffer, not a fallback frame with the cursor drawn in).
+    composited_current: bool,
     /// Feedback for the frame in flight, sent at its page flip.
     in_flight: Option<RenderOutcome>,
     /// A redraw was asked for while a flip was pending.
     redraw_after_flip: bool,
+    /// Kernel flip timestamp → cleanup done (leases ended, releases signalled), last flips.
+    flip_to_cleanup: std::collections::VecDeque<std::time::Duration>,
 }
+
+/// How many flip-to-cleanup times each output keeps (for benchmarks and logs).
+const FLIP_LOG: usize = 256;
 
 /// The cursor image as pixels for the cursor plane.
 struct CursorPixels {
@@ -110,6 +123,14 @@ impl Kms {
     pub fn new(core: &mut Core, dev: KmsDevice) -> Result<Self> {
         let path = dev.path().to_owned();
         let driver = dev.driver_name();
+        // Only the DRM master may change what is on screen (a session's fd already is).
+        lockstep_render::kms::drm::Device::acquire_master_lock(&dev).map_err(|err| {
+            anyhow!(
+                "cannot become DRM master of {} ({err}): another compositor or X server holds \
+                 the display. Quit it, or start lockstep from a free text console",
+                path.display()
+            )
+        })?;
         let dev = DeviceShared::new(dev);
         let renderer = PixmanRenderer::new().context("cannot create the pixman renderer")?;
         let image =
@@ -214,10 +235,13 @@ impl Kms {
                 name,
                 KmsOutput {
                     damage_tracker: OutputDamageTracker::from_output(&output),
+                    change_probe: OutputDamageTracker::from_output(&output),
+                    composited_current: false,
                     pipeline,
                     output: output.clone(),
                     in_flight: None,
                     redraw_after_flip: false,
+                    flip_to_cleanup: Default::default(),
                 },
             );
             queue_redraw(core, &output);
@@ -254,6 +278,15 @@ impl Kms {
     /// The pipeline of output `name` (fault injection and counters in tests).
     pub fn pipeline_mut(&mut self, name: &str) -> Option<&mut OutputPipeline> {
         self.outputs.get_mut(name).map(|o| &mut o.pipeline)
+    }
+
+    /// For the last page flips of output `name`: time from the kernel's flip timestamp to the
+    /// end of cleanup (leases ended, release points signalled).
+    pub fn flip_to_cleanup(&self, name: &str) -> Vec<std::time::Duration> {
+        self.outputs
+            .get(name)
+            .map(|o| o.flip_to_cleanup.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// What each plane of each output shows (`lockstep msg outputs --planes`).
@@ -297,6 +330,7 @@ impl Kms {
         for out in self.outputs.values_mut() {
             out.pipeline.reset_after_resume();
             out.damage_tracker = OutputDamageTracker::from_output(&out.output);
+            out.composited_current = false;
             out.in_flight = None;
             queue_redraw(core, &out.output);
         }
@@ -355,11 +389,37 @@ impl Kms {
                 Ok(committed) => {
                     // Composition resumes from scratch after direct scanout.
                     out.damage_tracker = OutputDamageTracker::from_output(output);
+                    out.composited_current = false;
                     let states = element_states(&elements);
                     return Ok(finish(out, committed, true, states));
                 }
                 Err(err) => {
                     debug!(output = %output.name(), %err, "direct scanout rejected; compositing")
+                }
+            }
+        }
+
+        // Nothing changed and the screen shows the composited frame: only the cursor plane
+        // (or nothing: a commit that paces frame callbacks) goes to the kernel.
+        let changed = out
+            .change_probe
+            .damage_output(1, &elements)
+            .map(|(damage, _)| damage.is_some())
+            .unwrap_or(true);
+        if !changed && out.composited_current {
+            let plan = Plan {
+                primary: PrimaryPlan::Keep,
+                cursor: cursor_plan,
+                overlay: None,
+            };
+            let outcome = out.pipeline.prepare(&plan).map(|prepared| prepared.commit());
+            match outcome {
+                Ok(committed) => {
+                    let states = element_states(&elements);
+                    return Ok(finish(out, committed, false, states));
+                }
+                Err(err) => {
+                    debug!(output = %output.name(), %err, "cursor update rejected; compositing")
                 }
             }
         }
@@ -419,6 +479,8 @@ impl Kms {
                 .map(|prepared| prepared.commit());
             match outcome {
                 Ok(committed) => {
+                    // A fallback frame has the cursor drawn in: the next one repaints.
+                    out.composited_current = attempt == 0;
                     return Ok(finish(out, committed, damaged, states));
                 }
                 Err(err) if attempt == 0 && cursor_on_plane => {
@@ -428,6 +490,7 @@ impl Kms {
                 Err(err) => {
                     // The previous frame stays; the next redraw starts from a full repaint.
                     out.damage_tracker = OutputDamageTracker::from_output(output);
+                    out.composited_current = false;
                     warn!(output = %output.name(), %err, "cannot show a new frame; the previous one stays");
                     return Ok(RenderOutcome {
                         damaged: false,
@@ -476,6 +539,11 @@ impl Kms {
             let Some(done) = out.pipeline.on_page_flip(flip.frame, flip.duration) else {
                 continue;
             };
+            if out.flip_to_cleanup.len() == FLIP_LOG {
+                out.flip_to_cleanup.pop_front();
+            }
+            out.flip_to_cleanup
+                .push_back(core.now().saturating_sub(done.time));
             if let Some(outcome) = out.in_flight.take() {
                 core.after_render(
                     &out.output,
@@ -513,6 +581,7 @@ fn finish(
         }
         Err(err) => {
             out.damage_tracker = OutputDamageTracker::from_output(&out.output);
+            out.composited_current = false;
             warn!(output = %out.output.name(), %err, "the previous frame stays");
             RenderOutcome {
                 damaged: false,

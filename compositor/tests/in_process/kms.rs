@@ -518,3 +518,149 @@ fn kms_failed_prepare_steps_fall_back_to_composition() {
     }
     assert_eq!(f.client(c).protocol_error(), None);
 }
+
+/// CPU time of this thread (the fixture runs server and clients on one thread).
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Runs the server until the flip in flight completes, counting only the server's CPU time.
+fn server_until_flipped(f: &mut Fixture, cpu: &mut Duration) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let start = thread_cpu();
+        f.server
+            .dispatch(Some(Duration::from_millis(1)))
+            .expect("dispatch");
+        *cpu += thread_cpu() - start;
+        if !pipeline(f).flip_pending() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no page flip");
+    }
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    samples[((samples.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Benchmark (in the VM: `vm/test --dynamic -p lockstep --test in_process ... -- --ignored
+/// kms_frame_costs --nocapture`): server CPU per frame for cursor-only frames and for frames
+/// of one damaged 300×200 window, and page flip → release signalled for direct scanout.
+#[test]
+#[ignore = "benchmark: run in the VM with --ignored"]
+fn kms_frame_costs() {
+    let test = "kms_frame_costs";
+    let (Some(path), Some(device)) = (vkms(test), sync_device(test)) else {
+        return;
+    };
+    const FRAMES: u32 = 200;
+    let mut f = Fixture::kms(&path);
+    let c = f.add_client();
+    let top = f.map_window(c, 300, 200, 0xff20_40c0);
+    quiesce(&mut f);
+    quiesce(&mut f);
+
+    // Cursor only.
+    let before = stats(&mut f);
+    let mut cpu = Duration::ZERO;
+    for i in 0..FRAMES {
+        let start = thread_cpu();
+        f.server
+            .state
+            .pointer_motion_to((100.0 + f64::from(i), 100.0).into(), i);
+        cpu += thread_cpu() - start;
+        server_until_flipped(&mut f, &mut cpu);
+    }
+    let after = stats(&mut f);
+    assert_eq!(after.composited, before.composited, "cursor frames never recomposite");
+    let frames = (after.commits - before.commits) as u32;
+    let cursor = cpu / frames;
+
+    // One damaged window: a new buffer every frame.
+    let before = stats(&mut f);
+    let mut cpu = Duration::ZERO;
+    let buffers: Vec<_> = (0..2)
+        .map(|i| f.client(c).shm_buffer(300, 200, 0xff00_0000 | (0x40 + i * 0x80) << 8))
+        .collect();
+    for i in 0..FRAMES {
+        top.surface.attach(Some(&buffers[i as usize % 2]), 0, 0);
+        top.surface.damage_buffer(0, 0, 300, 200);
+        top.surface.commit();
+        let _ = f.client(c).conn.flush();
+        let target = before.composited + u64::from(i) + 1;
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        loop {
+            let start = thread_cpu();
+            f.server
+                .dispatch(Some(Duration::from_millis(1)))
+                .expect("dispatch");
+            cpu += thread_cpu() - start;
+            if stats(&mut f).composited >= target && !pipeline(&mut f).flip_pending() {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "frame {i} never shown");
+        }
+        f.client(c).pump();
+    }
+    let after = stats(&mut f);
+    let frames = (after.commits - before.commits) as u32;
+    let window = cpu / frames;
+    let composited = after.composited - before.composited;
+    drop(top);
+    drop(f); // one DRM master at a time
+
+    // Direct scanout: flip → release.
+    let mut f = Fixture::kms(&path);
+    let c = f.add_client();
+    let client = fullscreen_client(&mut f, c, &device);
+    let colours = [0xff30_a040, 0xff20_30d0];
+    let bufs: Vec<_> = colours.iter().map(|&c2| client.buffer(&mut f, c, c2)).collect();
+    for i in 0..FRAMES as u64 {
+        let point = i + 1;
+        client.acquire.signal(Point(point)).expect("signal");
+        client.commit(&bufs[i as usize % 2].1, point, point);
+        let _ = f.client(c).conn.flush();
+        let release = &client.release;
+        let done = f.wait_until(Duration::from_secs(3), |f| {
+            !pipeline(f).flip_pending()
+                && planes(f)[0].starts_with("primary: surface")
+                && (point == 1 || release.is_signalled(Point(point - 1)).unwrap_or(false))
+        });
+        assert!(done, "frame {point} scanned out: {:?}", planes(&f));
+    }
+    let mut latency = match &f.server.state.backend {
+        Backend::Kms(kms) => kms.flip_to_cleanup(OUTPUT),
+        _ => unreachable!(),
+    };
+    assert!(client.release.is_signalled(Point(FRAMES as u64 - 1)).unwrap());
+    let n = latency.len();
+    let median = percentile(&mut latency, 0.5);
+    let p99 = percentile(&mut latency, 0.99);
+    eprintln!(
+        "BENCH kms cursor-only: {cursor:?} server CPU per frame ({frames} frames, 0 recomposited)"
+    );
+    eprintln!("BENCH kms damaged window 300x200: {window:?} server CPU per frame ({composited} composited)");
+    eprintln!("BENCH kms flip -> release signalled (direct scanout, {n} flips): median {median:?}, p99 {p99:?}");
+}
+
+/// A fixed CPU workload (no system calls), to tell how much slower the VM's emulated CPU is
+/// than the host: run it on both and divide (`kms_frame_costs` prints only VM times).
+#[test]
+#[ignore = "benchmark: run on the host and in the VM with --ignored"]
+fn kms_cpu_calibration() {
+    let start = thread_cpu();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut sum = 0u64;
+    for i in 0..20_000_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        sum = sum.wrapping_add(x.rotate_left((i & 63) as u32));
+    }
+    let took = thread_cpu() - start;
+    eprintln!("BENCH calibration: 20M xorshift steps in {took:?} (checksum {sum:x})");
+    assert_ne!(sum, 0);
+}
