@@ -10,6 +10,8 @@
 //! - a topmost opaque client dmabuf that covers the whole output 1:1 (a fullscreen game or
 //!   video) is scanned out directly on the primary plane; its acquire fence is exported as
 //!   a sync_file for `IN_FENCE_FD`, and its buffer is leased until the flip that replaces it;
+//! - a topmost opaque unscaled client dmabuf that covers part of the output goes on the first
+//!   overlay plane, the same way, and the rest is composited beneath it;
 //! - everything else is composited with pixman into the pipeline's dumb buffers (this
 //!   backend needs no GPU: vkms, or any KMS device whose GPU lockstep does not drive yet);
 //! - when prepare fails (`TEST_ONLY` rejects a plane, an import fails), the frame is
@@ -37,7 +39,7 @@ use lockstep_protocols::linux_drm_syncobj_v1::{ReleasePoint, SyncobjCachedState}
 use lockstep_render::{
     kms::{
         BufferKey, CursorImage, CursorPlan, DeviceShared, DmabufDesc, DmabufPlane, KmsDevice,
-        OutputPipeline, Plan, PlaneReport, PrimaryPlan, ScanoutBuffer, SharedDevice,
+        OutputPipeline, OverlayPlan, Plan, PlaneReport, PrimaryPlan, ScanoutBuffer, SharedDevice,
     },
     Frame,
 };
@@ -373,53 +375,74 @@ impl Kms {
             output,
         );
 
-        // Direct scanout of a client buffer that covers the output.
-        let direct = direct_candidate(core, output, &out.pipeline, &elements);
-        if let Some(scanout) = &direct {
-            let plan = Plan {
-                primary: PrimaryPlan::Direct(scanout),
-                cursor: cursor_plan,
-                overlay: None,
-            };
-            let outcome = out
-                .pipeline
-                .prepare(&plan)
-                .map(|prepared| prepared.commit());
-            match outcome {
-                Ok(committed) => {
-                    // Composition resumes from scratch after direct scanout.
-                    out.damage_tracker = OutputDamageTracker::from_output(output);
-                    out.composited_current = false;
-                    let states = element_states(&elements);
-                    return Ok(finish(out, committed, true, states));
-                }
-                Err(err) => {
-                    debug!(output = %output.name(), %err, "direct scanout rejected; compositing")
+        // A client buffer that can go on a plane as it is: the whole output (primary plane)
+        // or a part of it (overlay plane).
+        let candidate = scanout_candidate(core, output, &elements);
+        let full = output
+            .current_mode()
+            .map(|m| Rectangle::from_size(m.size))
+            .unwrap_or_default();
+        if let Some((scanout, geometry)) = &candidate {
+            if *geometry == full && out.pipeline.primary_formats().contains(&scanout.fourcc()) {
+                let plan = Plan {
+                    primary: PrimaryPlan::Direct(scanout),
+                    cursor: cursor_plan,
+                    overlay: None,
+                };
+                let outcome = prepare_and_commit(&mut out.pipeline, &plan);
+                match outcome {
+                    Ok(committed) => {
+                        // Composition resumes from scratch after direct scanout.
+                        out.damage_tracker = OutputDamageTracker::from_output(output);
+                        out.composited_current = false;
+                        let states = element_states(&elements);
+                        return Ok(finish(out, committed, true, states));
+                    }
+                    Err(err) => {
+                        debug!(output = %output.name(), %err, "direct scanout rejected; compositing")
+                    }
                 }
             }
         }
+        let overlay = candidate.as_ref().filter(|(scanout, geometry)| {
+            *geometry != full
+                && out.pipeline.has_overlay_plane()
+                && out.pipeline.overlay_formats().contains(&scanout.fourcc())
+        });
+        let overlay_plan = || {
+            overlay.map(|(scanout, geometry)| OverlayPlan {
+                buffer: scanout,
+                position: (geometry.loc.x, geometry.loc.y),
+            })
+        };
+        // The overlay's buffer is topmost: everything else is composited beneath it.
+        let composited: &[_] = if overlay.is_some() {
+            &elements[1..]
+        } else {
+            &elements
+        };
 
-        // Nothing changed and the screen shows the composited frame: only the cursor plane
-        // (or nothing: a commit that paces frame callbacks) goes to the kernel.
+        // Nothing changed and the screen shows the composited frame: only the cursor and
+        // overlay planes (or nothing: a commit that paces frame callbacks) go to the kernel.
         let changed = out
             .change_probe
-            .damage_output(1, &elements)
+            .damage_output(1, composited)
             .map(|(damage, _)| damage.is_some())
             .unwrap_or(true);
         if !changed && out.composited_current {
             let plan = Plan {
                 primary: PrimaryPlan::Keep,
                 cursor: cursor_plan,
-                overlay: None,
+                overlay: overlay_plan(),
             };
-            let outcome = out.pipeline.prepare(&plan).map(|prepared| prepared.commit());
+            let outcome = prepare_and_commit(&mut out.pipeline, &plan);
             match outcome {
                 Ok(committed) => {
                     let states = element_states(&elements);
-                    return Ok(finish(out, committed, false, states));
+                    return Ok(finish(out, committed, overlay.is_some(), states));
                 }
                 Err(err) => {
-                    debug!(output = %output.name(), %err, "cursor update rejected; compositing")
+                    debug!(output = %output.name(), %err, "plane update rejected; compositing")
                 }
             }
         }
@@ -428,13 +451,13 @@ impl Kms {
         let mut attempt = 0;
         loop {
             let elements_now;
-            let (elements, cursor_plan) = if attempt == 0 {
-                (&elements, cursor_plan)
+            let (elements, cursor_plan, overlay) = if attempt == 0 {
+                (composited, cursor_plan, overlay_plan())
             } else {
                 // Fallback: everything composited, the cursor too.
                 elements_now = output_elements(renderer, core, Some(&*cursor), output);
                 out.damage_tracker = OutputDamageTracker::from_output(output);
-                (&elements_now, CursorPlan::Hidden)
+                (&elements_now[..], CursorPlan::Hidden, None)
             };
             let target = out.pipeline.render_target();
             let (w, h) = target.slot.size();
@@ -464,6 +487,7 @@ impl Kms {
                 (result.damage.is_some(), result.states)
             };
             drop(image);
+            let plan_had_overlay = overlay.is_some();
             let plan = Plan {
                 primary: if damaged {
                     PrimaryPlan::Composited
@@ -471,19 +495,16 @@ impl Kms {
                     PrimaryPlan::Keep
                 },
                 cursor: cursor_plan,
-                overlay: None,
+                overlay,
             };
-            let outcome = out
-                .pipeline
-                .prepare(&plan)
-                .map(|prepared| prepared.commit());
+            let outcome = prepare_and_commit(&mut out.pipeline, &plan);
             match outcome {
                 Ok(committed) => {
                     // A fallback frame has the cursor drawn in: the next one repaints.
                     out.composited_current = attempt == 0;
                     return Ok(finish(out, committed, damaged, states));
                 }
-                Err(err) if attempt == 0 && cursor_on_plane => {
+                Err(err) if attempt == 0 && (cursor_on_plane || plan_had_overlay) => {
                     debug!(output = %output.name(), %err, "plane setup rejected; compositing everything");
                     attempt += 1;
                 }
@@ -557,6 +578,17 @@ impl Kms {
             }
         }
     }
+}
+
+/// Prepares `plan` and, when every step succeeded, commits it.
+fn prepare_and_commit(
+    pipeline: &mut OutputPipeline,
+    plan: &Plan<'_>,
+) -> std::result::Result<
+    std::result::Result<(), lockstep_render::kms::CommitRefused>,
+    lockstep_render::kms::PrepareError,
+> {
+    pipeline.prepare(plan).map(|prepared| prepared.commit())
 }
 
 /// After a commit: keep the feedback for the flip, or report the kernel's refusal.
@@ -794,14 +826,15 @@ fn client_cursor_pixels(surface: &WlSurface) -> Option<CursorPixels> {
     .flatten()
 }
 
-/// A client surface whose dmabuf can go straight onto the primary plane: the topmost
-/// element, covering the output 1:1, opaque, one surface without popups.
-fn direct_candidate<E: Element>(
+/// A client surface whose dmabuf can go on a plane as it is, with where it goes: the
+/// topmost element, one surface without popups, unscaled and untransformed, opaque, inside
+/// the output. Covering the whole output it can replace the composited frame (primary
+/// plane); otherwise it can sit on an overlay plane above it.
+fn scanout_candidate<E: Element>(
     core: &Core,
     output: &Output,
-    pipeline: &OutputPipeline,
     elements: &[E],
-) -> Option<SurfaceScanout> {
+) -> Option<(SurfaceScanout, Rectangle<i32, smithay::utils::Physical>)> {
     let top = elements.first()?;
     let window = core
         .space
@@ -822,30 +855,27 @@ fn direct_candidate<E: Element>(
     let mode = output.current_mode()?;
     let full = Rectangle::from_size(mode.size);
     let scale = smithay::utils::Scale::from(output.current_scale().fractional_scale());
-    if top.geometry(scale) != full || top.transform() != Transform::Normal {
+    let geometry = top.geometry(scale);
+    if !full.contains_rect(geometry) || top.transform() != Transform::Normal {
         return None;
     }
     let buffer = with_renderer_surface_state(&surface, |s| s.buffer().cloned()).flatten()?;
     let dmabuf = get_dmabuf(&buffer).ok()?.clone();
     let size = dmabuf.size();
-    if (size.w, size.h) != (mode.size.w, mode.size.h) {
-        return None;
-    }
     let src = top.src();
-    if src.loc != (0.0, 0.0).into()
-        || (src.size.w, src.size.h) != (f64::from(size.w), f64::from(size.h))
-    {
+    let unscaled = (size.w, size.h) == (geometry.size.w, geometry.size.h)
+        && src.loc == (0.0, 0.0).into()
+        && (src.size.w, src.size.h) == (f64::from(size.w), f64::from(size.h));
+    if !unscaled {
         return None;
     }
     let format = dmabuf.format();
-    if !pipeline.primary_formats().contains(&(format.code as u32)) {
-        return None;
-    }
+    let local = Rectangle::from_size(geometry.size);
     let opaque = matches!(format.code, Fourcc::Xrgb8888 | Fourcc::Xbgr8888)
         || top
             .opaque_regions(scale)
             .iter()
-            .any(|r| r.size == full.size);
+            .any(|r| r.contains_rect(local));
     if !opaque {
         return None;
     }
@@ -861,20 +891,23 @@ fn direct_candidate<E: Element>(
                 .map(|p| p.point.0),
         )
     });
-    Some(SurfaceScanout {
-        label: format!(
-            "surface {} ({}x{} {:?})",
-            surface.id().protocol_id(),
-            size.w,
-            size.h,
-            format.code
-        ),
-        surface,
-        buffer,
-        dmabuf,
-        acquire,
-        release,
-    })
+    Some((
+        SurfaceScanout {
+            label: format!(
+                "surface {} ({}x{} {:?})",
+                surface.id().protocol_id(),
+                size.w,
+                size.h,
+                format.code
+            ),
+            surface,
+            buffer,
+            dmabuf,
+            acquire,
+            release,
+        },
+        geometry,
+    ))
 }
 
 /// A client surface's current dmabuf, offered to a plane.
@@ -891,6 +924,13 @@ fn hash_of(value: impl Hash) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     value.hash(&mut hasher);
     hasher.finish()
+}
+
+impl SurfaceScanout {
+    /// The DRM fourcc code of the buffer.
+    fn fourcc(&self) -> u32 {
+        self.dmabuf.format().code as u32
+    }
 }
 
 impl ScanoutBuffer for SurfaceScanout {

@@ -89,8 +89,22 @@ fn planes(f: &Fixture) -> Vec<String> {
 /// Runs the loop until no redraw or flip is outstanding.
 fn quiesce(f: &mut Fixture) {
     f.settle();
-    let idle = f.wait_until(Duration::from_secs(3), |f| !pipeline(f).flip_pending());
-    assert!(idle, "a page flip never completed");
+    let idle = |f: &mut Fixture| {
+        !pipeline(f).flip_pending()
+            && matches!(
+                f.server.state.core.outputs[OUTPUT].redraw,
+                lockstep::frame_clock::RedrawState::Idle
+            )
+    };
+    // Idle twice in a row: a flip event can queue one more redraw.
+    let settled = f.wait_until(Duration::from_secs(3), |f| {
+        if !idle(f) {
+            return false;
+        }
+        f.dispatch();
+        idle(f)
+    });
+    assert!(settled, "a redraw or page flip never completed");
 }
 
 /// The CRC of what is on screen now.
@@ -267,6 +281,17 @@ where
 
 /// A fullscreen toplevel configured to the output's size, with explicit sync set up.
 fn fullscreen_client(f: &mut Fixture, c: ClientId, device: &DrmDevice) -> DmabufClient {
+    dmabuf_client(f, c, device, None)
+}
+
+/// A toplevel with explicit sync set up: fullscreen (`size` `None`: the output's size) or a
+/// normal window of `size`.
+fn dmabuf_client(
+    f: &mut Fixture,
+    c: ClientId,
+    device: &DrmDevice,
+    size: Option<(i32, i32)>,
+) -> DmabufClient {
     let dmabuf: ZwpLinuxDmabufV1 = bind(f, c, "zwp_linux_dmabuf_v1", 3);
     let manager: WpLinuxDrmSyncobjManagerV1 = bind(f, c, "wp_linux_drm_syncobj_manager_v1", 1);
     let acquire = device.create_timeline().expect("timeline");
@@ -278,19 +303,22 @@ fn fullscreen_client(f: &mut Fixture, c: ClientId, device: &DrmDevice) -> Dmabuf
         manager.import_timeline(release.export_fd().expect("export").as_fd(), &cl.qh, ());
     let top = cl.toplevel();
     let syncobj = manager.get_surface(&top.surface, &cl.qh, ());
-    top.toplevel.set_fullscreen(None);
+    if size.is_none() {
+        top.toplevel.set_fullscreen(None);
+    }
     top.surface.commit();
     f.roundtrip(c);
     let serial = f
         .client(c)
         .configure_serial(&top.xdg_surface)
         .expect("configure");
-    let size = *f
-        .client(c)
-        .data
-        .toplevel_sizes
-        .get(&wayland_client::Proxy::id(&top.toplevel).protocol_id())
-        .expect("a fullscreen size");
+    let size = size.unwrap_or_else(|| {
+        *f.client(c)
+            .data
+            .toplevel_sizes
+            .get(&wayland_client::Proxy::id(&top.toplevel).protocol_id())
+            .expect("a fullscreen size")
+    });
     top.xdg_surface.ack_configure(serial);
     DmabufClient {
         dmabuf,
@@ -442,6 +470,72 @@ fn kms_fullscreen_dmabuf_is_scanned_out_after_its_sw_sync_fence_and_released_aft
 }
 
 #[test]
+fn kms_topmost_dmabuf_window_goes_on_an_overlay_plane() {
+    let test = "kms_topmost_dmabuf_window_goes_on_an_overlay_plane";
+    let (Some(path), Some(device)) = (vkms(test), sync_device(test)) else {
+        return;
+    };
+    let mut f = Fixture::kms(&path);
+    let below = f.add_client();
+    f.map_window(below, 500, 400, 0xff80_2020); // an shm window underneath
+    let c = f.add_client();
+    let client = dmabuf_client(&mut f, c, &device, Some((300, 200)));
+    let (_heap1, buffer1) = client.buffer(&mut f, c, 0xff20_80c0);
+    client.acquire.signal(Point(1)).expect("signal");
+    client.commit(&buffer1, 1, 1);
+    f.roundtrip(c);
+    let placed = f.wait_until(Duration::from_secs(3), |f| {
+        planes(f)[2].starts_with("overlay: surface") && !pipeline(f).flip_pending()
+    });
+    assert!(placed, "on an overlay plane: {:?}", planes(&f));
+    quiesce(&mut f);
+    let report = planes(&f);
+    assert!(
+        report[0].starts_with("primary: composited frame"),
+        "{report:?}"
+    );
+    let mut crcs = CrcReader::open_vkms(0).expect("crc");
+    let on_screen = crc_now(&mut crcs);
+    let frame = f.screenshot(OUTPUT);
+    let (w, h) = (frame.width() as i32, frame.height() as i32);
+    assert_eq!(
+        rgb(&frame, w / 2, h / 2),
+        0x2080c0,
+        "the dmabuf window is on top"
+    );
+
+    // A new buffer goes to the overlay without recompositing; the old one is released at
+    // the flip.
+    let composited = stats(&mut f).composited;
+    let (_heap2, buffer2) = client.buffer(&mut f, c, 0xff40_c040);
+    client.acquire.signal(Point(2)).expect("signal");
+    client.commit(&buffer2, 2, 2);
+    f.roundtrip(c);
+    let released = f.wait_until(Duration::from_secs(3), |_| {
+        client.release.is_signalled(Point(1)).unwrap_or(false)
+    });
+    assert!(
+        released,
+        "buffer 1 released after the flip that replaced it"
+    );
+    quiesce(&mut f);
+    assert_eq!(
+        stats(&mut f).composited,
+        composited,
+        "the overlay update recomposited nothing"
+    );
+    assert!(!client.release.is_signalled(Point(2)).unwrap_or(false));
+    assert_ne!(crc_now(&mut crcs), on_screen);
+    drop(crcs);
+    drop(f);
+    assert_eq!(
+        reference_crc(&path, &frame),
+        on_screen,
+        "overlay over the composited frame shows exactly the composed scene"
+    );
+}
+
+#[test]
 fn kms_failed_prepare_steps_fall_back_to_composition() {
     let test = "kms_failed_prepare_steps_fall_back_to_composition";
     let (Some(path), Some(device)) = (vkms(test), sync_device(test)) else {
@@ -575,7 +669,10 @@ fn kms_frame_costs() {
         server_until_flipped(&mut f, &mut cpu);
     }
     let after = stats(&mut f);
-    assert_eq!(after.composited, before.composited, "cursor frames never recomposite");
+    assert_eq!(
+        after.composited, before.composited,
+        "cursor frames never recomposite"
+    );
     let frames = (after.commits - before.commits) as u32;
     let cursor = cpu / frames;
 
@@ -583,7 +680,10 @@ fn kms_frame_costs() {
     let before = stats(&mut f);
     let mut cpu = Duration::ZERO;
     let buffers: Vec<_> = (0..2)
-        .map(|i| f.client(c).shm_buffer(300, 200, 0xff00_0000 | (0x40 + i * 0x80) << 8))
+        .map(|i| {
+            f.client(c)
+                .shm_buffer(300, 200, 0xff00_0000 | (0x40 + i * 0x80) << 8)
+        })
         .collect();
     for i in 0..FRAMES {
         top.surface.attach(Some(&buffers[i as usize % 2]), 0, 0);
@@ -601,7 +701,10 @@ fn kms_frame_costs() {
             if stats(&mut f).composited >= target && !pipeline(&mut f).flip_pending() {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "frame {i} never shown");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "frame {i} never shown"
+            );
         }
         f.client(c).pump();
     }
@@ -617,7 +720,10 @@ fn kms_frame_costs() {
     let c = f.add_client();
     let client = fullscreen_client(&mut f, c, &device);
     let colours = [0xff30_a040, 0xff20_30d0];
-    let bufs: Vec<_> = colours.iter().map(|&c2| client.buffer(&mut f, c, c2)).collect();
+    let bufs: Vec<_> = colours
+        .iter()
+        .map(|&c2| client.buffer(&mut f, c, c2))
+        .collect();
     for i in 0..FRAMES as u64 {
         let point = i + 1;
         client.acquire.signal(Point(point)).expect("signal");
@@ -635,7 +741,10 @@ fn kms_frame_costs() {
         Backend::Kms(kms) => kms.flip_to_cleanup(OUTPUT),
         _ => unreachable!(),
     };
-    assert!(client.release.is_signalled(Point(FRAMES as u64 - 1)).unwrap());
+    assert!(client
+        .release
+        .is_signalled(Point(FRAMES as u64 - 1))
+        .unwrap());
     let n = latency.len();
     let median = percentile(&mut latency, 0.5);
     let p99 = percentile(&mut latency, 0.99);
