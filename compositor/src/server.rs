@@ -14,14 +14,14 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 use lockstep_config::Config;
 use smithay::reexports::{calloop::EventLoop, wayland_server::Display};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::{
     backend::{
         headless::{Headless, VirtualOutput},
         kms::Kms,
         libinput::init_input,
-        session::{kms_device_candidates, KmsSession, SessionChange},
+        session::{kms_device_candidates, DrmHotplug, KmsSession, SessionChange},
         winit::Winit,
         Backend,
     },
@@ -140,6 +140,22 @@ impl Server {
         match init_input(&core.loop_handle, &session) {
             Ok(input) => kms.set_input(input),
             Err(err) => warn!("no input devices: {err:#}"),
+        }
+        let device = kms.device_path().to_owned();
+        let hotplug = session.watch_drm_hotplug(&core.loop_handle, move |state, hotplug| {
+            let Backend::Kms(kms) = &mut state.backend else {
+                return;
+            };
+            match hotplug {
+                DrmHotplug::Changed(path) if path == device => kms.rescan(&mut state.core),
+                DrmHotplug::Removed(path) if path == device => {
+                    error!(device = %path.display(), "the display device went away");
+                }
+                _ => {}
+            }
+        });
+        if let Err(err) = hotplug {
+            warn!("no display hotplug: {err:#}");
         }
         kms.set_session(session);
         Self::finish_kms(event_loop, display, core, kms)

@@ -90,6 +90,8 @@ struct KmsOutput {
     in_flight: Option<RenderOutcome>,
     /// A redraw was asked for while a flip was pending.
     redraw_after_flip: bool,
+    /// The wl_output global, removed with the output.
+    global: smithay::reexports::wayland_server::backend::GlobalId,
     /// Kernel flip timestamp → cleanup done (leases ended, releases signalled), last flips.
     flip_to_cleanup: std::collections::VecDeque<std::time::Duration>,
 }
@@ -170,89 +172,162 @@ impl Kms {
                 path.display()
             );
         }
-        let mut used_crtcs = Vec::new();
         for connector in connectors {
             let name = connector.name.clone();
-            let config = core.config.output(&name).cloned();
-            if config.as_ref().is_some_and(|c| !c.enabled) {
-                info!(output = %name, "disabled in the config");
-                continue;
+            if let Err(err) = kms.add_connector(core, connector) {
+                warn!(output = %name, "cannot use this output: {err:#}");
             }
-            let Some(&crtc) = connector.crtcs.iter().find(|c| !used_crtcs.contains(*c)) else {
-                warn!(output = %name, "no free CRTC for this connector; it stays dark");
-                continue;
-            };
-            let mode = choose_mode(&connector, config.as_ref().and_then(|c| c.mode));
-            let pipeline = OutputPipeline::new(&dev, connector.clone(), crtc, mode)
-                .with_context(|| format!("cannot set up {name}"))?;
-            used_crtcs.push(crtc);
-            let (w, h) = mode.size();
-            let output = Output::new(
-                name.clone(),
-                PhysicalProperties {
-                    size: (connector.size_mm.0 as i32, connector.size_mm.1 as i32).into(),
-                    subpixel: Subpixel::Unknown,
-                    make: driver.clone(),
-                    model: name.clone(),
-                },
-            );
-            let smithay_mode = Mode {
-                size: (i32::from(w), i32::from(h)).into(),
-                refresh: refresh_mhz(&mode),
-            };
-            let scale = config.as_ref().map(|c| c.scale).unwrap_or(1.0);
-            let x = core
-                .space
-                .outputs()
-                .filter_map(|o| core.space.output_geometry(o))
-                .map(|g| g.loc.x + g.size.w)
-                .max()
-                .unwrap_or(0);
-            let position: Point<i32, Logical> = config
-                .as_ref()
-                .and_then(|c| c.position)
-                .map(|p| (p.x, p.y))
-                .unwrap_or((x, 0))
-                .into();
-            output.create_global::<State>(&core.display_handle);
-            output.change_current_state(
-                Some(smithay_mode),
-                Some(Transform::Normal),
-                Some(Scale::Fractional(scale)),
-                Some(position),
-            );
-            output.set_preferred(smithay_mode);
-            core.add_output(&output, position);
-            if let Some(data) = core.outputs.get_mut(&name) {
-                data.flip_paced = true;
-            }
-            info!(
-                output = %name, device = %path.display(), driver = %driver,
-                mode = %format!("{w}x{h}@{:.3}", f64::from(smithay_mode.refresh) / 1000.0),
-                cursor_plane = pipeline.has_cursor_plane(),
-                overlay_plane = pipeline.has_overlay_plane(),
-                "KMS output"
-            );
-            kms.outputs.insert(
-                name,
-                KmsOutput {
-                    damage_tracker: OutputDamageTracker::from_output(&output),
-                    change_probe: OutputDamageTracker::from_output(&output),
-                    composited_current: false,
-                    pipeline,
-                    output: output.clone(),
-                    in_flight: None,
-                    redraw_after_flip: false,
-                    flip_to_cleanup: Default::default(),
-                },
-            );
-            queue_redraw(core, &output);
         }
         if kms.outputs.is_empty() {
             bail!("no usable output on {}", path.display());
         }
         watch_page_flips(&core.loop_handle, &dev)?;
         Ok(kms)
+    }
+
+    /// Sets up an output for `connector` (mode, CRTC, pipeline, wl_output) unless the config
+    /// turns it off or no CRTC is free.
+    fn add_connector(
+        &mut self,
+        core: &mut Core,
+        connector: lockstep_render::kms::ConnectorInfo,
+    ) -> Result<()> {
+        let name = connector.name.clone();
+        let config = core.config.output(&name).cloned();
+        if config.as_ref().is_some_and(|c| !c.enabled) {
+            info!(output = %name, "disabled in the config");
+            return Ok(());
+        }
+        let used_crtcs: Vec<_> = self.outputs.values().map(|o| o.pipeline.crtc()).collect();
+        let Some(&crtc) = connector.crtcs.iter().find(|c| !used_crtcs.contains(*c)) else {
+            warn!(output = %name, "no free CRTC for this connector; it stays dark");
+            return Ok(());
+        };
+        let mode = choose_mode(&connector, config.as_ref().and_then(|c| c.mode));
+        let pipeline = OutputPipeline::new(&self.dev, connector.clone(), crtc, mode)
+            .with_context(|| format!("cannot set up {name}"))?;
+        let driver = self.dev.dev.driver_name();
+        let (w, h) = mode.size();
+        let output = Output::new(
+            name.clone(),
+            PhysicalProperties {
+                size: (connector.size_mm.0 as i32, connector.size_mm.1 as i32).into(),
+                subpixel: Subpixel::Unknown,
+                make: driver.clone(),
+                model: name.clone(),
+            },
+        );
+        let smithay_mode = Mode {
+            size: (i32::from(w), i32::from(h)).into(),
+            refresh: refresh_mhz(&mode),
+        };
+        let scale = config.as_ref().map(|c| c.scale).unwrap_or(1.0);
+        let x = core
+            .space
+            .outputs()
+            .filter_map(|o| core.space.output_geometry(o))
+            .map(|g| g.loc.x + g.size.w)
+            .max()
+            .unwrap_or(0);
+        let position: Point<i32, Logical> = config
+            .as_ref()
+            .and_then(|c| c.position)
+            .map(|p| (p.x, p.y))
+            .unwrap_or((x, 0))
+            .into();
+        let global = output.create_global::<State>(&core.display_handle);
+        output.change_current_state(
+            Some(smithay_mode),
+            Some(Transform::Normal),
+            Some(Scale::Fractional(scale)),
+            Some(position),
+        );
+        output.set_preferred(smithay_mode);
+        core.add_output(&output, position);
+        if let Some(data) = core.outputs.get_mut(&name) {
+            data.flip_paced = true;
+        }
+        info!(
+            output = %name, device = %self.dev.dev.path().display(), driver = %driver,
+            mode = %format!("{w}x{h}@{:.3}", f64::from(smithay_mode.refresh) / 1000.0),
+            cursor_plane = pipeline.has_cursor_plane(),
+            overlay_plane = pipeline.has_overlay_plane(),
+            "KMS output"
+        );
+        self.outputs.insert(
+            name,
+            KmsOutput {
+                damage_tracker: OutputDamageTracker::from_output(&output),
+                change_probe: OutputDamageTracker::from_output(&output),
+                composited_current: false,
+                pipeline,
+                output: output.clone(),
+                in_flight: None,
+                redraw_after_flip: false,
+                global,
+                flip_to_cleanup: Default::default(),
+            },
+        );
+        queue_redraw(core, &output);
+        Ok(())
+    }
+
+    /// Reads the connectors again (udev reported a change of the card: a monitor plugged in
+    /// or out): outputs of connectors that went away are removed, new ones are added.
+    pub fn rescan(&mut self, core: &mut Core) {
+        let connected = match self.dev.dev.connected() {
+            Ok(c) => c,
+            Err(err) => {
+                warn!("cannot read the connectors again: {err}");
+                return;
+            }
+        };
+        let gone: Vec<String> = self
+            .outputs
+            .keys()
+            .filter(|name| !connected.iter().any(|c| &c.name == *name))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(out) = self.outputs.remove(&name) {
+                info!(output = %name, "display disconnected; output removed");
+                core.space.unmap_output(&out.output);
+                core.outputs.remove(&name);
+                core.display_handle.remove_global::<State>(out.global);
+                // Dropping the pipeline removes its framebuffers; the kernel turns off the
+                // planes and the CRTC that showed them.
+            }
+        }
+        for connector in connected {
+            if self.outputs.contains_key(&connector.name) {
+                continue;
+            }
+            let name = connector.name.clone();
+            match self.add_connector(core, connector) {
+                Ok(()) => info!(output = %name, "display connected"),
+                Err(err) => warn!(output = %name, "cannot use the new display: {err:#}"),
+            }
+        }
+        // Windows left on no output come back to the first one.
+        core.space.refresh();
+        let Some(first) = core.space.outputs().next().cloned() else {
+            return;
+        };
+        let origin = core
+            .space
+            .output_geometry(&first)
+            .map(|g| g.loc)
+            .unwrap_or_default();
+        let stranded: Vec<_> = core
+            .space
+            .elements()
+            .filter(|w| core.space.outputs_for_element(w).is_empty())
+            .cloned()
+            .collect();
+        for window in stranded {
+            core.space.map_element(window, origin, false);
+        }
+        crate::frame_clock::queue_redraw_all(core);
     }
 
     /// The shm formats pixman composites.
@@ -324,16 +399,21 @@ impl Kms {
     /// The session is back: set the whole display state again on the next frame.
     pub fn resume(&mut self, core: &mut Core) {
         self.active = true;
+        // libseat hands master back before it says so; a direct session takes it here.
+        if let Err(err) = lockstep_render::kms::drm::Device::acquire_master_lock(&self.dev.dev) {
+            warn!(%err, "cannot take DRM master back; commits will fail until it is free");
+        }
         if let Some(input) = &mut self.input {
             if let Err(err) = input.resume() {
                 warn!("cannot resume input: {err:#}");
             }
         }
         for out in self.outputs.values_mut() {
+            // A frame still in flight keeps its feedback: its page flip still comes.
             out.pipeline.reset_after_resume();
             out.damage_tracker = OutputDamageTracker::from_output(&out.output);
+            out.change_probe = OutputDamageTracker::from_output(&out.output);
             out.composited_current = false;
-            out.in_flight = None;
             queue_redraw(core, &out.output);
         }
         info!("session resumed: the display state is committed again");

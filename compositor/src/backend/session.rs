@@ -23,7 +23,7 @@
 //!
 //! [`kms_device_candidates`] lists the DRM primary nodes that can drive displays, best first;
 //! `LOCKSTEP_DRM_DEVICE=/dev/dri/cardN` picks one by hand. [`KmsSession::watch_drm_hotplug`]
-//! reports DRM nodes that come and go, when udevd runs.
+//! reports DRM nodes that come, go or change (connectors), when udevd runs.
 //!
 //! ```no_run
 //! # fn run(loop_handle: &smithay::reexports::calloop::LoopHandle<'static, lockstep::state::State>)
@@ -84,13 +84,25 @@ pub enum SessionChange {
     Resumed,
 }
 
-/// A DRM primary node that appeared or went away (udev monitor).
+/// A DRM primary node that appeared, went away, or changed (a monitor plugged in or out:
+/// the kernel reports a change of the card, and the connectors must be read again).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DrmHotplug {
-    /// The device node, e.g. `/dev/dri/card1`.
-    pub path: PathBuf,
-    /// `true` when it appeared, `false` when it was removed.
-    pub added: bool,
+pub enum DrmHotplug {
+    /// A new card, e.g. `/dev/dri/card1`.
+    Added(PathBuf),
+    /// A card that went away.
+    Removed(PathBuf),
+    /// Something about the card's connectors changed.
+    Changed(PathBuf),
+}
+
+impl DrmHotplug {
+    /// The device node.
+    pub fn path(&self) -> &Path {
+        match self {
+            DrmHotplug::Added(p) | DrmHotplug::Removed(p) | DrmHotplug::Changed(p) => p,
+        }
+    }
 }
 
 /// Errors of [`Session`] calls (libinput sees their errno).
@@ -246,15 +258,19 @@ impl KmsSession {
                 let hotplug = match event {
                     UdevEvent::Added { device_id, path } if is_card_node(&path) => {
                         known.insert(device_id, path.clone());
-                        DrmHotplug { path, added: true }
+                        DrmHotplug::Added(path)
                     }
                     UdevEvent::Removed { device_id } => match known.remove(&device_id) {
-                        Some(path) => DrmHotplug { path, added: false },
+                        Some(path) => DrmHotplug::Removed(path),
+                        None => return,
+                    },
+                    UdevEvent::Changed { device_id } => match known.get(&device_id) {
+                        Some(path) => DrmHotplug::Changed(path.clone()),
                         None => return,
                     },
                     _ => return,
                 };
-                info!(path = %hotplug.path.display(), added = hotplug.added, "DRM device hotplug");
+                info!(?hotplug, "DRM device hotplug");
                 on_hotplug(state, hotplug);
             })
             .map_err(|err| anyhow::anyhow!("cannot watch udev for DRM devices: {err}"))?;

@@ -535,6 +535,144 @@ fn kms_topmost_dmabuf_window_goes_on_an_overlay_plane() {
     );
 }
 
+fn kms_backend(f: &mut Fixture) -> &mut lockstep::backend::kms::Kms {
+    match &mut f.server.state.backend {
+        Backend::Kms(kms) => kms,
+        _ => unreachable!("a KMS fixture"),
+    }
+}
+
+/// Runs `op` with the KMS backend and the core, as the session and hotplug handlers do.
+fn with_kms(
+    f: &mut Fixture,
+    op: impl FnOnce(&mut lockstep::backend::kms::Kms, &mut lockstep::state::Core),
+) {
+    let state = &mut f.server.state;
+    match &mut state.backend {
+        Backend::Kms(kms) => op(kms, &mut state.core),
+        _ => unreachable!("a KMS fixture"),
+    }
+}
+
+#[test]
+fn kms_session_switch_away_and_back_commits_the_whole_state_again() {
+    let Some(path) = vkms("kms_session_switch_away_and_back") else {
+        return;
+    };
+    let mut f = Fixture::kms(&path);
+    let c = f.add_client();
+    let top = f.map_window(c, 300, 200, 0xff20_c040);
+    quiesce(&mut f);
+    let mut crcs = CrcReader::open_vkms(0).expect("crc");
+    let before = crc_now(&mut crcs);
+
+    // Away: lockstep stops committing and lets go of the display; another program (here
+    // the VM bench's plain modeset) shows something else.
+    kms_backend(&mut f).pause();
+    lockstep_render::kms::drm::Device::release_master_lock(&pipeline(&mut f).device().dev)
+        .expect("drop master");
+    let other = DrmNode::open(&path).expect("a second opener becomes master");
+    let (crtcs, connectors) = vmkms::resources(&other).expect("resources");
+    let connector = vmkms::connector(&other, connectors[0]).expect("connector");
+    let (w, h) = connector.modes[0].size();
+    let mut red = vmkms::DumbBuffer::new(&other, w, h, vmkms::Fourcc(XRGB8888)).expect("dumb");
+    red.fill(0xffff_0000);
+    red.show(crtcs[0], connector.id, &connector.modes[0])
+        .expect("modeset");
+    let away = crc_now(&mut crcs);
+    assert_ne!(away, before, "someone else's picture while away");
+
+    // While away, the client draws: nothing reaches the display.
+    let commits = stats(&mut f).commits;
+    let blue = f.client(c).shm_buffer(300, 200, 0xff30_40e0);
+    top.surface.attach(Some(&blue), 0, 0);
+    top.surface.damage_buffer(0, 0, 300, 200);
+    top.surface.commit();
+    f.roundtrip(c);
+    f.settle();
+    assert_eq!(stats(&mut f).commits, commits, "no commit while paused");
+    assert_eq!(crc_now(&mut crcs), away);
+    drop(red);
+    drop(other);
+
+    // Back: master again, a full modeset with the current scene.
+    with_kms(&mut f, |kms, core| kms.resume(core));
+    quiesce(&mut f);
+    assert!(stats(&mut f).commits > commits);
+    let back = crc_now(&mut crcs);
+    let frame = f.screenshot(OUTPUT);
+    assert_eq!(
+        rgb(&frame, frame.width() as i32 / 2, frame.height() as i32 / 2),
+        0x3040e0
+    );
+    drop(crcs);
+    drop(f);
+    assert_eq!(
+        reference_crc(&path, &frame),
+        back,
+        "the current scene, whole, after resume"
+    );
+}
+
+/// Forces vkms's connector on, off, or back to its own detection (`unspecified`).
+fn force_connector(state: &str) {
+    let dir = lockstep_vm_support::crc::debugfs_dir("vkms").expect("vkms debugfs");
+    let file = dir.join("Virtual-1").join("force");
+    std::fs::write(&file, state).unwrap_or_else(|e| panic!("write {}: {e}", file.display()));
+}
+
+#[test]
+fn kms_display_unplugged_and_plugged_back_removes_and_adds_the_output() {
+    let Some(path) = vkms("kms_display_unplugged_and_plugged_back") else {
+        return;
+    };
+    let mut f = Fixture::kms(&path);
+    let c = f.add_client();
+    f.map_window(c, 300, 200, 0xff20_c040);
+    quiesce(&mut f);
+    let outputs =
+        |f: &Fixture| match lockstep::ipc::answer(&f.server.state, lockstep::ipc::Request::Outputs)
+        {
+            lockstep::ipc::Response::Outputs(o) => {
+                o.into_iter().map(|o| o.name).collect::<Vec<_>>()
+            }
+            other => panic!("unexpected answer {other:?}"),
+        };
+    assert_eq!(outputs(&f), [OUTPUT]);
+
+    force_connector("off");
+    with_kms(&mut f, |kms, core| kms.rescan(core));
+    f.settle();
+    let unplugged = outputs(&f);
+    force_connector("on");
+    assert!(
+        unplugged.is_empty(),
+        "the output went with its display: {unplugged:?}"
+    );
+    assert_eq!(f.client(c).protocol_error(), None);
+
+    with_kms(&mut f, |kms, core| kms.rescan(core));
+    quiesce(&mut f);
+    force_connector("unspecified");
+    assert_eq!(outputs(&f), [OUTPUT], "the output is back");
+    let frame = f.screenshot(OUTPUT);
+    assert_eq!(
+        rgb(&frame, frame.width() as i32 / 2, frame.height() as i32 / 2),
+        0x20c040,
+        "the window is back on it"
+    );
+    let report = planes(&f);
+    assert!(
+        report[0].starts_with("primary: composited frame"),
+        "{report:?}"
+    );
+    let mut crcs = CrcReader::open_vkms(0).expect("crc");
+    let on_screen = crc_now(&mut crcs);
+    drop(crcs);
+    drop(f);
+    assert_eq!(reference_crc(&path, &frame), on_screen);
+}
+
 #[test]
 fn kms_failed_prepare_steps_fall_back_to_composition() {
     let test = "kms_failed_prepare_steps_fall_back_to_composition";
