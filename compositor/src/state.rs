@@ -304,6 +304,16 @@ impl Core {
         );
     }
 
+    /// Where a new output goes by default: right of all others (0 when there is none).
+    pub fn outputs_right_edge(&self) -> i32 {
+        self.space
+            .outputs()
+            .filter_map(|o| self.space.output_geometry(o))
+            .map(|g| g.loc.x + g.size.w)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The output with `name`.
     pub fn output_by_name(&self, name: &str) -> Option<Output> {
         self.space.outputs().find(|o| o.name() == name).cloned()

@@ -114,13 +114,7 @@ impl Headless {
             size: (w, h).into(),
             refresh: spec.refresh_mhz,
         };
-        let x = core
-            .space
-            .outputs()
-            .filter_map(|o| core.space.output_geometry(o))
-            .map(|g| g.loc.x + g.size.w)
-            .max()
-            .unwrap_or(0);
+        let x = core.outputs_right_edge();
         let position: Point<i32, Logical> = spec.position.unwrap_or((x, 0)).into();
         if !(spec.scale > 0.0 && spec.scale <= 4.0) {
             return Err(anyhow!(

@@ -92,8 +92,9 @@ struct KmsOutput {
     redraw_after_flip: bool,
     /// The wl_output global, removed with the output.
     global: smithay::reexports::wayland_server::backend::GlobalId,
-    /// Kernel flip timestamp → cleanup done (leases ended, releases signalled), last flips.
-    flip_to_cleanup: std::collections::VecDeque<std::time::Duration>,
+    /// For the last flips: (kernel flip timestamp → cleanup done, flip event read → cleanup
+    /// done). Cleanup ends the leases, so release points are signalled by then.
+    flip_to_cleanup: std::collections::VecDeque<(std::time::Duration, std::time::Duration)>,
 }
 
 /// How many flip-to-cleanup times each output keeps (for benchmarks and logs).
@@ -222,13 +223,7 @@ impl Kms {
             refresh: refresh_mhz(&mode),
         };
         let scale = config.as_ref().map(|c| c.scale).unwrap_or(1.0);
-        let x = core
-            .space
-            .outputs()
-            .filter_map(|o| core.space.output_geometry(o))
-            .map(|g| g.loc.x + g.size.w)
-            .max()
-            .unwrap_or(0);
+        let x = core.outputs_right_edge();
         let position: Point<i32, Logical> = config
             .as_ref()
             .and_then(|c| c.position)
@@ -357,9 +352,10 @@ impl Kms {
         self.outputs.get_mut(name).map(|o| &mut o.pipeline)
     }
 
-    /// For the last page flips of output `name`: time from the kernel's flip timestamp to the
-    /// end of cleanup (leases ended, release points signalled).
-    pub fn flip_to_cleanup(&self, name: &str) -> Vec<std::time::Duration> {
+    /// For the last page flips of output `name`: time from the kernel's flip timestamp, and
+    /// from reading the flip event, to the end of cleanup (leases ended, release points
+    /// signalled).
+    pub fn flip_to_cleanup(&self, name: &str) -> Vec<(std::time::Duration, std::time::Duration)> {
         self.outputs
             .get(name)
             .map(|o| o.flip_to_cleanup.iter().copied().collect())
@@ -618,6 +614,7 @@ impl Kms {
 
     /// Page-flip events of the device: cleanup, feedback, and the redraw that waited.
     fn page_flips(&mut self, core: &mut Core) {
+        let woke = core.now();
         let events = match lockstep_render::kms::drm::control::Device::receive_events(&self.dev.dev)
         {
             Ok(events) => events,
@@ -643,8 +640,9 @@ impl Kms {
             if out.flip_to_cleanup.len() == FLIP_LOG {
                 out.flip_to_cleanup.pop_front();
             }
+            let now = core.now();
             out.flip_to_cleanup
-                .push_back(core.now().saturating_sub(done.time));
+                .push_back((now.saturating_sub(done.time), now.saturating_sub(woke)));
             if let Some(outcome) = out.in_flight.take() {
                 core.after_render(
                     &out.output,

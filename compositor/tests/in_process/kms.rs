@@ -142,15 +142,23 @@ fn reference_crc(path: &PathBuf, frame: &Frame) -> Crc {
     crc_now(&mut crcs)
 }
 
-#[test]
-fn kms_composited_window_is_on_screen() {
-    let Some(path) = vkms("kms_composited_window_is_on_screen") else {
-        return;
-    };
+/// lockstep on vkms with one shm window of `argb` mapped and the screen settled.
+fn window_on_vkms(test: &str, argb: u32) -> Option<(PathBuf, Fixture, ClientId, Toplevel)> {
+    let path = vkms(test)?;
     let mut f = Fixture::kms(&path);
     let c = f.add_client();
-    f.map_window(c, 300, 200, 0xff20_c040);
+    let top = f.map_window(c, 300, 200, argb);
     quiesce(&mut f);
+    Some((path, f, c, top))
+}
+
+#[test]
+fn kms_composited_window_is_on_screen() {
+    let Some((path, mut f, _, _)) =
+        window_on_vkms("kms_composited_window_is_on_screen", 0xff20_c040)
+    else {
+        return;
+    };
     let mut crcs = CrcReader::open_vkms(0).expect("crc");
     let on_screen = crc_now(&mut crcs);
     let frame = f.screenshot(OUTPUT);
@@ -175,13 +183,11 @@ fn kms_composited_window_is_on_screen() {
 
 #[test]
 fn kms_cursor_moves_only_touch_the_cursor_plane() {
-    let Some(path) = vkms("kms_cursor_moves_only_touch_the_cursor_plane") else {
+    let Some((_, mut f, _, _)) =
+        window_on_vkms("kms_cursor_moves_only_touch_the_cursor_plane", 0xff20_40c0)
+    else {
         return;
     };
-    let mut f = Fixture::kms(&path);
-    let c = f.add_client();
-    f.map_window(c, 300, 200, 0xff20_40c0);
-    quiesce(&mut f);
     let mut crcs = CrcReader::open_vkms(0).expect("crc");
     let bare = crc_now(&mut crcs);
 
@@ -458,6 +464,18 @@ fn kms_fullscreen_dmabuf_is_scanned_out_after_its_sw_sync_fence_and_released_aft
         "release 1 signalled by the flip that replaced buffer 1"
     );
     assert!(!client.release.is_signalled(Point(2)).unwrap_or(false));
+
+    // Framebuffers are cached per buffer, and go when the buffer dies.
+    assert_eq!(pipeline(&mut f).cached_framebuffers(), 2);
+    buffer1.destroy();
+    f.roundtrip(c);
+    f.server.state.pointer_motion_to((10.0, 10.0).into(), 1); // any flip sweeps the cache
+    quiesce(&mut f);
+    assert_eq!(
+        pipeline(&mut f).cached_framebuffers(),
+        1,
+        "the destroyed buffer's framebuffer was removed"
+    );
     assert_eq!(f.client(c).protocol_error(), None);
     drop(crcs);
     drop(f);
@@ -556,13 +574,11 @@ fn with_kms(
 
 #[test]
 fn kms_session_switch_away_and_back_commits_the_whole_state_again() {
-    let Some(path) = vkms("kms_session_switch_away_and_back") else {
+    let Some((path, mut f, c, top)) =
+        window_on_vkms("kms_session_switch_away_and_back", 0xff20_c040)
+    else {
         return;
     };
-    let mut f = Fixture::kms(&path);
-    let c = f.add_client();
-    let top = f.map_window(c, 300, 200, 0xff20_c040);
-    quiesce(&mut f);
     let mut crcs = CrcReader::open_vkms(0).expect("crc");
     let before = crc_now(&mut crcs);
 
@@ -614,6 +630,63 @@ fn kms_session_switch_away_and_back_commits_the_whole_state_again() {
     );
 }
 
+#[test]
+fn kms_presentation_feedback_carries_the_kernels_flip_times_and_sequence() {
+    let Some(path) = vkms("kms_presentation_feedback_carries_the_kernels_flip_times") else {
+        return;
+    };
+    let mut f = Fixture::kms(&path);
+    let c = f.add_client();
+    crate::animate(&mut f, c, 20);
+    let shown: Vec<(u128, u32, u64)> = f
+        .client(c)
+        .data
+        .presented
+        .iter()
+        .filter_map(|p| match p {
+            crate::client::Presented::Shown {
+                time_ns,
+                refresh_ns,
+                seq,
+            } => Some((*time_ns, *refresh_ns, *seq)),
+            crate::client::Presented::Discarded => None,
+        })
+        .collect();
+    assert!(
+        shown.len() >= 19,
+        "feedback for (almost) every frame: {shown:?}"
+    );
+    let mode_refresh_mhz = f
+        .server
+        .state
+        .core
+        .output_by_name(OUTPUT)
+        .unwrap()
+        .current_mode()
+        .unwrap()
+        .refresh;
+    let refresh = 1_000_000_000_000u128 / mode_refresh_mhz as u128;
+    for pair in shown.windows(2) {
+        let (t0, r, s0) = pair[0];
+        let (t1, _, s1) = pair[1];
+        assert_eq!(u128::from(r), refresh, "the mode's refresh");
+        assert!(t1 > t0 && s1 > s0, "monotonic: {pair:?}");
+        // The kernel's vblank counter and timestamps agree: n vblanks apart is n refreshes.
+        let vblanks = u128::from(s1 - s0);
+        let expected = vblanks * refresh;
+        let off = (t1 - t0).abs_diff(expected);
+        assert!(
+            off * 100 < refresh,
+            "{vblanks} vblanks apart but {} ns apart (refresh {refresh} ns)",
+            t1 - t0
+        );
+    }
+    // The times are the flips' own, in the past, not when lockstep got around to it.
+    let now = f.server.state.core.now();
+    let last = shown.last().unwrap().0;
+    assert!(last <= now.as_nanos());
+}
+
 /// Forces vkms's connector on, off, or back to its own detection (`unspecified`).
 fn force_connector(state: &str) {
     let dir = lockstep_vm_support::crc::debugfs_dir("vkms").expect("vkms debugfs");
@@ -623,13 +696,11 @@ fn force_connector(state: &str) {
 
 #[test]
 fn kms_display_unplugged_and_plugged_back_removes_and_adds_the_output() {
-    let Some(path) = vkms("kms_display_unplugged_and_plugged_back") else {
+    let Some((path, mut f, c, _top)) =
+        window_on_vkms("kms_display_unplugged_and_plugged_back", 0xff20_c040)
+    else {
         return;
     };
-    let mut f = Fixture::kms(&path);
-    let c = f.add_client();
-    f.map_window(c, 300, 200, 0xff20_c040);
-    quiesce(&mut f);
     let outputs =
         |f: &Fixture| match lockstep::ipc::answer(&f.server.state, lockstep::ipc::Request::Outputs)
         {
@@ -875,7 +946,7 @@ fn kms_frame_costs() {
         });
         assert!(done, "frame {point} scanned out: {:?}", planes(&f));
     }
-    let mut latency = match &f.server.state.backend {
+    let latency = match &f.server.state.backend {
         Backend::Kms(kms) => kms.flip_to_cleanup(OUTPUT),
         _ => unreachable!(),
     };
@@ -884,13 +955,20 @@ fn kms_frame_costs() {
         .is_signalled(Point(FRAMES as u64 - 1))
         .unwrap());
     let n = latency.len();
-    let median = percentile(&mut latency, 0.5);
-    let p99 = percentile(&mut latency, 0.99);
+    let mut from_kernel: Vec<_> = latency.iter().map(|l| l.0).collect();
+    let mut from_event: Vec<_> = latency.iter().map(|l| l.1).collect();
+    let median = percentile(&mut from_kernel, 0.5);
+    let p99 = percentile(&mut from_kernel, 0.99);
+    let ev_median = percentile(&mut from_event, 0.5);
+    let ev_p99 = percentile(&mut from_event, 0.99);
     eprintln!(
         "BENCH kms cursor-only: {cursor:?} server CPU per frame ({frames} frames, 0 recomposited)"
     );
     eprintln!("BENCH kms damaged window 300x200: {window:?} server CPU per frame ({composited} composited)");
-    eprintln!("BENCH kms flip -> release signalled (direct scanout, {n} flips): median {median:?}, p99 {p99:?}");
+    eprintln!("BENCH kms flip event read -> release signalled (direct scanout, {n} flips): median {ev_median:?}, p99 {ev_p99:?}");
+    eprintln!(
+        "BENCH kms kernel flip timestamp -> release signalled: median {median:?}, p99 {p99:?}"
+    );
 }
 
 /// A fixed CPU workload (no system calls), to tell how much slower the VM's emulated CPU is
@@ -898,16 +976,20 @@ fn kms_frame_costs() {
 #[test]
 #[ignore = "benchmark: run on the host and in the VM with --ignored"]
 fn kms_cpu_calibration() {
+    // Memory traffic like a compositor's (blending rows of pixels), where emulation costs most.
+    let mut pixels = vec![0u32; 1024 * 768];
     let start = thread_cpu();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut sum = 0u64;
-    for i in 0..20_000_000u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        sum = sum.wrapping_add(x.rotate_left((i & 63) as u32));
+    for round in 0..40u32 {
+        for (i, p) in pixels.iter_mut().enumerate() {
+            *p = p.wrapping_mul(31).wrapping_add(i as u32 ^ round);
+        }
+        sum = pixels
+            .iter()
+            .step_by(7)
+            .fold(sum, |acc, &p| acc.wrapping_add(u64::from(p)));
     }
     let took = thread_cpu() - start;
-    eprintln!("BENCH calibration: 20M xorshift steps in {took:?} (checksum {sum:x})");
+    eprintln!("BENCH calibration: 40 passes over a 1024x768 frame in {took:?} (checksum {sum:x})");
     assert_ne!(sum, 0);
 }

@@ -202,7 +202,7 @@ fn desynchronized_subsurface_applies_at_once() {
 }
 
 /// Animates a surface for `frames` frame callbacks, asking for presentation feedback too.
-fn animate(f: &mut Fixture, c: fixture::ClientId, frames: usize) {
+pub(crate) fn animate(f: &mut Fixture, c: fixture::ClientId, frames: usize) {
     let top = f.map_window(c, 64, 64, RED);
     let buffers = [
         f.client(c).shm_buffer(64, 64, GREEN),
