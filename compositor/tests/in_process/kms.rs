@@ -638,20 +638,7 @@ fn kms_presentation_feedback_carries_the_kernels_flip_times_and_sequence() {
     let mut f = Fixture::kms(&path);
     let c = f.add_client();
     crate::animate(&mut f, c, 20);
-    let shown: Vec<(u128, u32, u64)> = f
-        .client(c)
-        .data
-        .presented
-        .iter()
-        .filter_map(|p| match p {
-            crate::client::Presented::Shown {
-                time_ns,
-                refresh_ns,
-                seq,
-            } => Some((*time_ns, *refresh_ns, *seq)),
-            crate::client::Presented::Discarded => None,
-        })
-        .collect();
+    let shown = crate::shown_feedback(&mut f, c);
     assert!(
         shown.len() >= 19,
         "feedback for (almost) every frame: {shown:?}"

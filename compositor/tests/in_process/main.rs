@@ -226,6 +226,23 @@ pub(crate) fn animate(f: &mut Fixture, c: fixture::ClientId, frames: usize) {
     f.settle();
 }
 
+/// The `presented` feedback client `c` got: (time in ns, refresh in ns, sequence).
+pub(crate) fn shown_feedback(f: &mut Fixture, c: fixture::ClientId) -> Vec<(u128, u32, u64)> {
+    f.client(c)
+        .data
+        .presented
+        .iter()
+        .filter_map(|p| match p {
+            Presented::Shown {
+                time_ns,
+                refresh_ns,
+                seq,
+            } => Some((*time_ns, *refresh_ns, *seq)),
+            Presented::Discarded => None,
+        })
+        .collect()
+}
+
 #[test]
 fn frame_callbacks_fire_at_most_once_per_refresh() {
     let mut f = Fixture::new();
@@ -263,20 +280,7 @@ fn presentation_times_are_monotonic_and_one_refresh_apart() {
     let mut f = Fixture::new();
     let c = f.add_client();
     animate(&mut f, c, 20);
-    let shown: Vec<(u128, u32, u64)> = f
-        .client(c)
-        .data
-        .presented
-        .iter()
-        .filter_map(|p| match p {
-            Presented::Shown {
-                time_ns,
-                refresh_ns,
-                seq,
-            } => Some((*time_ns, *refresh_ns, *seq)),
-            Presented::Discarded => None,
-        })
-        .collect();
+    let shown = shown_feedback(&mut f, c);
     assert!(
         shown.len() >= 19,
         "feedback for (almost) every frame: {shown:?}"
