@@ -819,7 +819,7 @@ fn plan_cursor<'a>(
             if scale != 1.0 {
                 return (CursorPlan::Hidden, false);
             }
-            match client_cursor_pixels(surface) {
+            match client_cursor_pixels(surface, pipeline.cursor_size()) {
                 Some(p) => &*client.insert(p),
                 None => return (CursorPlan::Hidden, false),
             }
@@ -844,8 +844,8 @@ fn plan_cursor<'a>(
 }
 
 /// A client's cursor surface as pixels, when it is one shm buffer at scale 1 without
-/// subsurfaces; `None` means: composite it.
-fn client_cursor_pixels(surface: &WlSurface) -> Option<CursorPixels> {
+/// subsurfaces that fits the cursor plane (`max`); `None` means: composite it.
+fn client_cursor_pixels(surface: &WlSurface, max: (u32, u32)) -> Option<CursorPixels> {
     if !smithay::wayland::compositor::get_children(surface).is_empty() {
         return None;
     }
@@ -873,6 +873,11 @@ fn client_cursor_pixels(surface: &WlSurface) -> Option<CursorPixels> {
             data.stride as usize,
             data.offset as usize,
         );
+        // Checked before copying anything: a client cannot make lockstep copy a huge image
+        // every frame.
+        if w == 0 || w > max.0 as usize || h > max.1 as usize {
+            return None;
+        }
         if offset + stride * h > len || stride < w * 4 {
             return None;
         }

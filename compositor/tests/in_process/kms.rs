@@ -980,3 +980,69 @@ fn kms_cpu_calibration() {
     eprintln!("BENCH calibration: 40 passes over a 1024x768 frame in {took:?} (checksum {sum:x})");
     assert_ne!(sum, 0);
 }
+
+/// The serial of the latest wl_pointer.enter.
+type EnterSerial = std::sync::Arc<std::sync::Mutex<Option<u32>>>;
+
+impl wayland_client::Dispatch<wayland_client::protocol::wl_pointer::WlPointer, EnterSerial>
+    for ClientData
+{
+    fn event(
+        _: &mut Self,
+        _: &wayland_client::protocol::wl_pointer::WlPointer,
+        event: wayland_client::protocol::wl_pointer::Event,
+        serial: &EnterSerial,
+        _: &wayland_client::Connection,
+        _: &wayland_client::QueueHandle<Self>,
+    ) {
+        if let wayland_client::protocol::wl_pointer::Event::Enter { serial: s, .. } = event {
+            *serial.lock().unwrap() = Some(s);
+        }
+    }
+}
+
+#[test]
+fn kms_client_cursor_surface_goes_on_the_cursor_plane() {
+    let Some((_, mut f, c, _top)) = window_on_vkms(
+        "kms_client_cursor_surface_goes_on_the_cursor_plane",
+        0xff20_40c0,
+    ) else {
+        return;
+    };
+    let serial = EnterSerial::default();
+    let cl = f.client(c);
+    let pointer = cl.seat.get_pointer(&cl.qh, serial.clone());
+    f.roundtrip(c);
+    f.server.state.pointer_motion_to((512.0, 384.0).into(), 1); // over the window
+    quiesce(&mut f);
+    f.roundtrip(c);
+    let enter = serial.lock().unwrap().expect("pointer entered the window");
+    let composited = stats(&mut f).composited;
+
+    let cl = f.client(c);
+    let cursor = cl.compositor.create_surface(&cl.qh, ());
+    let image = cl.shm_buffer(16, 16, 0xffff_ff00);
+    cursor.attach(Some(&image), 0, 0);
+    cursor.damage_buffer(0, 0, 16, 16);
+    cursor.commit();
+    pointer.set_cursor(enter, Some(&cursor), 2, 3);
+    f.roundtrip(c);
+    quiesce(&mut f);
+    let report = planes(&f);
+    assert!(
+        report[1].starts_with("cursor: cursor 16x16 at 510,381"),
+        "the client's image at the pointer minus its hotspot: {report:?}"
+    );
+    assert_eq!(
+        stats(&mut f).composited,
+        composited,
+        "no recomposition for the cursor"
+    );
+    let frame = f.screenshot(OUTPUT);
+    assert_eq!(
+        rgb(&frame, 515, 386),
+        0xffff00,
+        "the client's cursor is in screenshots"
+    );
+    assert_eq!(f.client(c).protocol_error(), None);
+}
