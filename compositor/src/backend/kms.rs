@@ -27,7 +27,6 @@
 //! compositor's normal path); leased buffers release when their lease ends at the flip.
 
 use std::{
-    any::Any,
     collections::HashMap,
     hash::{Hash, Hasher},
     os::fd::{AsFd, BorrowedFd, OwnedFd},
@@ -39,7 +38,8 @@ use lockstep_protocols::linux_drm_syncobj_v1::{ReleasePoint, SyncobjCachedState}
 use lockstep_render::{
     kms::{
         BufferKey, CursorImage, CursorPlan, DeviceShared, DmabufDesc, DmabufPlane, KmsDevice,
-        OutputPipeline, OverlayPlan, Plan, PlaneReport, PrimaryPlan, ScanoutBuffer, SharedDevice,
+        Lease, OutputPipeline, OverlayPlan, Plan, PlaneReport, PrimaryPlan, ScanoutBuffer,
+        SharedDevice,
     },
     Frame,
 };
@@ -120,6 +120,9 @@ pub struct Kms {
     active: bool,
     session: Option<super::session::KmsSession>,
     input: Option<super::libinput::InputHandle>,
+    /// Whether leases hand the out-fence to release points (off only to measure the CPU
+    /// path in benchmarks).
+    fenced_releases: bool,
 }
 
 impl Kms {
@@ -161,6 +164,7 @@ impl Kms {
             active: true,
             session: None,
             input: None,
+            fenced_releases: true,
         };
         let connectors = dev
             .dev
@@ -373,6 +377,12 @@ impl Kms {
         out
     }
 
+    /// Whether releases of buffers leaving a plane wait for the out-fence in the kernel
+    /// (default) or are signalled by the CPU at the page-flip event (for benchmarks).
+    pub fn set_fenced_releases(&mut self, on: bool) {
+        self.fenced_releases = on;
+    }
+
     /// Keeps the session (its devices stay open as long as it lives).
     pub fn set_session(&mut self, session: super::session::KmsSession) {
         self.session = Some(session);
@@ -431,6 +441,7 @@ impl Kms {
             cursor,
             theme_cursor,
             client_cursor,
+            fenced_releases,
             ..
         } = self;
         let out = outputs
@@ -453,7 +464,7 @@ impl Kms {
 
         // A client buffer that can go on a plane as it is: the whole output (primary plane)
         // or a part of it (overlay plane).
-        let candidate = scanout_candidate(core, output, &elements);
+        let candidate = scanout_candidate(core, output, &elements, *fenced_releases);
         let full = output
             .current_mode()
             .map(|m| Rectangle::from_size(m.size))
@@ -917,6 +928,7 @@ fn scanout_candidate<E: Element>(
     core: &Core,
     output: &Output,
     elements: &[E],
+    fenced_releases: bool,
 ) -> Option<(SurfaceScanout, Rectangle<i32, smithay::utils::Physical>)> {
     let top = elements.first()?;
     let window = core
@@ -988,6 +1000,7 @@ fn scanout_candidate<E: Element>(
             dmabuf,
             acquire,
             release,
+            fenced_releases,
         },
         geometry,
     ))
@@ -1001,6 +1014,7 @@ struct SurfaceScanout {
     acquire: Option<lockstep_sync::TimelinePoint>,
     release: Option<u64>,
     label: String,
+    fenced_releases: bool,
 }
 
 fn hash_of(value: impl Hash) -> u64 {
@@ -1060,7 +1074,7 @@ impl ScanoutBuffer for SurfaceScanout {
         }
     }
 
-    fn lease(&self) -> Result<Box<dyn Any>, String> {
+    fn lease(&self) -> Result<Box<dyn Lease>, String> {
         if !self.surface.is_alive() {
             return Err("the surface is gone".into());
         }
@@ -1076,6 +1090,7 @@ impl ScanoutBuffer for SurfaceScanout {
             surface: self.surface.downgrade(),
             buffer: Some(self.buffer.clone()),
             release,
+            fenced: self.fenced_releases,
         }))
     }
 
@@ -1092,6 +1107,64 @@ struct SurfaceLease {
     surface: Weak<WlSurface>,
     buffer: Option<Buffer>,
     release: Option<ReleasePoint>,
+    /// Whether the out-fence may be imported into the release point.
+    fenced: bool,
+}
+
+impl SurfaceLease {
+    /// Whether the leased buffer is still its surface's current buffer.
+    fn still_current(&self) -> bool {
+        let (Ok(surface), Some(buffer)) = (self.surface.upgrade(), &self.buffer) else {
+            return false;
+        };
+        with_renderer_surface_state(&surface, |s| {
+            s.buffer().is_some_and(|b| b.id() == buffer.id())
+        })
+        .unwrap_or(false)
+    }
+}
+
+impl Lease for SurfaceLease {
+    /// The replacing commit's out-fence goes into the release point (a kernel timeline):
+    /// the display engine signals it at the flip. Not when the buffer is still current (it
+    /// left the plane for composition and may be read again).
+    fn release_after(&mut self, out_fence: BorrowedFd<'_>) -> bool {
+        if !self.fenced || self.still_current() {
+            return false;
+        }
+        let Some(release) = &self.release else {
+            return false;
+        };
+        let Some(point) = release.point() else {
+            return false;
+        };
+        let Timeline::Drm(timeline) = &point.timeline else {
+            return false;
+        };
+        let file = match out_fence
+            .try_clone_to_owned()
+            .map_err(|e| e.to_string())
+            .and_then(|fd| lockstep_sync::SyncFile::from_fd(fd).map_err(|e| e.to_string()))
+        {
+            Ok(file) => file,
+            Err(err) => {
+                debug!(%err, "cannot use the out-fence; the release is signalled at the flip");
+                return false;
+            }
+        };
+        match timeline.import_sync_file(point.point, &file) {
+            Ok(()) => {
+                if let Some(release) = self.release.take() {
+                    release.discard();
+                }
+                true
+            }
+            Err(err) => {
+                debug!(%err, "cannot import the out-fence; the release is signalled at the flip");
+                false
+            }
+        }
+    }
 }
 
 impl Drop for SurfaceLease {

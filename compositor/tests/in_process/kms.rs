@@ -453,10 +453,20 @@ fn kms_fullscreen_dmabuf_is_scanned_out_after_its_sw_sync_fence_and_released_aft
         stats(f).direct == 2 && pipeline(f).flip_pending()
     });
     assert!(committed, "frame 2 committed: {:?}", stats(&mut f));
-    assert!(
-        !client.release.is_signalled(Point(1)).unwrap_or(false),
-        "release 1 must wait for the flip"
-    );
+    let out_fence = SyncFile::from_fd(
+        pipeline(&mut f)
+            .out_fence()
+            .expect("an out-fence")
+            .try_clone()
+            .expect("dup"),
+    )
+    .expect("sync_file");
+    // The release waits for the flip in the kernel: it carries the replacing commit's
+    // out-fence, so it can never be signalled before that fence.
+    let released = client.release.is_signalled(Point(1)).unwrap_or(false);
+    let flipped = out_fence.is_signalled().expect("fence status");
+    assert!(!released || flipped, "release 1 before the flip");
+    assert!(stats(&mut f).fenced_releases >= 1, "{:?}", stats(&mut f));
     let flipped = f.wait_until(Duration::from_secs(3), |f| !pipeline(f).flip_pending());
     assert!(flipped);
     assert!(
@@ -911,8 +921,10 @@ fn kms_frame_costs() {
     drop(top);
     drop(f); // one DRM master at a time
 
-    // Direct scanout: flip → release.
+    // Direct scanout: flip → release, on the CPU path (the kernel path signals at the flip
+    // itself, through the out-fence).
     let mut f = Fixture::kms(&path);
+    kms_backend(&mut f).set_fenced_releases(false);
     let c = f.add_client();
     let client = fullscreen_client(&mut f, c, &device);
     let colours = [0xff30_a040, 0xff20_30d0];

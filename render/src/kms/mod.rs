@@ -26,8 +26,11 @@
 //! - Anything the kernel's `TEST_ONLY` rejects falls back to composition: the compositor
 //!   prepares again with a plan that composites everything.
 //! - A buffer on a plane is *leased*: its release point is not signalled while it is on
-//!   screen or in flight; the flip that replaces it ends the lease. A buffer that was only
-//!   composited is released by the compositor as soon as the composition has read it.
+//!   screen or in flight. The commit that replaces it hands the CRTC's out-fence to the lease
+//!   ([`Lease::release_after`]), so the kernel signals the release at the flip itself; where
+//!   that cannot be done, the page-flip event ends the lease and the CPU signals it. A buffer
+//!   that was only composited is released by the compositor as soon as the composition has
+//!   read it.
 //! - Flips are vsynced and one per vblank: prepare refuses while a commit is in flight
 //!   ([`Step::Busy`]), and the compositor coalesces updates until the page-flip event. There
 //!   are no async (tearing) flips, so no flip ever goes without its fences.
@@ -46,9 +49,9 @@ pub use drm;
 pub use buffers::{ClientFb, DeviceShared, DmabufDesc, DmabufPlane, DumbSlot, SharedDevice};
 pub use device::{ConnectorInfo, CrtcPlanes, KmsDevice, PlaneInfo, PlaneKind, Props};
 pub use pipeline::{
-    BufferKey, CommitRefused, CursorImage, CursorPlan, Faults, Flip, OutputPipeline, OverlayPlan,
-    PipelineStats, Plan, PlaneReport, PrepareError, Prepared, PrimaryPlan, RenderTarget,
-    ScanoutBuffer, Step,
+    BufferKey, CommitRefused, CursorImage, CursorPlan, Faults, Flip, Lease, OutputPipeline,
+    OverlayPlan, PipelineStats, Plan, PlaneReport, PrepareError, Prepared, PrimaryPlan,
+    RenderTarget, ScanoutBuffer, Step,
 };
 
 /// What can go wrong in the KMS pipeline.

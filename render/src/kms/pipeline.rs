@@ -23,10 +23,9 @@
 //! the same buffer commit on a plane, so one frame never asks twice for what it holds.
 
 use std::{
-    any::Any,
-    cell::Cell,
+    cell::{Cell, RefCell},
     collections::HashMap,
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd},
     rc::Rc,
     time::Duration,
 };
@@ -61,9 +60,25 @@ pub trait ScanoutBuffer {
     fn export_acquire(&self) -> Result<Option<OwnedFd>, String>;
     /// A lease: while it lives the buffer is on screen (or about to be) and its release must
     /// not be signalled; dropping it ends that.
-    fn lease(&self) -> Result<Box<dyn Any>, String>;
+    fn lease(&self) -> Result<Box<dyn Lease>, String>;
     /// A short description for the plane report (`surface 12: 1920x1080 XR24`).
     fn label(&self) -> String;
+}
+
+/// A buffer's hold on a plane, from prepare until the page flip that takes it off the screen.
+/// Dropping it ends the lease: the compositor then signals the buffer's release point (or
+/// keeps it, when the buffer is still in use elsewhere).
+pub trait Lease {
+    /// The commit that takes this buffer off the screen was queued, and `out_fence` (a
+    /// sync_file, the CRTC's `OUT_FENCE_PTR` fence) signals when that commit is on screen. A
+    /// lease that can make its release wait for that fence in the kernel (importing it into
+    /// the release point) does so and returns `true`: the release is then signalled by the
+    /// display engine at the flip, with no CPU in between, and dropping the lease signals
+    /// nothing more. The default keeps the CPU path (signal on drop, at the page-flip event).
+    fn release_after(&mut self, out_fence: BorrowedFd<'_>) -> bool {
+        let _ = out_fence;
+        false
+    }
 }
 
 /// A cursor image: premultiplied ARGB8888 pixels, `width * height` of them.
@@ -215,11 +230,14 @@ struct PlaneContent {
     fb: FbRef,
     /// Which buffer commit is on the plane, for carrying leases over.
     commit_key: Option<u64>,
-    lease: Option<Rc<Box<dyn Any>>>,
+    lease: Option<SharedLease>,
     label: String,
     /// Top-left on the CRTC and size (SRC and CRTC rectangles are the same size: no scaling).
     rect: (i32, i32, u32, u32),
 }
+
+/// A lease shared by the frames that show the same buffer commit.
+type SharedLease = Rc<RefCell<Box<dyn Lease>>>;
 
 #[derive(Clone, Default)]
 enum FbRef {
@@ -276,6 +294,8 @@ pub struct PipelineStats {
     pub flips: u64,
     /// Prepares that failed (any step).
     pub failed_prepares: u64,
+    /// Leases whose release was handed the out-fence of the commit that replaced them.
+    pub fenced_releases: u64,
 }
 
 /// A completed page flip.
@@ -745,7 +765,7 @@ impl OutputPipeline {
         Ok(PlaneContent {
             fb: FbRef::Client(fb),
             commit_key: Some(commit),
-            lease: Some(Rc::new(lease)),
+            lease: Some(Rc::new(RefCell::new(lease))),
             label: buffer.label(),
             rect: (0, 0, w, h),
         })
@@ -989,6 +1009,21 @@ impl Prepared<'_> {
         let scene = self.scene.take().expect("committed once");
         if matches!(scene.primary.fb, FbRef::Client(_)) {
             p.stats.direct += 1;
+        }
+        // Buffers this commit takes off the screen: their releases can wait for the
+        // out-fence in the kernel instead of for the page-flip event.
+        if let Some(fence) = &out_fence {
+            for leaving in [&p.shown.primary, &p.shown.overlay] {
+                let Some(lease) = &leaving.lease else {
+                    continue;
+                };
+                let stays = [&scene.primary, &scene.overlay]
+                    .iter()
+                    .any(|c| c.lease.as_ref().is_some_and(|l| Rc::ptr_eq(l, lease)));
+                if !stays && lease.borrow_mut().release_after(fence.as_fd()) {
+                    p.stats.fenced_releases += 1;
+                }
+            }
         }
         p.in_flight = Some(InFlight { scene, out_fence });
         p.needs_modeset = false;

@@ -6,7 +6,6 @@
 //! prints a skip line and passes; in the VM a missing device fails.
 
 use std::{
-    any::Any,
     cell::Cell,
     os::fd::{AsFd, OwnedFd},
     rc::Rc,
@@ -107,9 +106,19 @@ struct TestBuffer {
     key: u64,
     fence: Option<OwnedFd>,
     leases: Rc<Cell<i32>>,
+    /// How many of its leases were handed an out-fence.
+    fenced: Rc<Cell<i32>>,
 }
 
-struct TestLease(Rc<Cell<i32>>);
+struct TestLease(Rc<Cell<i32>>, Rc<Cell<i32>>);
+impl Lease for TestLease {
+    fn release_after(&mut self, out_fence: std::os::fd::BorrowedFd<'_>) -> bool {
+        // A real sync_file: its status can be read.
+        assert!(out_fence.try_clone_to_owned().is_ok());
+        self.1.set(self.1.get() + 1);
+        true
+    }
+}
 impl Drop for TestLease {
     fn drop(&mut self) {
         self.0.set(self.0.get() - 1);
@@ -129,6 +138,7 @@ impl TestBuffer {
             key,
             fence: None,
             leases: Rc::default(),
+            fenced: Rc::default(),
         }
     }
 }
@@ -162,9 +172,12 @@ impl ScanoutBuffer for TestBuffer {
             .map(|f| f.try_clone().map_err(|e| e.to_string()))
             .transpose()
     }
-    fn lease(&self) -> Result<Box<dyn Any>, String> {
+    fn lease(&self) -> Result<Box<dyn Lease>, String> {
         self.leases.set(self.leases.get() + 1);
-        Ok(Box::new(TestLease(self.leases.clone())))
+        Ok(Box::new(TestLease(
+            self.leases.clone(),
+            self.fenced.clone(),
+        )))
     }
     fn label(&self) -> String {
         format!("test buffer {}", self.key)
@@ -373,6 +386,11 @@ fn the_same_buffer_commit_is_carried_not_leased_again() {
         show(&mut p, &plan);
         assert_eq!(client.leases.get(), 1, "one lease for one buffer commit");
     }
+    assert_eq!(
+        client.fenced.get(),
+        0,
+        "a buffer that stays needs no out-fence"
+    );
 }
 
 #[test]
