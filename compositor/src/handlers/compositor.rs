@@ -44,6 +44,20 @@ impl CompositorHandler for State {
     }
 
     fn commit(&mut self, surface: &WlSurface) {
+        self.apply_commit(surface);
+        // After the whole commit is handled, so the logged acquire→apply latency includes it.
+        self.core.acquire_waits.note_applied();
+    }
+
+    fn destroyed(&mut self, surface: &WlSurface) {
+        // Touch points on a destroyed surface (a subsurface, too) are lifted for the client.
+        self.lift_touch_points_on(surface);
+    }
+}
+
+impl State {
+    /// What lockstep does with a commit smithay has applied.
+    fn apply_commit(&mut self, surface: &WlSurface) {
         crate::handlers::drm_syncobj::on_commit_buffer_removed(surface);
         on_commit_buffer_handler::<Self>(surface);
         self.core.sync_validation.after_apply(surface);
@@ -75,11 +89,6 @@ impl CompositorHandler for State {
             }
         }
         self.queue_redraw_for_surface(surface);
-    }
-
-    fn destroyed(&mut self, surface: &WlSurface) {
-        // Touch points on a destroyed surface (a subsurface, too) are lifted for the client.
-        self.lift_touch_points_on(surface);
     }
 }
 

@@ -45,7 +45,11 @@
 //! once. GLES reads asynchronously, so under winit dropped points wait in a queue until the
 //! next frame is rendered and presented.
 
-use std::sync::Arc;
+use std::{
+    collections::{BTreeSet, HashMap, VecDeque},
+    sync::Arc,
+    time::Instant,
+};
 
 use lockstep_protocols::{
     delegate_linux_drm_syncobj_v1,
@@ -61,10 +65,13 @@ use smithay::{
             timer::{TimeoutAction, Timer},
             RegistrationToken,
         },
-        wayland_server::{protocol::wl_surface::WlSurface, Client, Resource, Weak},
+        wayland_server::{
+            backend::ObjectId, protocol::wl_surface::WlSurface, Client, Resource, Weak,
+        },
     },
     wayland::compositor::{
-        add_blocker, add_pre_commit_hook, with_states, Blocker, BlockerState, CompositorHandler,
+        add_blocker, add_destruction_hook, add_pre_commit_hook, with_states, Blocker, BlockerState,
+        CompositorHandler,
     },
 };
 use tracing::{debug, info, warn};
@@ -83,28 +90,57 @@ pub struct ExplicitSyncStatus {
 }
 
 /// Commits waiting for their acquire point.
+///
+/// Every operation here is O(log n) or better in the number of held commits, so one more
+/// held commit does not slow down the release of the others: the timeouts share one calloop
+/// timer (a per-wait timer costs an O(n) heap rebuild in calloop whenever one is cancelled
+/// out of order), and waits of dead surfaces are looked for only after a syncobj surface was
+/// destroyed, not on every loop iteration.
 #[derive(Default)]
 pub struct AcquireWaits {
-    waits: std::collections::HashMap<u64, PendingAcquire>,
+    waits: HashMap<u64, PendingAcquire>,
     next_id: u64,
-    /// Clients with waits resolved since the last flush, and how many: their commit queues
-    /// are re-checked once per loop iteration, not once per wait (smithay walks a client's
-    /// whole queue on every check, so per-wait checks cost O(n²) with n held commits).
-    resolved: Vec<(Client, usize)>,
-    /// Sources of resolved waits, removed at the next flush.
+    /// When each held commit times out, earliest first.
+    deadlines: BTreeSet<(Instant, u64)>,
+    /// The one timeout timer, and the deadline it is armed for.
+    timer: Option<(RegistrationToken, Instant)>,
+    /// Clients with waits resolved since the last apply: their commit queues are re-checked
+    /// once per loop iteration (or per [`APPLY_CHUNK`] resolved waits), not once per wait.
+    /// smithay walks a client's whole queue on every check, so per-wait checks cost O(n²)
+    /// with n held commits.
+    resolved: Vec<Client>,
+    /// How many waits were resolved since the last apply.
+    resolved_count: usize,
+    /// Sources of waits that ended without firing, removed at the next flush.
     done_tokens: Vec<RegistrationToken>,
+    /// A syncobj surface was destroyed since the last flush: its waits are to be dropped.
+    surface_died: bool,
+    /// True while resolved commits are being applied: their apply times are logged.
+    applying: bool,
     /// When the last commits released by their acquire point were applied (at most
     /// [`APPLIED_LOG`] entries, oldest dropped): for the latency benchmark.
-    applied_at: std::collections::VecDeque<std::time::Instant>,
+    applied_at: VecDeque<Instant>,
 }
 
 /// How many apply times [`AcquireWaits`] remembers.
 pub const APPLIED_LOG: usize = 4096;
 
+/// After this many resolved waits within one loop iteration, their commits are applied at
+/// once instead of after the iteration: when many points signal together, the first
+/// surfaces are not held until every wait has been processed. Each apply walks the client's
+/// whole commit queue (smithay), so a chunk must be large enough for that walk to stay a
+/// small share of applying it.
+pub const APPLY_CHUNK: usize = 64;
+
 struct PendingAcquire {
     surface: Weak<WlSurface>,
+    client: Client,
     blocker: AcquireBlocker,
-    tokens: Vec<RegistrationToken>,
+    /// The wait source; it removes itself when it fires.
+    token: RegistrationToken,
+    deadline: Instant,
+    timeline: ObjectId,
+    point: u64,
 }
 
 impl AcquireWaits {
@@ -119,8 +155,20 @@ impl AcquireWaits {
     }
 
     /// Takes the times at which commits released by their acquire point were applied.
-    pub fn take_applied_times(&mut self) -> Vec<std::time::Instant> {
+    pub fn take_applied_times(&mut self) -> Vec<Instant> {
         self.applied_at.drain(..).collect()
+    }
+
+    /// Called by the commit handler after a commit was applied: logs the time when the commit
+    /// was released by an acquire wait (each commit gets the time it was itself applied at).
+    pub fn note_applied(&mut self) {
+        if !self.applying {
+            return;
+        }
+        if self.applied_at.len() == APPLIED_LOG {
+            self.applied_at.pop_front();
+        }
+        self.applied_at.push_back(Instant::now());
     }
 }
 
@@ -250,6 +298,9 @@ impl DrmSyncobjHandler for State {
 
     fn new_syncobj_surface(&mut self, surface: &WlSurface) {
         add_pre_commit_hook::<State, _>(surface, hold_until_acquired);
+        add_destruction_hook::<State, _>(surface, |state, _| {
+            state.core.acquire_waits.surface_died = true;
+        });
     }
 }
 
@@ -293,90 +344,152 @@ fn hold_until_acquired(
             return;
         }
     };
-    let on_signal = {
-        let blocker = blocker.clone();
-        let client = client.clone();
-        move |_: (), _: &mut (), state: &mut State| {
-            if blocker.set(RELEASED) {
-                debug!(point, "acquire point signalled; applying the commit");
-            }
-            state.core.acquire_waits.resolve(id, &client);
+    let on_signal = move |_: (), _: &mut (), state: &mut State| {
+        let Some(wait) = state.core.acquire_waits.remove(id) else {
+            return;
+        };
+        if wait.blocker.set(RELEASED) {
+            debug!(point, "acquire point signalled; applying the commit");
+        }
+        // The source removes itself after this callback: its token is not kept.
+        let waits = &mut state.core.acquire_waits;
+        waits.mark_resolved(wait.client);
+        if waits.resolved_count >= APPLY_CHUNK {
+            state.apply_resolved();
         }
     };
-    let timeout = state.core.config.explicit_sync.acquire_timeout();
-    let on_timeout = {
-        let blocker = blocker.clone();
-        let surface = surface.downgrade();
-        let timeline = acquire.timeline_id();
-        move |_, _: &mut (), state: &mut State| {
-            if blocker.set(CANCELLED) {
-                let timeout_ms = timeout.as_millis() as u64;
-                warn!(surface = ?surface.id(), point, timeout_ms,
-                    "acquire point not signalled in time; that commit is dropped, the surface keeps its old content");
-                if let Ok(surface) = surface.upgrade() {
-                    state
-                        .core
-                        .sync_validation
-                        .acquire_timed_out(&surface, &timeline, point, timeout_ms);
-                }
-            }
-            state.core.acquire_waits.resolve(id, &client);
-            TimeoutAction::Drop
-        }
-    };
-    let handle = state.core.loop_handle.clone();
-    let wait_token = handle.insert_source(wait, on_signal);
-    let timer_token = handle.insert_source(Timer::from_duration(timeout), on_timeout);
-    let tokens = match (wait_token, timer_token) {
-        (Ok(w), Ok(t)) => vec![w, t],
-        (w, t) => {
-            warn!(surface = ?surface.id(), point, "cannot register the acquire wait; dropping the commit");
-            for token in [w.ok(), t.ok()].into_iter().flatten() {
-                handle.remove(token);
-            }
+    let token = match state.core.loop_handle.insert_source(wait, on_signal) {
+        Ok(token) => token,
+        Err(err) => {
+            warn!(surface = ?surface.id(), point, error = %err.error, "cannot register the acquire wait; dropping the commit");
             blocker.set(CANCELLED);
-            Vec::new()
+            add_blocker(surface, blocker);
+            return;
         }
     };
-    state.core.acquire_waits.waits.insert(
+    let deadline = Instant::now() + state.core.config.explicit_sync.acquire_timeout();
+    state.core.acquire_waits.insert(
         id,
         PendingAcquire {
             surface: surface.downgrade(),
+            client,
             blocker: blocker.clone(),
-            tokens,
+            token,
+            deadline,
+            timeline: acquire.timeline_id(),
+            point,
         },
     );
+    state.arm_acquire_timer(deadline);
     add_blocker(surface, blocker);
 }
 
 impl AcquireWaits {
-    /// A wait ended (signalled, timed out, or its surface died): forget it and remember its
-    /// client for the next flush. Its sources are removed in the flush, outside their own
-    /// callbacks.
-    fn resolve(&mut self, id: u64, client: &Client) {
-        let Some(wait) = self.waits.remove(&id) else {
-            return;
-        };
-        self.done_tokens.extend(wait.tokens);
-        match self
-            .resolved
-            .iter_mut()
-            .find(|(c, _)| c.id() == client.id())
-        {
-            Some((_, n)) => *n += 1,
-            None => self.resolved.push((client.clone(), 1)),
+    fn insert(&mut self, id: u64, wait: PendingAcquire) {
+        self.deadlines.insert((wait.deadline, id));
+        self.waits.insert(id, wait);
+    }
+
+    /// Forgets a wait that ended (signalled, timed out, or its surface died).
+    fn remove(&mut self, id: u64) -> Option<PendingAcquire> {
+        let wait = self.waits.remove(&id)?;
+        self.deadlines.remove(&(wait.deadline, id));
+        Some(wait)
+    }
+
+    /// Remembers `client` for the next apply.
+    fn mark_resolved(&mut self, client: Client) {
+        self.resolved_count += 1;
+        if !self.resolved.iter().any(|c| c.id() == client.id()) {
+            self.resolved.push(client);
         }
     }
 }
 
 impl State {
+    /// Makes sure the shared timeout timer fires no later than `deadline`.
+    fn arm_acquire_timer(&mut self, deadline: Instant) {
+        let waits = &mut self.core.acquire_waits;
+        if let Some((token, armed)) = waits.timer {
+            if armed <= deadline {
+                return;
+            }
+            self.core.loop_handle.remove(token);
+            waits.timer = None;
+        }
+        let timer = Timer::from_deadline(deadline);
+        match self
+            .core
+            .loop_handle
+            .insert_source(timer, |now, _, state: &mut State| {
+                state.acquire_deadline(now)
+            }) {
+            Ok(token) => waits.timer = Some((token, deadline)),
+            // Without a timer the waits still end when their points signal or their surfaces
+            // die; only the timeout is lost, until the next held commit arms it again.
+            Err(err) => warn!(error = %err.error, "cannot arm the acquire timeout"),
+        }
+    }
+
+    /// The shared timer fired: cancels every held commit whose timeout passed, and re-arms the
+    /// timer for the next one.
+    fn acquire_deadline(&mut self, now: Instant) -> TimeoutAction {
+        let timeout_ms = self.core.config.explicit_sync.acquire_timeout().as_millis() as u64;
+        loop {
+            let waits = &mut self.core.acquire_waits;
+            let Some(&(deadline, id)) = waits.deadlines.first() else {
+                waits.timer = None;
+                return TimeoutAction::Drop;
+            };
+            if deadline > now {
+                waits.timer = waits.timer.map(|(token, _)| (token, deadline));
+                return TimeoutAction::ToInstant(deadline);
+            }
+            let Some(wait) = waits.remove(id) else {
+                continue;
+            };
+            waits.done_tokens.push(wait.token);
+            let fired = wait.blocker.set(CANCELLED);
+            waits.mark_resolved(wait.client);
+            if fired {
+                let point = wait.point;
+                warn!(surface = ?wait.surface.id(), point, timeout_ms,
+                    "acquire point not signalled in time; that commit is dropped, the surface keeps its old content");
+                if let Ok(surface) = wait.surface.upgrade() {
+                    self.core.sync_validation.acquire_timed_out(
+                        &surface,
+                        &wait.timeline,
+                        point,
+                        timeout_ms,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Applies the commits of resolved waits: one queue check per client.
+    fn apply_resolved(&mut self) {
+        let resolved = std::mem::take(&mut self.core.acquire_waits.resolved);
+        self.core.acquire_waits.resolved_count = 0;
+        if resolved.is_empty() {
+            return;
+        }
+        let dh = self.core.display_handle.clone();
+        self.core.acquire_waits.applying = true;
+        for client in resolved {
+            self.client_compositor_state(&client)
+                .blocker_cleared(self, &dh);
+        }
+        self.core.acquire_waits.applying = false;
+    }
+
     /// Once per loop iteration: applies the commits whose acquire waits ended (one queue
-    /// check per client), removes the ended waits' sources, and drops waits whose surface is
-    /// gone (closing their eventfds at once rather than at the timeout). Cheap when there is
-    /// nothing to do.
+    /// check per client), removes the sources of waits that ended without firing, and, after
+    /// a syncobj surface was destroyed, drops the waits of dead surfaces (closing their
+    /// eventfds at once rather than at the timeout). Cheap when there is nothing to do.
     pub fn collect_sync_garbage(&mut self) {
         let waits = &mut self.core.acquire_waits;
-        if !waits.waits.is_empty() {
+        if std::mem::take(&mut waits.surface_died) {
             let dead: Vec<u64> = waits
                 .waits
                 .iter()
@@ -384,30 +497,16 @@ impl State {
                 .map(|(id, _)| *id)
                 .collect();
             for id in dead {
-                if let Some(wait) = waits.waits.remove(&id) {
+                if let Some(wait) = waits.remove(id) {
                     wait.blocker.set(CANCELLED);
-                    waits.done_tokens.extend(wait.tokens);
+                    waits.done_tokens.push(wait.token);
                 }
             }
         }
-        for token in waits.done_tokens.drain(..) {
+        for token in self.core.acquire_waits.done_tokens.drain(..) {
             self.core.loop_handle.remove(token);
         }
-        // Re-check each affected client's commit queue once.
-        let resolved = std::mem::take(&mut self.core.acquire_waits.resolved);
-        for (client, count) in resolved {
-            let dh = self.core.display_handle.clone();
-            self.client_compositor_state(&client)
-                .blocker_cleared(self, &dh);
-            let now = std::time::Instant::now();
-            let log = &mut self.core.acquire_waits.applied_at;
-            for _ in 0..count {
-                if log.len() == APPLIED_LOG {
-                    log.pop_front();
-                }
-                log.push_back(now);
-            }
-        }
+        self.apply_resolved();
     }
 
     /// Signals the release points an asynchronous renderer queued, after a frame finished.
