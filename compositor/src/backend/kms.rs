@@ -123,6 +123,8 @@ pub struct Kms {
     /// Whether leases hand the out-fence to release points (off only to measure the CPU
     /// path in benchmarks).
     fenced_releases: bool,
+    /// Time spent in `render` and page-flip handling.
+    busy: std::time::Duration,
 }
 
 impl Kms {
@@ -165,6 +167,7 @@ impl Kms {
             session: None,
             input: None,
             fenced_releases: true,
+            busy: std::time::Duration::ZERO,
         };
         let connectors = dev
             .dev
@@ -427,6 +430,19 @@ impl Kms {
 
     /// Renders and commits `output`'s next frame (or defers it until the pending flip).
     pub fn render(&mut self, core: &mut Core, output: &Output) -> Result<RenderOutcome> {
+        let start = std::time::Instant::now();
+        let outcome = self.render_frame(core, output);
+        self.busy += start.elapsed();
+        outcome
+    }
+
+    /// Time spent rendering, committing and cleaning up after flips, since the start: the
+    /// backend's own CPU work (it never blocks), for benchmarks.
+    pub fn busy(&self) -> std::time::Duration {
+        self.busy
+    }
+
+    fn render_frame(&mut self, core: &mut Core, output: &Output) -> Result<RenderOutcome> {
         let deferred = || RenderOutcome {
             damaged: false,
             states: RenderElementStates::default(),
@@ -625,6 +641,12 @@ impl Kms {
 
     /// Page-flip events of the device: cleanup, feedback, and the redraw that waited.
     fn page_flips(&mut self, core: &mut Core) {
+        let start = std::time::Instant::now();
+        self.handle_page_flips(core);
+        self.busy += start.elapsed();
+    }
+
+    fn handle_page_flips(&mut self, core: &mut Core) {
         let woke = core.now();
         let events = match lockstep_render::kms::drm::control::Device::receive_events(&self.dev.dev)
         {

@@ -865,6 +865,7 @@ fn kms_frame_costs() {
 
     // Cursor only.
     let before = stats(&mut f);
+    let busy_before = kms_backend(&mut f).busy();
     let mut cpu = Duration::ZERO;
     for i in 0..FRAMES {
         let start = thread_cpu();
@@ -881,9 +882,11 @@ fn kms_frame_costs() {
     );
     let frames = (after.commits - before.commits) as u32;
     let cursor = cpu / frames;
+    let cursor_busy = (kms_backend(&mut f).busy() - busy_before) / frames;
 
     // One damaged window: a new buffer every frame.
     let before = stats(&mut f);
+    let busy_before = kms_backend(&mut f).busy();
     let mut cpu = Duration::ZERO;
     let buffers: Vec<_> = (0..2)
         .map(|i| {
@@ -917,6 +920,7 @@ fn kms_frame_costs() {
     let after = stats(&mut f);
     let frames = (after.commits - before.commits) as u32;
     let window = cpu / frames;
+    let window_busy = (kms_backend(&mut f).busy() - busy_before) / frames;
     let composited = after.composited - before.composited;
     drop(top);
     drop(f); // one DRM master at a time
@@ -961,9 +965,9 @@ fn kms_frame_costs() {
     let ev_median = percentile(&mut from_event, 0.5);
     let ev_p99 = percentile(&mut from_event, 0.99);
     eprintln!(
-        "BENCH kms cursor-only: {cursor:?} server CPU per frame ({frames} frames, 0 recomposited)"
+        "BENCH kms cursor-only: backend {cursor_busy:?} per frame, whole server {cursor:?} CPU per frame ({frames} frames, 0 recomposited)"
     );
-    eprintln!("BENCH kms damaged window 300x200: {window:?} server CPU per frame ({composited} composited)");
+    eprintln!("BENCH kms damaged window 300x200: backend {window_busy:?} per frame, whole server {window:?} CPU per frame ({composited} composited)");
     eprintln!("BENCH kms flip event read -> release signalled (direct scanout, {n} flips): median {ev_median:?}, p99 {ev_p99:?}");
     eprintln!(
         "BENCH kms kernel flip timestamp -> release signalled: median {median:?}, p99 {p99:?}"
