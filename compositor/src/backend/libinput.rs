@@ -11,9 +11,9 @@
 //! Events end in [`process_libinput_event`], which calls the same `State` methods as every
 //! other input source (input.rs), so the KMS backend exercises the code tests drive.
 //!
-//! Ctrl+Alt+F1…F12 switches VTs through the session. The check sits in front of
-//! `State::keyboard_key` (evdev codes and the seat's modifier state), so input.rs needs no
-//! hook; the F-key press and its release never reach clients.
+//! Ctrl+Alt+F1…F12 switches VTs through the session, and Ctrl+Alt+Backspace quits lockstep.
+//! The check sits in front of `State::keyboard_key` (evdev codes and the seat's modifier
+//! state), so input.rs needs no hook; the key's press and its release never reach clients.
 //!
 //! On session pause the backend calls [`InputHandle::suspend`] (libinput closes its devices)
 //! and on resume [`InputHandle::resume`] (libinput opens them again).
@@ -157,6 +157,11 @@ pub fn init_input(
                         }
                         return;
                     }
+                    VtKey::Quit => {
+                        info!("Ctrl+Alt+Backspace: quitting");
+                        state.core.loop_signal.stop();
+                        return;
+                    }
                     VtKey::Swallow => return,
                     VtKey::Pass => {}
                 }
@@ -197,6 +202,8 @@ fn input_event_nodes(dir: &Path) -> Vec<PathBuf> {
 enum VtKey {
     /// Switch to this VT; the key does not reach clients.
     Switch(i32),
+    /// Ctrl+Alt+Backspace: quit lockstep (the way out of a session without a terminal).
+    Quit,
     /// The release of a key that switched VTs: clients never saw its press.
     Swallow,
     /// Not ours: to the seat.
@@ -214,6 +221,10 @@ impl VtSwitchKeys {
     /// `code` is an evdev key code; `ctrl_alt` whether Ctrl and Alt are held.
     fn filter(&mut self, code: u32, pressed: bool, ctrl_alt: bool) -> VtKey {
         if pressed {
+            if ctrl_alt && code == KEY_BACKSPACE {
+                self.taken.insert(code);
+                return VtKey::Quit;
+            }
             match vt_of_key(code).filter(|_| ctrl_alt) {
                 Some(vt) => {
                     self.taken.insert(code);
@@ -233,6 +244,9 @@ impl VtSwitchKeys {
         }
     }
 }
+
+/// evdev's KEY_BACKSPACE.
+const KEY_BACKSPACE: u32 = 14;
 
 /// The VT that Ctrl+Alt+`code` switches to: F1…F12 (evdev KEY_F1 = 59 … KEY_F10 = 68,
 /// KEY_F11 = 87, KEY_F12 = 88).
@@ -298,6 +312,15 @@ mod tests {
         assert_eq!(vt_of_key(58), None);
         assert_eq!(vt_of_key(69), None);
         assert_eq!(vt_of_key(30), None);
+    }
+
+    #[test]
+    fn ctrl_alt_backspace_quits_and_plain_backspace_passes() {
+        let mut keys = VtSwitchKeys::default();
+        assert_eq!(keys.filter(KEY_BACKSPACE, true, false), VtKey::Pass);
+        assert_eq!(keys.filter(KEY_BACKSPACE, false, false), VtKey::Pass);
+        assert_eq!(keys.filter(KEY_BACKSPACE, true, true), VtKey::Quit);
+        assert_eq!(keys.filter(KEY_BACKSPACE, false, true), VtKey::Swallow);
     }
 
     #[test]

@@ -55,6 +55,9 @@ impl KmsDevice {
             .map_err(|e| KmsError::io("enabling universal planes", e))?;
         dev.set_client_capability(ClientCapability::Atomic, true)
             .map_err(|_| KmsError::NoAtomic(dev.path.clone()))?;
+        // Writeback connectors are invisible without this; one left bound to a CRTC by a
+        // previous program must be seen to be unbound (an older kernel without them is fine).
+        let _ = dev.set_client_capability(ClientCapability::WritebackConnectors, true);
         Ok(dev)
     }
 
@@ -108,7 +111,10 @@ impl KmsDevice {
             let Ok(info) = self.get_connector(handle, true) else {
                 continue;
             };
-            if info.state() != connector::State::Connected || info.modes().is_empty() {
+            if info.interface() == connector::Interface::Writeback
+                || info.state() != connector::State::Connected
+                || info.modes().is_empty()
+            {
                 continue;
             }
             let name = format!(
@@ -134,6 +140,30 @@ impl KmsDevice {
                 size_mm: info.size().unwrap_or((0, 0)),
                 crtcs,
             });
+        }
+        Ok(out)
+    }
+
+    /// Connectors other than `keep` that are bound to `crtc` now (left by the previous
+    /// master: another compositor, a test, a writeback capture), with their CRTC_ID property:
+    /// a modeset must unbind them or the kernel rejects it.
+    pub fn other_connectors_on(
+        &self,
+        crtc: crtc::Handle,
+        keep: connector::Handle,
+    ) -> Result<Vec<(connector::Handle, property::Handle)>, KmsError> {
+        let res = self
+            .resource_handles()
+            .map_err(|e| KmsError::io("reading KMS resources", e))?;
+        let mut out = Vec::new();
+        for &handle in res.connectors() {
+            if handle == keep {
+                continue;
+            }
+            let props = self.props(handle)?;
+            if props.value("CRTC_ID") == Some(u64::from(u32::from(crtc))) {
+                out.push((handle, props.id("CRTC_ID")?));
+            }
         }
         Ok(out)
     }

@@ -333,6 +333,8 @@ pub struct OutputPipeline {
     connector_props: Props,
     crtc: crtc::Handle,
     crtc_props: Props,
+    /// Connectors the previous master left on this CRTC, unbound by the first modeset.
+    stale_connectors: Vec<(drm::control::connector::Handle, property::Handle)>,
     mode: Mode,
     mode_blob: Option<u64>,
     planes: CrtcPlanes,
@@ -398,6 +400,7 @@ impl OutputPipeline {
             Vec::new()
         };
         Ok(Self {
+            stale_connectors: dev.dev.other_connectors_on(crtc, connector.handle)?,
             connector_props: dev.dev.props(connector.handle)?,
             crtc_props: dev.dev.props(crtc)?,
             dev: dev.clone(),
@@ -506,6 +509,15 @@ impl OutputPipeline {
     /// After the session comes back (VT switch): the next commit sets the whole state again.
     pub fn reset_after_resume(&mut self) {
         self.needs_modeset = true;
+        // Whoever had the display may have bound other connectors to this CRTC.
+        match self
+            .dev
+            .dev
+            .other_connectors_on(self.crtc, self.connector.handle)
+        {
+            Ok(stale) => self.stale_connectors = stale,
+            Err(err) => tracing::warn!(%err, "cannot read which connectors use the CRTC"),
+        }
         for slot in &mut self.slots {
             slot.holds = None;
         }
@@ -784,6 +796,9 @@ impl OutputPipeline {
             ));
             e.push(entry(self.crtc, self.crtc_props.id("MODE_ID")?, blob));
             e.push(entry(self.crtc, self.crtc_props.id("ACTIVE")?, 1));
+            for &(connector, prop) in &self.stale_connectors {
+                e.push(entry(connector, prop, 0));
+            }
             // Overlays lockstep does not use start from a known (off) state.
             for overlay in self.planes.overlays.iter().skip(1) {
                 plane_off(&mut e, overlay)?;
