@@ -24,7 +24,14 @@
 //! for frame callbacks are paced by the display, not by a busy loop.
 //!
 //! Buffers that were only composited are released as soon as pixman has read them (the
-//! compositor's normal path); leased buffers release when their lease ends at the flip.
+//! compositor's normal path). Leased buffers are released by the kernel at the flip that
+//! takes them off the screen: the commit's out-fence is imported into their release point
+//! (`SurfaceLease` below); when that cannot be done (a buffer still current, a soft timeline),
+//! the CPU signals them at the page-flip event.
+//!
+//! Around the frames: [`Kms::pause`] / [`Kms::resume`] follow the session (VT switches:
+//! nothing is committed while away, the whole state is committed again on return), and
+//! [`Kms::rescan`] follows udev's change events (displays plugged in or out).
 
 use std::{
     collections::HashMap,
