@@ -569,7 +569,7 @@ impl Kms {
                 out.damage_tracker = OutputDamageTracker::from_output(output);
                 (&elements_now[..], CursorPlan::Hidden, None)
             };
-            let target = out.pipeline.render_target();
+            let target = out.pipeline.render_target()?;
             let (w, h) = target.slot.size();
             let stride = target.slot.stride() as usize;
             let age = target.age;

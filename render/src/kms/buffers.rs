@@ -114,15 +114,14 @@ impl DumbSlot {
             .dev
             .create_dumb_buffer((width, height), format, 32)
             .map_err(|e| KmsError::io(format!("allocating a {width}x{height} dumb buffer"), e))?;
+        let stride = buffer::Buffer::pitch(&buffer);
+        let handle = buffer::Buffer::handle(&buffer);
         // From here on `guard` destroys what exists if a later step fails.
         let mut guard = DumbGuard {
             dev: dev.clone(),
             buffer: Some(buffer),
             fb: None,
         };
-        let buf = guard.buffer.as_ref().expect("just set");
-        let stride = buffer::Buffer::pitch(buf);
-        let handle = buffer::Buffer::handle(buf);
         let fb = dev
             .dev
             .add_planar_framebuffer(

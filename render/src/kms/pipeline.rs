@@ -524,21 +524,22 @@ impl OutputPipeline {
     }
 
     /// The dumb buffer to composite the next frame into, with its age for damage tracking.
-    pub fn render_target(&mut self) -> RenderTarget<'_> {
+    /// Of the three, at most two are in use (shown, in flight), so one is always free.
+    pub fn render_target(&mut self) -> Result<RenderTarget<'_>, KmsError> {
         let busy = |scene: &Scene, i: usize| matches!(scene.primary.fb, FbRef::Slot(s) if s == i);
         let index = (0..self.slots.len())
             .find(|&i| {
                 !busy(&self.shown, i) && !self.in_flight.as_ref().is_some_and(|f| busy(&f.scene, i))
             })
-            .expect("three slots, at most two in use");
+            .ok_or(KmsError::FlipPending)?;
         self.target = Some(index);
         let slot = &mut self.slots[index];
         let next = self.composited_frames + 1;
         let age = slot.holds.map(|n| (next - n) as usize).unwrap_or(0);
-        RenderTarget {
+        Ok(RenderTarget {
             slot: &mut slot.dumb,
             age,
-        }
+        })
     }
 
     /// What each plane shows now.
@@ -715,7 +716,7 @@ impl OutputPipeline {
         Ok(Prepared {
             modeset: self.needs_modeset,
             pipeline: self,
-            scene: Some(scene),
+            scene,
             entries,
             work,
         })
@@ -966,7 +967,7 @@ fn write_cursor(
 /// rolls back.
 pub struct Prepared<'p> {
     pipeline: &'p mut OutputPipeline,
-    scene: Option<Scene>,
+    scene: Scene,
     entries: Vec<Entry>,
     work: Work,
     modeset: bool,
@@ -1021,7 +1022,7 @@ impl Prepared<'_> {
             p.cursor_buffers[index].holds = Some(key);
         }
         self.work.cursor_written = None;
-        let scene = self.scene.take().expect("committed once");
+        let scene = std::mem::take(&mut self.scene);
         if matches!(scene.primary.fb, FbRef::Client(_)) {
             p.stats.direct += 1;
         }
