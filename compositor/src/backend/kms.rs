@@ -15,7 +15,9 @@
 //! - everything else is composited with pixman into the pipeline's dumb buffers (this
 //!   backend needs no GPU: vkms, or any KMS device whose GPU lockstep does not drive yet);
 //! - when prepare fails (`TEST_ONLY` rejects a plane, an import fails), the frame is
-//!   prepared again with everything composited; if that fails too, the old frame stays.
+//!   prepared again with everything composited; if that fails too, the old frame stays. A
+//!   buffer whose framebuffer or plane the kernel refused is remembered and composited from
+//!   then on, so a client with unscannable buffers does not cost a failed ioctl per frame.
 //!
 //! Page flips pace the outputs: a redraw is rendered at once unless a flip is pending, in
 //! which case it waits for the flip event (one commit per vblank, however many cursor moves
@@ -99,6 +101,10 @@ struct KmsOutput {
     redraw_after_flip: bool,
     /// The wl_output global, removed with the output.
     global: smithay::reexports::wayland_server::backend::GlobalId,
+    /// Client buffers the kernel would not scan out here (their framebuffer import or the
+    /// plane's `TEST_ONLY` failed): composited from then on, without asking again every
+    /// frame. A few recent ones are kept.
+    unscannable: std::collections::VecDeque<BufferKey>,
     /// For the last flips: (kernel flip timestamp → cleanup done, flip event read → cleanup
     /// done). Cleanup ends the leases, so release points are signalled by then.
     flip_to_cleanup: std::collections::VecDeque<(std::time::Duration, std::time::Duration)>,
@@ -274,6 +280,7 @@ impl Kms {
                 in_flight: None,
                 redraw_after_flip: false,
                 global,
+                unscannable: Default::default(),
                 flip_to_cleanup: Default::default(),
             },
         );
@@ -487,7 +494,8 @@ impl Kms {
 
         // A client buffer that can go on a plane as it is: the whole output (primary plane)
         // or a part of it (overlay plane).
-        let candidate = scanout_candidate(core, output, &elements, *fenced_releases);
+        let candidate = scanout_candidate(core, output, &elements, *fenced_releases)
+            .filter(|(scanout, _)| !out.unscannable.contains(&scanout.buffer_key()));
         let full = output
             .current_mode()
             .map(|m| Rectangle::from_size(m.size))
@@ -509,7 +517,8 @@ impl Kms {
                         return Ok(finish(out, committed, true, states));
                     }
                     Err(err) => {
-                        debug!(output = %output.name(), %err, "direct scanout rejected; compositing")
+                        debug!(output = %output.name(), %err, "direct scanout rejected; compositing");
+                        remember_unscannable(out, &err, scanout.buffer_key());
                     }
                 }
             }
@@ -616,6 +625,9 @@ impl Kms {
                 }
                 Err(err) if attempt == 0 && (cursor_on_plane || plan_had_overlay) => {
                     debug!(output = %output.name(), %err, "plane setup rejected; compositing everything");
+                    if let Some((scanout, _)) = candidate.as_ref().filter(|_| plan_had_overlay) {
+                        remember_unscannable(out, &err, scanout.buffer_key());
+                    }
                     attempt += 1;
                 }
                 Err(err) => {
@@ -695,6 +707,27 @@ impl Kms {
                 queue_redraw(core, &out.output);
             }
         }
+    }
+}
+
+/// How many buffers the kernel refused to scan out are remembered per output.
+const UNSCANNABLE_KEPT: usize = 16;
+
+/// Remembers `key` as not scannable when the kernel refused its framebuffer or the plane
+/// configuration; other failures (fence export, lease) may not happen again.
+fn remember_unscannable(
+    out: &mut KmsOutput,
+    err: &lockstep_render::kms::PrepareError,
+    key: BufferKey,
+) {
+    use lockstep_render::kms::Step;
+    if matches!(err.step, Step::FramebufferImport | Step::TestOnly)
+        && !out.unscannable.contains(&key)
+    {
+        if out.unscannable.len() == UNSCANNABLE_KEPT {
+            out.unscannable.pop_front();
+        }
+        out.unscannable.push_back(key);
     }
 }
 

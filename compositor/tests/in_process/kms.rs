@@ -807,7 +807,31 @@ fn kms_failed_prepare_steps_fall_back_to_composition() {
             !client.release.is_signalled(Point(p)).unwrap_or(false),
             "{step:?}: the composited buffer is held while current"
         );
-        // The next frame goes back to direct scanout.
+        // A frame with the same buffer: one the kernel refused (framebuffer, TEST_ONLY) is
+        // not offered again; one that failed for a passing reason goes on the plane now.
+        let failed = stats(&mut f).failed_prepares;
+        f.server
+            .state
+            .pointer_motion_to((20.0 + i as f64, 20.0).into(), 100 + i as u32);
+        quiesce(&mut f);
+        let report = planes(&f);
+        if matches!(step, Step::FramebufferImport | Step::TestOnly) {
+            assert!(
+                report[0].starts_with("primary: composited frame"),
+                "{step:?}: {report:?}"
+            );
+            assert_eq!(
+                stats(&mut f).failed_prepares,
+                failed,
+                "{step:?}: not tried again"
+            );
+        } else {
+            assert!(
+                report[0].starts_with("primary: surface"),
+                "{step:?}: {report:?}"
+            );
+        }
+        // A new buffer goes back to direct scanout.
         let p = show(&mut f, 0xff10_1010, None);
         assert!(
             planes(&f)[0].starts_with("primary: surface"),
