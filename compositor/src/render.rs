@@ -21,7 +21,8 @@ use smithay::{
     desktop::space::{space_render_elements, SpaceRenderElements},
     input::pointer::{CursorImageStatus, CursorImageSurfaceData},
     output::Output,
-    utils::{Buffer as BufferCoord, Physical, Point, Rectangle, Scale, Size, Transform},
+    reexports::wayland_server::protocol::wl_surface::WlSurface,
+    utils::{Buffer as BufferCoord, Logical, Physical, Point, Rectangle, Scale, Size, Transform},
     wayland::compositor::with_states,
 };
 
@@ -56,6 +57,12 @@ impl DefaultCursor {
     /// The `default` cursor of XCursor `theme` near `size` pixels, or the built-in arrow when
     /// the theme has none (logged once, with the reason).
     pub fn new(theme: &str, size: u32) -> Self {
+        Self::with_image(theme, size).0
+    }
+
+    /// As [`DefaultCursor::new`], also returning the image as loaded (ARGB8888 bytes), for a
+    /// cursor plane: the theme is read once and both show the same picture.
+    pub fn with_image(theme: &str, size: u32) -> (Self, lockstep_render::cursor::CursorImage) {
         let (image, err) = lockstep_render::cursor::load(theme, size);
         match (&image.source, err) {
             (Some(path), _) => tracing::info!(theme, path = %path.display(), "cursor theme loaded"),
@@ -70,11 +77,39 @@ impl DefaultCursor {
             Transform::Normal,
             None,
         );
-        Self {
+        let cursor = Self {
             buffer,
             hotspot: (image.hotspot.0 as i32, image.hotspot.1 as i32).into(),
-        }
+        };
+        (cursor, image)
     }
+}
+
+/// Where the pointer is on `output`, in physical pixels from its top-left corner, when it is
+/// on that output (and has moved at all: headless outputs show no cursor before that).
+pub fn pointer_on_output(core: &Core, output: &Output) -> Option<Point<f64, Physical>> {
+    let geometry = core.space.output_geometry(output)?;
+    let location = core
+        .seat
+        .get_pointer()
+        .map(|p| p.current_location())
+        .filter(|_| core.pointer_seen)?;
+    if !geometry.to_f64().contains(location) {
+        return None;
+    }
+    let scale = Scale::from(output.current_scale().fractional_scale());
+    Some((location - geometry.loc.to_f64()).to_physical(scale))
+}
+
+/// The hotspot a client gave its cursor surface (wl_pointer.set_cursor), in logical pixels.
+pub fn cursor_surface_hotspot(surface: &WlSurface) -> Point<i32, Logical> {
+    with_states(surface, |states| {
+        states
+            .data_map
+            .get::<CursorImageSurfaceData>()
+            .and_then(|attrs| attrs.lock().ok().map(|a| a.hotspot))
+            .unwrap_or_default()
+    })
 }
 
 /// Collects the elements `output` shows now, front to back; without the pointer when
@@ -91,50 +126,38 @@ where
 {
     let mut elements = Vec::new();
     let scale = Scale::from(output.current_scale().fractional_scale());
-    if let (Some(geometry), Some(cursor)) = (core.space.output_geometry(output), cursor) {
-        let pointer = core.seat.get_pointer().map(|p| p.current_location());
-        if let Some(location) = pointer.filter(|_| core.pointer_seen) {
-            if geometry.to_f64().contains(location) {
-                let relative = (location - geometry.loc.to_f64()).to_physical(scale);
-                match &core.cursor_status {
-                    CursorImageStatus::Hidden => {}
-                    CursorImageStatus::Named(_) => {
-                        let at = relative.to_i32_round() - cursor.hotspot;
-                        if let Ok(element) = MemoryRenderBufferRenderElement::from_buffer(
-                            renderer,
-                            at.to_f64(),
-                            &cursor.buffer,
-                            None,
-                            None,
-                            None,
-                            Kind::Cursor,
-                        ) {
-                            elements.push(OutputElement::Memory(element));
-                        }
-                    }
-                    CursorImageStatus::Surface(surface) => {
-                        let hotspot = with_states(surface, |states| {
-                            states
-                                .data_map
-                                .get::<CursorImageSurfaceData>()
-                                .and_then(|attrs| attrs.lock().ok().map(|a| a.hotspot))
-                                .unwrap_or_default()
-                        });
-                        let at = (relative - hotspot.to_f64().to_physical(scale)).to_i32_round();
-                        elements.extend(
-                            render_elements_from_surface_tree(
-                                renderer,
-                                surface,
-                                at,
-                                scale,
-                                1.0,
-                                Kind::Cursor,
-                            )
-                            .into_iter()
-                            .map(OutputElement::Surface),
-                        );
-                    }
+    if let (Some(relative), Some(cursor)) = (pointer_on_output(core, output), cursor) {
+        match &core.cursor_status {
+            CursorImageStatus::Hidden => {}
+            CursorImageStatus::Named(_) => {
+                let at = relative.to_i32_round() - cursor.hotspot;
+                if let Ok(element) = MemoryRenderBufferRenderElement::from_buffer(
+                    renderer,
+                    at.to_f64(),
+                    &cursor.buffer,
+                    None,
+                    None,
+                    None,
+                    Kind::Cursor,
+                ) {
+                    elements.push(OutputElement::Memory(element));
                 }
+            }
+            CursorImageStatus::Surface(surface) => {
+                let hotspot = cursor_surface_hotspot(surface);
+                let at = (relative - hotspot.to_f64().to_physical(scale)).to_i32_round();
+                elements.extend(
+                    render_elements_from_surface_tree(
+                        renderer,
+                        surface,
+                        at,
+                        scale,
+                        1.0,
+                        Kind::Cursor,
+                    )
+                    .into_iter()
+                    .map(OutputElement::Surface),
+                );
             }
         }
     }

@@ -64,7 +64,7 @@ use smithay::{
             Bind,
         },
     },
-    input::pointer::{CursorImageStatus, CursorImageSurfaceData},
+    input::pointer::CursorImageStatus,
     output::{Mode, Output, PhysicalProperties, Scale, Subpixel},
     reexports::{
         calloop::{generic::Generic, Interest, LoopHandle, Mode as LoopMode, PostAction},
@@ -78,7 +78,10 @@ use tracing::{debug, info, warn};
 
 use crate::{
     frame_clock::{queue_redraw, Presented, RenderOutcome},
-    render::{output_elements, render_offscreen, DefaultCursor, CLEAR_COLOR},
+    render::{
+        cursor_surface_hotspot, output_elements, pointer_on_output, render_offscreen,
+        DefaultCursor, CLEAR_COLOR,
+    },
     state::{Core, State},
 };
 
@@ -156,8 +159,9 @@ impl Kms {
         })?;
         let dev = DeviceShared::new(dev);
         let renderer = PixmanRenderer::new().context("cannot create the pixman renderer")?;
-        let image =
-            lockstep_render::cursor::load(&core.config.cursor.theme, core.config.cursor.size).0;
+        // The theme is loaded once: composited (fallback) and cursor-plane images agree.
+        let (cursor, image) =
+            DefaultCursor::with_image(&core.config.cursor.theme, core.config.cursor.size);
         let theme_cursor = CursorPixels {
             key: 1,
             width: image.width,
@@ -173,7 +177,7 @@ impl Kms {
             dev: dev.clone(),
             renderer,
             outputs: HashMap::new(),
-            cursor: DefaultCursor::new(&core.config.cursor.theme, core.config.cursor.size),
+            cursor,
             theme_cursor,
             client_cursor: None,
             active: true,
@@ -867,24 +871,11 @@ fn plan_cursor<'a>(
     if !pipeline.has_cursor_plane() {
         return (CursorPlan::Hidden, false);
     }
-    let Some(geometry) = core.space.output_geometry(output) else {
+    let Some(relative) = pointer_on_output(core, output) else {
         return (CursorPlan::Hidden, true);
     };
-    let Some(location) = core
-        .seat
-        .get_pointer()
-        .map(|p| p.current_location())
-        .filter(|_| core.pointer_seen)
-    else {
-        return (CursorPlan::Hidden, true);
-    };
-    if !geometry.to_f64().contains(location) {
-        return (CursorPlan::Hidden, true);
-    }
+    let relative = relative.to_i32_round::<i32>();
     let scale = output.current_scale().fractional_scale();
-    let relative = (location - geometry.loc.to_f64())
-        .to_physical(scale)
-        .to_i32_round::<i32>();
     let pixels: &CursorPixels = match &core.cursor_status {
         CursorImageStatus::Hidden => return (CursorPlan::Hidden, true),
         CursorImageStatus::Named(_) => theme,
@@ -922,13 +913,7 @@ fn client_cursor_pixels(surface: &WlSurface, max: (u32, u32)) -> Option<CursorPi
     if !smithay::wayland::compositor::get_children(surface).is_empty() {
         return None;
     }
-    let hotspot = with_states(surface, |states| {
-        states
-            .data_map
-            .get::<CursorImageSurfaceData>()
-            .and_then(|attrs| attrs.lock().ok().map(|a| a.hotspot))
-            .unwrap_or_default()
-    });
+    let hotspot = cursor_surface_hotspot(surface);
     let buffer = with_renderer_surface_state(surface, |s| {
         (s.buffer_scale() == 1)
             .then(|| s.buffer().cloned())
