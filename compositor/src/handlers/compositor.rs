@@ -1,4 +1,4 @@
-//! wl_compositor, wl_subcompositor and wl_shm: surface commits.
+//! wl_compositor and wl_subcompositor: surface commits.
 //!
 //! smithay applies double-buffered state (including synchronized subsurfaces' cached state,
 //! which it applies with the parent's commit). Here lockstep reacts to a commit: import
@@ -7,7 +7,7 @@
 
 use smithay::{
     backend::renderer::utils::on_commit_buffer_handler,
-    delegate_compositor, delegate_shm,
+    delegate_compositor,
     desktop::PopupKind,
     input::pointer::CursorImageStatus,
     reexports::wayland_server::{
@@ -21,7 +21,6 @@ use smithay::{
             CompositorState, SurfaceAttributes,
         },
         shell::xdg::{XdgPopupSurfaceData, XdgToplevelSurfaceData},
-        shm::{ShmHandler, ShmState},
     },
 };
 
@@ -186,11 +185,4 @@ impl BufferHandler for State {
     fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
 }
 
-impl ShmHandler for State {
-    fn shm_state(&self) -> &ShmState {
-        &self.core.shm_state
-    }
-}
-
 delegate_compositor!(State);
-delegate_shm!(State);

@@ -15,7 +15,7 @@ use smithay::{
         DmabufFeedbackBuilder, DmabufGlobal, DmabufHandler, DmabufState, ImportNotifier,
     },
 };
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::state::{Core, State};
 
@@ -59,12 +59,45 @@ impl DmabufHandler for State {
         dmabuf: Dmabuf,
         notifier: ImportNotifier,
     ) {
+        if let Err(reason) = check_layout(&dmabuf) {
+            debug!(client = ?notifier.client().map(|c| c.id()), %reason, "dmabuf refused");
+            notifier.failed();
+            return;
+        }
         if self.backend.import_dmabuf(&dmabuf) {
             let _ = notifier.successful::<State>();
         } else {
             notifier.failed();
         }
     }
+}
+
+/// Checks what smithay 0.7 does not: that each row fits in the stride. smithay checks that
+/// `offset + stride × height` fits in the dmabuf, but not that `stride` holds a row, so a
+/// 16384×1 buffer with stride 4 in a 4 KiB dmabuf passes, and a CPU renderer (pixman) then
+/// reads `width × bytes per pixel` bytes per row, past the mapping: a crash, or compositor
+/// memory shown on screen and in screen captures. For formats whose bits per pixel smithay
+/// knows (the single-plane RGB formats), every plane's stride must hold a row; smithay has
+/// already checked that `stride × height` rows fit in the fd. Multi-planar (YUV) formats go
+/// to the renderer's own checks (pixman refuses them; EGL checks their layout).
+pub fn check_layout(dmabuf: &Dmabuf) -> Result<(), String> {
+    use smithay::backend::allocator::{format::get_bpp, Buffer};
+    let Some(bpp) = get_bpp(dmabuf.format().code) else {
+        return Ok(());
+    };
+    let size = dmabuf.size();
+    let width = size.w.max(0) as u64;
+    let row = (width * bpp as u64).div_ceil(8);
+    for (index, stride) in dmabuf.strides().enumerate() {
+        let stride = u64::from(stride);
+        if stride < row {
+            return Err(format!(
+                "plane {index}: stride {stride} is smaller than a row of {width} pixels \
+                 ({row} bytes)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn unreachable_dmabuf() -> &'static mut DmabufState {

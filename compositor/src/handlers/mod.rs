@@ -5,6 +5,7 @@ pub mod dmabuf;
 pub mod drm_syncobj;
 pub mod screencopy;
 pub mod seat;
+pub mod shm;
 pub mod xdg_shell;
 
 use smithay::{

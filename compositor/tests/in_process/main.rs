@@ -6,6 +6,7 @@ mod client;
 mod data_device;
 mod fixture;
 mod kms;
+mod robustness;
 mod syncobj;
 
 use std::{

@@ -1,0 +1,211 @@
+//! No client can take the session down: each test does exactly what a hostile or buggy
+//! client did to crash or stall lockstep, and checks that the client gets the protocol's
+//! answer while lockstep and its other clients carry on.
+
+use std::{
+    os::fd::AsFd,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use wayland_client::{protocol::wl_shm, Connection, Dispatch, QueueHandle};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::{
+    zwp_linux_buffer_params_v1::{self, ZwpLinuxBufferParamsV1},
+    zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+};
+
+use crate::{
+    client::ClientData,
+    fixture::{rgb, ClientId, Fixture},
+    GREEN, OUT,
+};
+
+fn memfd(len: u64) -> std::os::fd::OwnedFd {
+    let fd = rustix::fs::memfd_create("robustness", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&fd, len).unwrap();
+    fd
+}
+
+/// A client whose one window is green, to check that it keeps working.
+fn good_client(f: &mut Fixture) -> ClientId {
+    let good = f.add_client();
+    f.map_window(good, 100, 80, GREEN);
+    good
+}
+
+fn assert_good_client_unharmed(f: &mut Fixture, good: ClientId) {
+    f.roundtrip(good);
+    f.settle();
+    assert_eq!(rgb(&f.screenshot(OUT), 640, 360), 0x20c040);
+    assert_eq!(f.client(good).protocol_error(), None);
+}
+
+#[test]
+fn shm_pool_resize_to_zero_or_less_is_a_protocol_error_not_a_crash() {
+    // smithay 0.7.0 posts an error and then unwraps the size as NonZeroUsize: one request
+    // used to panic the whole compositor.
+    for size in [0, -4096, i32::MIN] {
+        let mut f = Fixture::new();
+        let good = good_client(&mut f);
+        let bad = f.add_client();
+        let cl = f.client(bad);
+        let fd = memfd(4096);
+        let pool = cl.shm.create_pool(fd.as_fd(), 4096, &cl.qh, ());
+        pool.resize(size);
+        let got_error = f.wait_until(Duration::from_secs(2), |f| {
+            f.client(bad).protocol_error().is_some()
+        });
+        assert!(got_error, "no protocol error for resize({size})");
+        let (code, interface, message) = f.client(bad).protocol_error().unwrap();
+        assert_eq!(interface, "wl_shm_pool", "{message}");
+        assert_eq!(code, wl_shm::Error::InvalidFd as u32, "{message}");
+        assert_good_client_unharmed(&mut f, good);
+    }
+}
+
+#[test]
+fn shm_pool_shrink_is_a_protocol_error_and_growing_works() {
+    let mut f = Fixture::new();
+    let good = good_client(&mut f);
+    let c = f.add_client();
+    let cl = f.client(c);
+    let fd = memfd(8192);
+    let pool = cl.shm.create_pool(fd.as_fd(), 4096, &cl.qh, ());
+    pool.resize(8192);
+    f.roundtrip(c);
+    assert_eq!(
+        f.client(c).protocol_error(),
+        None,
+        "growing a pool is allowed"
+    );
+    pool.resize(4096);
+    let got_error = f.wait_until(Duration::from_secs(2), |f| {
+        f.client(c).protocol_error().is_some()
+    });
+    assert!(got_error, "no protocol error for shrinking a pool");
+    let (code, interface, _) = f.client(c).protocol_error().unwrap();
+    assert_eq!(
+        (code, interface.as_str()),
+        (wl_shm::Error::InvalidFd as u32, "wl_shm_pool")
+    );
+    assert_good_client_unharmed(&mut f, good);
+}
+
+/// What a `zwp_linux_buffer_params_v1.create` answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Created {
+    Created,
+    Failed,
+}
+
+#[derive(Clone, Default)]
+struct ParamsAnswer(Arc<Mutex<Option<Created>>>);
+
+impl Dispatch<ZwpLinuxBufferParamsV1, ParamsAnswer> for ClientData {
+    fn event(
+        _: &mut Self,
+        _: &ZwpLinuxBufferParamsV1,
+        event: zwp_linux_buffer_params_v1::Event,
+        answer: &ParamsAnswer,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let created = match event {
+            zwp_linux_buffer_params_v1::Event::Created { .. } => Created::Created,
+            zwp_linux_buffer_params_v1::Event::Failed => Created::Failed,
+            _ => return,
+        };
+        *answer.0.lock().unwrap() = Some(created);
+    }
+
+    wayland_client::event_created_child!(ClientData, ZwpLinuxBufferParamsV1, [
+        zwp_linux_buffer_params_v1::EVT_CREATED_OPCODE => (wayland_client::protocol::wl_buffer::WlBuffer, ()),
+    ]);
+}
+
+const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
+
+/// Creates a dmabuf from `fd` as one plane with `stride`, and returns what the compositor
+/// answered.
+fn create_dmabuf(
+    f: &mut Fixture,
+    c: ClientId,
+    fd: std::os::fd::BorrowedFd<'_>,
+    stride: u32,
+    (w, h): (i32, i32),
+) -> Created {
+    let (global, _) = *f
+        .client(c)
+        .data
+        .globals
+        .get("zwp_linux_dmabuf_v1")
+        .expect("linux-dmabuf is offered");
+    let cl = f.client(c);
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    let dmabuf: ZwpLinuxDmabufV1 = registry.bind(global, 3, &cl.qh, ());
+    let answer = ParamsAnswer::default();
+    let params = dmabuf.create_params(&cl.qh, answer.clone());
+    params.add(fd, 0, 0, stride, 0, 0);
+    params.create(w, h, ARGB8888, zwp_linux_buffer_params_v1::Flags::empty());
+    let answered = f.wait_until(Duration::from_secs(2), |_| {
+        answer.0.lock().unwrap().is_some()
+    });
+    assert!(answered, "no created/failed event");
+    let got = answer.0.lock().unwrap().unwrap();
+    got
+}
+
+/// A real dmabuf (dma-heap or udmabuf: the VM has them, the host has not). A skip is
+/// printed for people to see.
+#[allow(clippy::disallowed_macros)]
+fn heap_dmabuf(test: &str) -> Option<lockstep_render::heap::HeapBuffer> {
+    use lockstep_render::heap::{Fourcc as HeapFourcc, HeapAllocator};
+    match HeapAllocator::new().allocate(64, 16, HeapFourcc::ARGB8888) {
+        Ok(buffer) => Some(buffer),
+        Err(err) => {
+            assert!(
+                std::env::var_os("LOCKSTEP_REQUIRE_KERNEL").is_none_or(|v| v != "1"),
+                "{test}: no dmabuf allocator: {err}"
+            );
+            eprintln!("SKIP {test}: no dmabuf allocator (dma-heap, udmabuf): {err}");
+            None
+        }
+    }
+}
+
+#[test]
+fn dmabuf_whose_stride_is_smaller_than_a_row_is_refused() {
+    let test = "dmabuf_whose_stride_is_smaller_than_a_row_is_refused";
+    let Some(heap) = heap_dmabuf(test) else {
+        return;
+    };
+    let stride = heap.layout().stride;
+    let fd = heap.try_clone_fd().expect("dup");
+    let mut f = Fixture::new();
+    let good = good_client(&mut f);
+    let c = f.add_client();
+    // The buffer with its real layout is accepted: the refusals below are about the stride.
+    assert_eq!(
+        create_dmabuf(&mut f, c, fd.as_fd(), stride, (64, 16)),
+        Created::Created
+    );
+    // smithay 0.7 accepts these (offset + stride × height fits in the dmabuf), and pixman
+    // then reads 64 KiB per row from a 4 KiB buffer.
+    assert_eq!(
+        create_dmabuf(&mut f, c, fd.as_fd(), 4, (16384, 1)),
+        Created::Failed,
+        "stride 4 for a 16384-pixel row"
+    );
+    assert_eq!(
+        create_dmabuf(&mut f, c, fd.as_fd(), 4, (64, 16)),
+        Created::Failed,
+        "stride 4 for 64-pixel rows"
+    );
+    assert_eq!(
+        create_dmabuf(&mut f, c, fd.as_fd(), stride - 4, (64, 16)),
+        Created::Failed,
+        "stride one pixel short of a row"
+    );
+    assert_eq!(f.client(c).protocol_error(), None);
+    assert_good_client_unharmed(&mut f, good);
+}
