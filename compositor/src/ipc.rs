@@ -4,19 +4,40 @@
 //! instances can run side by side and `lockstep msg` finds the one its `WAYLAND_DISPLAY` names.
 //! The protocol is one JSON [`Request`] line from the client and one JSON [`Response`] line
 //! back. Requests are read on the event loop without blocking; replies are written (and
-//! screenshots encoded) on a short-lived thread so a slow client or a big PNG never stalls the
+//! screenshots encoded) on one writer thread so a slow client or a big PNG never stalls the
 //! compositor.
+//!
+//! Any local process of the user can connect, so everything a connection can make lockstep
+//! hold is bounded:
+//! - at most [`MAX_CONNECTIONS`] connections are open at once (more are closed at accept);
+//! - a connection must send its request line within [`REQUEST_TIMEOUT`] and in at most
+//!   [`MAX_REQUEST`] bytes, or it is closed;
+//! - replies wait in a queue of [`MAX_QUEUED_REPLIES`] for the writer thread (one thread for
+//!   the compositor's life, created on first use); when the queue is full the reply is
+//!   dropped and the connection closed. Each write gives up after [`WRITE_TIMEOUT`];
+//! - a screenshot is written only to a regular file (opened without blocking, so a FIFO or
+//!   a device cannot hold the writer thread and a whole frame forever).
 
 use std::{
+    cell::Cell,
     io::{ErrorKind, Read, Write},
     os::unix::net::{UnixListener, UnixStream},
     path::{Path, PathBuf},
+    rc::Rc,
+    sync::{
+        mpsc::{sync_channel, SyncSender, TrySendError},
+        Mutex, OnceLock,
+    },
     time::Duration,
 };
 
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};
-use smithay::reexports::calloop::{generic::Generic, Interest, Mode, PostAction};
+use smithay::reexports::calloop::{
+    generic::Generic,
+    timer::{TimeoutAction, Timer},
+    Interest, Mode, PostAction, RegistrationToken,
+};
 use tracing::{debug, info, warn};
 
 use crate::state::State;
@@ -174,18 +195,26 @@ impl IpcServer {
         let listener = UnixListener::bind(&path)
             .with_context(|| format!("cannot create the IPC socket {}", path.display()))?;
         listener.set_nonblocking(true)?;
-        state
+        let open = Rc::new(Cell::new(0usize));
+        // The listener's own token, for pausing it after a failed accept.
+        let token: Rc<OnceLock<RegistrationToken>> = Rc::default();
+        let own_token = token.clone();
+        let registered = state
             .core
             .loop_handle
             .insert_source(
                 Generic::new(listener, Interest::READ, Mode::Level),
-                |_, listener, state| {
+                move |_, listener, state| {
                     loop {
                         match listener.accept() {
-                            Ok((stream, _)) => accept(state, stream),
+                            Ok((stream, _)) => accept(state, stream, &open),
                             Err(err) if err.kind() == ErrorKind::WouldBlock => break,
                             Err(err) => {
-                                warn!(?err, "IPC accept failed");
+                                // Out of fds: the connection waits in the backlog.
+                                debug!(?err, "IPC accept failed");
+                                if let Some(token) = own_token.get() {
+                                    crate::socket::back_off(state, *token);
+                                }
                                 break;
                             }
                         }
@@ -194,52 +223,132 @@ impl IpcServer {
                 },
             )
             .map_err(|err| anyhow!("cannot watch the IPC socket: {err}"))?;
+        let _ = token.set(registered);
         info!(path = %path.display(), "IPC listening");
         Ok(Self { path })
     }
 }
 
 /// Most a request may be; anything longer is not a `lockstep msg` request.
-const MAX_REQUEST: usize = 64 * 1024;
+pub const MAX_REQUEST: usize = 64 * 1024;
 
-fn accept(state: &mut State, stream: UnixStream) {
+/// Most IPC connections open at once.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// How long a connection may take to send its request line.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Most replies waiting for the writer thread.
+pub const MAX_QUEUED_REPLIES: usize = 16;
+
+/// How long writing one reply may take.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One open connection's event sources: the stream and its request timeout.
+#[derive(Default)]
+struct Connection {
+    stream: Cell<Option<RegistrationToken>>,
+    timeout: Cell<Option<RegistrationToken>>,
+}
+
+impl Connection {
+    /// Removes both sources (closing the stream unless a reply holds a clone of it).
+    fn close(&self, state: &mut State, open: &Cell<usize>) {
+        let handle = &state.core.loop_handle;
+        let mut closed = false;
+        if let Some(token) = self.stream.take() {
+            handle.remove(token);
+            closed = true;
+        }
+        if let Some(token) = self.timeout.take() {
+            handle.remove(token);
+        }
+        if closed {
+            open.set(open.get().saturating_sub(1));
+        }
+    }
+}
+
+fn accept(state: &mut State, stream: UnixStream, open: &Rc<Cell<usize>>) {
+    if open.get() >= MAX_CONNECTIONS {
+        debug!(
+            open = open.get(),
+            "too many IPC connections; closing the new one"
+        );
+        return;
+    }
     if stream.set_nonblocking(true).is_err() {
         return;
     }
+    let conn = Rc::new(Connection::default());
     let mut buffer = Vec::new();
+    let (reader, reader_open) = (conn.clone(), open.clone());
     let result = state.core.loop_handle.insert_source(
         Generic::new(stream, Interest::READ, Mode::Level),
         move |_, stream, state| {
             let mut chunk = [0u8; 4096];
             // SAFETY: calloop gives us the stream only for this callback; we do not drop or
-            // replace it, we only read and (after removing the source) clone it.
+            // replace it, we only read and clone it.
             let stream_ref = unsafe { stream.get_mut() };
-            loop {
+            let done = loop {
                 match stream_ref.read(&mut chunk) {
-                    Ok(0) => return Ok(PostAction::Remove),
+                    Ok(0) => break true,
                     Ok(n) => {
                         buffer.extend_from_slice(&chunk[..n]);
-                        if buffer.len() > MAX_REQUEST {
-                            return Ok(PostAction::Remove);
-                        }
                         if let Some(end) = buffer.iter().position(|b| *b == b'\n') {
                             let line = buffer[..end].to_vec();
                             if let Ok(reply) = stream_ref.try_clone() {
                                 handle_line(state, &line, reply);
                             }
-                            return Ok(PostAction::Remove);
+                            break true;
+                        }
+                        if buffer.len() > MAX_REQUEST {
+                            break true;
                         }
                     }
-                    Err(err) if err.kind() == ErrorKind::WouldBlock => {
-                        return Ok(PostAction::Continue)
-                    }
-                    Err(_) => return Ok(PostAction::Remove),
+                    Err(err) if err.kind() == ErrorKind::WouldBlock => break false,
+                    Err(_) => break true,
                 }
+            };
+            if !done {
+                return Ok(PostAction::Continue);
             }
+            // The source is removed by returning Remove: forget its token first.
+            reader.stream.set(None);
+            reader_open.set(reader_open.get().saturating_sub(1));
+            if let Some(token) = reader.timeout.take() {
+                state.core.loop_handle.remove(token);
+            }
+            Ok(PostAction::Remove)
         },
     );
-    if let Err(err) = result {
-        warn!(?err, "cannot watch an IPC connection");
+    let token = match result {
+        Ok(token) => token,
+        Err(err) => {
+            warn!(?err, "cannot watch an IPC connection");
+            return;
+        }
+    };
+    conn.stream.set(Some(token));
+    open.set(open.get() + 1);
+    let (timed, timed_open) = (conn.clone(), open.clone());
+    let timer = state.core.loop_handle.insert_source(
+        Timer::from_duration(REQUEST_TIMEOUT),
+        move |_, _, state| {
+            timed.timeout.set(None);
+            if timed.stream.get().is_some() {
+                debug!("IPC connection sent no request in time; closing it");
+            }
+            timed.close(state, &timed_open);
+            TimeoutAction::Drop
+        },
+    );
+    match timer {
+        Ok(token) => conn.timeout.set(Some(token)),
+        Err(err) => {
+            warn!(error = %err.error, "cannot time an IPC connection; closing it");
+            conn.close(state, open);
+        }
     }
 }
 
@@ -261,15 +370,118 @@ fn handle_line(state: &mut State, line: &[u8], reply: UnixStream) {
     }
 }
 
-fn send(mut stream: UnixStream, response: Response) {
-    std::thread::spawn(move || {
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-        if let Ok(mut text) = serde_json::to_vec(&response) {
-            text.push(b'\n');
-            let _ = stream.write_all(&text);
+/// Work for the writer thread.
+enum Job {
+    /// Write this response.
+    Reply(UnixStream, Response),
+    /// Encode this frame as PNG, write it to `path`, then reply.
+    Screenshot {
+        stream: UnixStream,
+        frame: lockstep_render::Frame,
+        path: PathBuf,
+        output: String,
+    },
+}
+
+/// The writer thread's queue, created on first use (`None` if the thread cannot be made).
+fn writer() -> Option<&'static Mutex<SyncSender<Job>>> {
+    static WRITER: OnceLock<Option<Mutex<SyncSender<Job>>>> = OnceLock::new();
+    WRITER
+        .get_or_init(|| {
+            let (sender, receiver) = sync_channel::<Job>(MAX_QUEUED_REPLIES);
+            let spawned = std::thread::Builder::new()
+                .name("lockstep-ipc".into())
+                .spawn(move || {
+                    for job in receiver {
+                        run_job(job);
+                    }
+                });
+            match spawned {
+                Ok(_) => Some(Mutex::new(sender)),
+                Err(err) => {
+                    warn!(%err, "cannot start the IPC writer thread; IPC replies are dropped");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// Queues `job` for the writer thread; drops it (closing its connection) when the queue is
+/// full or there is no thread.
+fn queue(job: Job) {
+    let Some(writer) = writer() else {
+        return;
+    };
+    let Ok(sender) = writer.lock() else {
+        return;
+    };
+    match sender.try_send(job) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            debug!("IPC reply queue full; dropping a reply");
         }
-    });
+        Err(TrySendError::Disconnected(_)) => warn!("the IPC writer thread is gone"),
+    }
+}
+
+fn run_job(job: Job) {
+    match job {
+        Job::Reply(stream, response) => write_reply(stream, &response),
+        Job::Screenshot {
+            stream,
+            frame,
+            path,
+            output,
+        } => {
+            let response = match frame.encode_png() {
+                Ok(png) => match write_regular_file(&path, &png) {
+                    Ok(()) => Response::Screenshot {
+                        path,
+                        output,
+                        size: (frame.width(), frame.height()),
+                    },
+                    Err(err) => Response::Error(format!("cannot write {}: {err}", path.display())),
+                },
+                Err(err) => Response::Error(format!("PNG encoding failed: {err}")),
+            };
+            drop(frame);
+            write_reply(stream, &response);
+        }
+    }
+}
+
+fn write_reply(mut stream: UnixStream, response: &Response) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    if let Ok(mut text) = serde_json::to_vec(response) {
+        text.push(b'\n');
+        let _ = stream.write_all(&text);
+    }
+}
+
+/// Writes `bytes` to `path`, which must be (or become) a regular file: the open never blocks
+/// (O_NONBLOCK), so a FIFO without a reader fails at once, and anything that is not a regular
+/// file is refused before a byte is written.
+pub fn write_regular_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file (screenshots are written to files only)",
+        ));
+    }
+    file.set_len(0)?;
+    file.write_all(bytes)
+}
+
+fn send(stream: UnixStream, response: Response) {
+    queue(Job::Reply(stream, response));
 }
 
 /// Answers the requests that need only a look at the state.
@@ -399,21 +611,12 @@ fn screenshot(state: &mut State, path: PathBuf, output: Option<String>, reply: U
             return;
         }
     };
-    let name = output.name();
     // Encoding a large PNG takes tens of milliseconds: do it off the event loop.
-    std::thread::spawn(move || {
-        let response = match frame.encode_png() {
-            Ok(png) => match std::fs::write(&path, png) {
-                Ok(()) => Response::Screenshot {
-                    path,
-                    output: name,
-                    size: (frame.width(), frame.height()),
-                },
-                Err(err) => Response::Error(format!("cannot write {}: {err}", path.display())),
-            },
-            Err(err) => Response::Error(format!("PNG encoding failed: {err}")),
-        };
-        send(reply, response);
+    queue(Job::Screenshot {
+        stream: reply,
+        frame,
+        path,
+        output: output.name(),
     });
 }
 

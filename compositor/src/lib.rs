@@ -12,5 +12,6 @@ pub mod ipc;
 pub mod render;
 pub mod server;
 pub mod shell;
+pub mod socket;
 pub mod state;
 pub mod sync_validation;

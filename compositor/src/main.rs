@@ -176,7 +176,9 @@ fn spawn_command(args: &[OsString], socket: &OsString) -> Result<()> {
     let (program, rest) = args
         .split_first()
         .ok_or_else(|| anyhow!("empty command after --"))?;
-    let mut child = Command::new(program)
+    let mut command = Command::new(program);
+    lockstep::socket::restore_fd_limit_in_child(&mut command);
+    let mut child = command
         .args(rest)
         .env("WAYLAND_DISPLAY", socket)
         .env_remove("DISPLAY")

@@ -38,7 +38,7 @@ pub struct Server {
 
 impl Server {
     fn core(config: Config) -> Result<(EventLoop<'static, State>, Display<State>, Core)> {
-        raise_fd_limit();
+        crate::socket::raise_fd_limit();
         let event_loop: EventLoop<'static, State> =
             EventLoop::try_new().context("cannot create the event loop")?;
         let display: Display<State> =
@@ -211,6 +211,7 @@ impl State {
     /// Housekeeping after each loop iteration.
     pub fn after_dispatch(&mut self) {
         self.collect_sync_garbage();
+        self.prune_screencopies();
         if let Some(window) = self.core.focus_request.take() {
             crate::shell::focus_window(self, &window);
         }
@@ -218,27 +219,6 @@ impl State {
         self.core.popups.cleanup();
         if let Err(err) = self.core.display_handle.flush_clients() {
             tracing::debug!(?err, "flushing clients failed");
-        }
-    }
-}
-
-/// Raises the soft limit on open files to the hard limit. Every client, shm pool, dmabuf
-/// plane and held acquire wait costs an fd; the usual soft limit of 1,024 is reached by a
-/// few hundred blocked explicit-sync surfaces. Children started with `--` get the limit
-/// lockstep started with.
-fn raise_fd_limit() {
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        let raised = rustix::process::Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        };
-        match setrlimit(Resource::Nofile, raised) {
-            Ok(()) => {
-                tracing::debug!(from = ?limit.current, to = ?limit.maximum, "raised the open-file limit")
-            }
-            Err(err) => tracing::warn!(%err, "cannot raise the open-file limit"),
         }
     }
 }

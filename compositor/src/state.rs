@@ -11,7 +11,6 @@
 use std::{
     collections::HashMap,
     ffi::OsString,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -35,11 +34,10 @@ use smithay::{
         selection::data_device::DataDeviceState,
         shell::xdg::{decoration::XdgDecorationState, XdgShellState},
         shm::ShmState,
-        socket::ListeningSocketSource,
         viewporter::ViewporterState,
     },
 };
-use tracing::{info, warn};
+use tracing::warn;
 
 use lockstep_config::Config;
 use lockstep_protocols::wlr_screencopy::ScreencopyManagerState;
@@ -256,30 +254,7 @@ impl Core {
     /// Listens on a Wayland socket (`name`, or the first free `wayland-N`) and accepts clients
     /// on the event loop.
     pub fn listen(&mut self, name: Option<&str>) -> anyhow::Result<OsString> {
-        let source = match name {
-            Some(name) => ListeningSocketSource::with_name(name),
-            None => ListeningSocketSource::new_auto(),
-        }
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "cannot create the Wayland socket {}: {err}. Is XDG_RUNTIME_DIR set and \
-                 writable, and is another compositor already using that name?",
-                name.unwrap_or("wayland-N")
-            )
-        })?;
-        let socket_name = source.socket_name().to_os_string();
-        self.loop_handle
-            .insert_source(source, |stream, _, state| {
-                if let Err(err) = state
-                    .core
-                    .display_handle
-                    .insert_client(stream, Arc::new(ClientState::default()))
-                {
-                    warn!(?err, "failed to add a new client");
-                }
-            })
-            .map_err(|err| anyhow::anyhow!("cannot watch the Wayland socket: {err}"))?;
-        info!(socket = ?socket_name, "listening for Wayland clients");
+        let socket_name = crate::socket::listen(&self.loop_handle, name)?;
         self.socket_name = Some(socket_name.clone());
         Ok(socket_name)
     }

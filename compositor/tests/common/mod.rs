@@ -286,6 +286,8 @@ pub struct LockstepOptions {
     pub env: Vec<(String, String)>,
     /// `-- COMMAND ARGS...`, if any.
     pub command: Vec<String>,
+    /// Start lockstep with this soft and hard RLIMIT_NOFILE (fd exhaustion tests).
+    pub fd_limit: Option<u64>,
 }
 
 impl LockstepOptions {
@@ -296,6 +298,7 @@ impl LockstepOptions {
             outputs: vec!["1280x720@60".into()],
             env: Vec::new(),
             command: Vec::new(),
+            fd_limit: None,
         }
     }
 }
@@ -322,6 +325,22 @@ impl Lockstep {
         }
         if !options.command.is_empty() {
             command.arg("--").args(&options.command);
+        }
+        if let Some(limit) = options.fd_limit {
+            // SAFETY: the closure runs in the forked child before exec and only calls
+            // setrlimit(2), which is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                command.pre_exec(move || {
+                    let rlimit = libc::rlimit {
+                        rlim_cur: limit,
+                        rlim_max: limit,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let proc = Proc::spawn("lockstep", command, runtime.path());
         let mut lockstep = Self {
