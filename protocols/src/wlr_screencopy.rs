@@ -101,6 +101,10 @@ pub enum ScreencopyError {
 }
 
 impl Screencopy {
+    /// The client's frame object.
+    pub fn frame(&self) -> &ZwlrScreencopyFrameV1 {
+        &self.frame
+    }
     /// The output to copy.
     pub fn output(&self) -> &Output {
         &self.output
