@@ -128,12 +128,8 @@ impl State {
         else {
             return location;
         };
-        let x = location
-            .x
-            .clamp(geo.loc.x as f64, (geo.loc.x + geo.size.w - 1) as f64);
-        let y = location
-            .y
-            .clamp(geo.loc.y as f64, (geo.loc.y + geo.size.h - 1) as f64);
+        let x = clamp_axis(location.x, geo.loc.x, geo.size.w);
+        let y = clamp_axis(location.y, geo.loc.y, geo.size.h);
         (x, y).into()
     }
 
@@ -664,4 +660,34 @@ impl PointerGrab<State> for WindowGrab {
     }
 
     fn unset(&mut self, _data: &mut State) {}
+}
+
+/// Clamps `v` into `[start, start + len - 1]`, in f64 so that no position or size can
+/// overflow, and without `f64::clamp`'s panics (an empty range, a NaN coordinate).
+fn clamp_axis(v: f64, start: i32, len: i32) -> f64 {
+    let min = f64::from(start);
+    let max = (min + f64::from(len) - 1.0).max(min);
+    if v.is_nan() {
+        min
+    } else {
+        v.max(min).min(max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clamp_axis;
+
+    #[test]
+    fn clamp_axis_never_overflows_or_panics() {
+        assert_eq!(clamp_axis(-5.0, 0, 100), 0.0);
+        assert_eq!(clamp_axis(500.0, 0, 100), 99.0);
+        assert_eq!(clamp_axis(50.5, 0, 100), 50.5);
+        // An output at the very end of the i32 range: start + len wraps in i32.
+        let max = clamp_axis(f64::MAX, i32::MAX - 10, 1920);
+        assert_eq!(max, f64::from(i32::MAX - 10) + 1919.0);
+        assert_eq!(clamp_axis(0.0, i32::MIN, 10), f64::from(i32::MIN) + 9.0);
+        assert_eq!(clamp_axis(f64::NAN, 7, 10), 7.0);
+        assert_eq!(clamp_axis(3.0, 7, 0), 7.0);
+    }
 }

@@ -67,6 +67,8 @@ pub enum ErrorKind {
     InvalidMode,
     /// An output `scale` not in (0, 4].
     ScaleOutOfRange,
+    /// An output `position` beyond ±[`MAX_POSITION`](crate::MAX_POSITION).
+    PositionOutOfRange,
     /// `acquire_timeout_ms = 0`.
     ZeroTimeout,
     /// Two `[[output]]` tables with the same `name` (or two without one).

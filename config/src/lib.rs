@@ -117,6 +117,11 @@ pub use error::{ConfigError, Diagnostic, ErrorKind};
 pub use mode::{Mode, ModeParseError, MAX_MODE_SIZE, MAX_REFRESH_MHZ};
 pub use model::{Config, CursorConfig, ExplicitSyncConfig, KeyboardConfig, OutputConfig, Position};
 
+/// Largest accepted output position coordinate, either sign, in logical pixels: far beyond
+/// any real layout (64 side-by-side 16K displays), and small enough that adding any output
+/// size to it stays far from `i32::MAX`.
+pub const MAX_POSITION: u32 = 1 << 20;
+
 /// A loaded configuration and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {

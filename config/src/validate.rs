@@ -28,6 +28,7 @@ struct Spans {
 struct OutputSpans {
     name: Span,
     scale: Span,
+    position: Span,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +65,21 @@ pub(crate) fn validate(config: &Config, text: &str, path: PathBuf) -> Result<(),
                 format!("output scale {} is out of range", output.scale),
                 "scale must be greater than 0 and at most 4, e.g. `scale = 1.5`".to_owned(),
             );
+        }
+        if let Some(p) = output.position {
+            if p.x.unsigned_abs() > crate::MAX_POSITION || p.y.unsigned_abs() > crate::MAX_POSITION
+            {
+                return fail(
+                    output_span(i, |o| &o.position),
+                    ErrorKind::PositionOutOfRange,
+                    format!("output position {}, {} is out of range", p.x, p.y),
+                    format!(
+                        "x and y must be between -{max} and {max} (logical pixels from the \
+                         top-left corner of the layout), e.g. `position = {{ x = 1920, y = 0 }}`",
+                        max = crate::MAX_POSITION
+                    ),
+                );
+            }
         }
         if let Some(first) = config.outputs[..i]
             .iter()

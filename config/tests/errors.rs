@@ -281,6 +281,34 @@ fn scale_out_of_range() {
 }
 
 #[test]
+fn output_position_near_the_i32_limits_is_refused() {
+    // A position near i32::MAX used to wrap an addition in the pointer clamp, and
+    // f64::clamp then panicked on the first pointer motion.
+    let hint = "x and y must be between -1048576 and 1048576 (logical pixels from the top-left \
+                corner of the layout), e.g. `position = { x = 1920, y = 0 }`";
+    for (value, shown) in [
+        ("{ x = 2147483000, y = 0 }", "2147483000, 0"),
+        ("{ x = 0, y = -2147483648 }", "0, -2147483648"),
+        ("{ x = 1048577, y = 0 }", "1048577, 0"),
+    ] {
+        let text = format!("[[output]]\nname = \"a\"\nposition = {value}\n");
+        let message = format!("output position {shown} is out of range");
+        check(
+            &text,
+            ErrorKind::PositionOutOfRange,
+            (3, 12),
+            &message,
+            hint,
+        );
+    }
+    Config::parse(
+        "[[output]]\nposition = { x = 1048576, y = -1048576 }",
+        Path::new("t"),
+    )
+    .unwrap();
+}
+
+#[test]
 fn zero_timeout() {
     check(
         "[explicit_sync]\nenabled = true\nacquire_timeout_ms = 0\n",
