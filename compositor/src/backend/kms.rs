@@ -31,6 +31,14 @@
 //! (`SurfaceLease` below); when that cannot be done (a buffer still current, a soft timeline),
 //! the CPU signals them at the page-flip event.
 //!
+//! A page-flip event that never comes (a driver bug, a GPU hang) would freeze that output
+//! forever, since its next frame waits for the flip. A watchdog (one calloop timer, armed only
+//! while a flip is pending, so an idle screen has no wakeups) notices a flip pending for
+//! longer than [`FLIP_TIMEOUT`], logs an error naming the output and CRTC, treats the flip as
+//! done (the leases of the frame before end, feedback is sent) and asks for a new frame. If
+//! the kernel still holds the commit, the next commit fails with EBUSY and the old frame
+//! stays, logged; the output tries again at its next redraw.
+//!
 //! Around the frames: [`Kms::pause`] / [`Kms::resume`] follow the session (VT switches:
 //! nothing is committed while away, the whole state is committed again on return), and
 //! [`Kms::rescan`] follows udev's change events (displays plugged in or out).
@@ -102,6 +110,8 @@ struct KmsOutput {
     in_flight: Option<RenderOutcome>,
     /// A redraw was asked for while a flip was pending.
     redraw_after_flip: bool,
+    /// When the commit in flight was made (for the flip watchdog).
+    committed_at: Option<std::time::Instant>,
     /// The wl_output global, removed with the output.
     global: smithay::reexports::wayland_server::backend::GlobalId,
     /// Client buffers the kernel would not scan out here (their framebuffer import or the
@@ -115,6 +125,10 @@ struct KmsOutput {
 
 /// How many flip-to-cleanup times each output keeps (for benchmarks and logs).
 const FLIP_LOG: usize = 256;
+
+/// How long a page flip may be pending before the watchdog gives up on its event: many
+/// frames at any refresh rate a display has (1 Hz panels in self-refresh excepted).
+pub const FLIP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The cursor image as pixels for the cursor plane.
 struct CursorPixels {
@@ -141,6 +155,10 @@ pub struct Kms {
     fenced_releases: bool,
     /// Time spent in `render` and page-flip handling.
     busy: std::time::Duration,
+    /// The flip watchdog's timer, while one is armed.
+    watchdog: Option<smithay::reexports::calloop::RegistrationToken>,
+    /// Page-flip events to ignore (tests: an event the kernel never sends).
+    lose_flip_events: usize,
 }
 
 impl Kms {
@@ -185,6 +203,8 @@ impl Kms {
             input: None,
             fenced_releases: true,
             busy: std::time::Duration::ZERO,
+            watchdog: None,
+            lose_flip_events: 0,
         };
         let connectors = dev
             .dev
@@ -283,6 +303,7 @@ impl Kms {
                 output: output.clone(),
                 in_flight: None,
                 redraw_after_flip: false,
+                committed_at: None,
                 global,
                 unscannable: Default::default(),
                 flip_to_cleanup: Default::default(),
@@ -438,6 +459,7 @@ impl Kms {
         for out in self.outputs.values_mut() {
             // A frame still in flight keeps its feedback: its page flip still comes.
             out.pipeline.reset_after_resume();
+            out.committed_at = None;
             out.damage_tracker = OutputDamageTracker::from_output(&out.output);
             out.change_probe = OutputDamageTracker::from_output(&out.output);
             out.composited_current = false;
@@ -450,8 +472,95 @@ impl Kms {
     pub fn render(&mut self, core: &mut Core, output: &Output) -> Result<RenderOutcome> {
         let start = std::time::Instant::now();
         let outcome = self.render_frame(core, output);
+        if let Some(out) = self.outputs.get_mut(&output.name()) {
+            if out.pipeline.flip_pending() && out.committed_at.is_none() {
+                out.committed_at = Some(start);
+                self.arm_watchdog(core, start + FLIP_TIMEOUT);
+            }
+        }
         self.busy += start.elapsed();
         outcome
+    }
+
+    /// Makes the flip watchdog fire at `deadline`, unless it is armed already (it re-arms
+    /// itself for the next pending flip when it fires).
+    fn arm_watchdog(&mut self, core: &Core, deadline: std::time::Instant) {
+        if self.watchdog.is_some() {
+            return;
+        }
+        let timer = smithay::reexports::calloop::timer::Timer::from_deadline(deadline);
+        let armed = core
+            .loop_handle
+            .insert_source(timer, |now, _, state: &mut State| {
+                let crate::backend::Backend::Kms(kms) = &mut state.backend else {
+                    return smithay::reexports::calloop::timer::TimeoutAction::Drop;
+                };
+                kms.flip_watchdog(&mut state.core, now)
+            });
+        match armed {
+            Ok(token) => self.watchdog = Some(token),
+            Err(err) => warn!(error = %err.error, "cannot arm the page-flip watchdog"),
+        }
+    }
+
+    /// The watchdog fired: completes flips pending for longer than [`FLIP_TIMEOUT`], and
+    /// re-arms for the next pending one.
+    fn flip_watchdog(
+        &mut self,
+        core: &mut Core,
+        now: std::time::Instant,
+    ) -> smithay::reexports::calloop::timer::TimeoutAction {
+        use smithay::reexports::calloop::timer::TimeoutAction;
+        if !self.active {
+            // Away from the VT no flips are expected; resume commits everything again.
+            self.watchdog = None;
+            return TimeoutAction::Drop;
+        }
+        let stalled: Vec<String> = self
+            .outputs
+            .iter()
+            .filter(|(_, o)| {
+                o.pipeline.flip_pending() && o.committed_at.is_some_and(|t| now >= t + FLIP_TIMEOUT)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stalled {
+            let Some(out) = self.outputs.get_mut(&name) else {
+                continue;
+            };
+            let waited = out.committed_at.map(|t| now - t).unwrap_or_default();
+            tracing::error!(
+                output = %name,
+                crtc = ?out.pipeline.crtc(),
+                waited_ms = waited.as_millis() as u64,
+                "page flip never completed (a driver or GPU problem); treating it as done so the \
+                 output is not frozen"
+            );
+            let time = core.now();
+            Self::complete_flip(out, core, 0, time, time);
+            out.redraw_after_flip = false;
+            queue_redraw(core, &out.output);
+        }
+        let next = self
+            .outputs
+            .values()
+            .filter(|o| o.pipeline.flip_pending())
+            .filter_map(|o| o.committed_at)
+            .min();
+        match next {
+            Some(t) => TimeoutAction::ToInstant(t + FLIP_TIMEOUT),
+            _ => {
+                self.watchdog = None;
+                TimeoutAction::Drop
+            }
+        }
+    }
+
+    /// Makes the next `n` page-flip events be ignored, as if the kernel never sent them
+    /// (tests of the flip watchdog).
+    #[doc(hidden)]
+    pub fn lose_page_flip_events(&mut self, n: usize) {
+        self.lose_flip_events = n;
     }
 
     /// Time spent rendering, committing and cleaning up after flips, since the start: the
@@ -683,6 +792,11 @@ impl Kms {
             let lockstep_render::kms::drm::control::Event::PageFlip(flip) = event else {
                 continue;
             };
+            if self.lose_flip_events > 0 {
+                self.lose_flip_events -= 1;
+                debug!(crtc = ?flip.crtc, "page-flip event ignored (test)");
+                continue;
+            }
             let Some(out) = self
                 .outputs
                 .values_mut()
@@ -690,27 +804,43 @@ impl Kms {
             else {
                 continue;
             };
-            let Some(done) = out.pipeline.on_page_flip(flip.frame, flip.duration) else {
+            if !Self::complete_flip(out, core, flip.frame, flip.duration, woke) {
                 continue;
-            };
-            if out.flip_to_cleanup.len() == FLIP_LOG {
-                out.flip_to_cleanup.pop_front();
-            }
-            let now = core.now();
-            out.flip_to_cleanup
-                .push_back((now.saturating_sub(done.time), now.saturating_sub(woke)));
-            if let Some(outcome) = out.in_flight.take() {
-                core.after_render(
-                    &out.output,
-                    done.time,
-                    Some(u64::from(done.sequence)),
-                    &outcome,
-                );
             }
             if std::mem::take(&mut out.redraw_after_flip) {
                 queue_redraw(core, &out.output);
             }
         }
+    }
+
+    /// The flip of `out`'s commit in flight happened at `time` (sequence `sequence`): cleanup
+    /// and feedback. False when no flip was pending (a late event after the watchdog).
+    fn complete_flip(
+        out: &mut KmsOutput,
+        core: &mut Core,
+        sequence: u32,
+        time: std::time::Duration,
+        woke: std::time::Duration,
+    ) -> bool {
+        let Some(done) = out.pipeline.on_page_flip(sequence, time) else {
+            return false;
+        };
+        out.committed_at = None;
+        if out.flip_to_cleanup.len() == FLIP_LOG {
+            out.flip_to_cleanup.pop_front();
+        }
+        let now = core.now();
+        out.flip_to_cleanup
+            .push_back((now.saturating_sub(done.time), now.saturating_sub(woke)));
+        if let Some(outcome) = out.in_flight.take() {
+            core.after_render(
+                &out.output,
+                done.time,
+                Some(u64::from(done.sequence)),
+                &outcome,
+            );
+        }
+        true
     }
 }
 

@@ -1086,3 +1086,39 @@ fn kms_client_cursor_surface_goes_on_the_cursor_plane() {
     );
     assert_eq!(f.client(c).protocol_error(), None);
 }
+
+#[test]
+fn kms_page_flip_event_that_never_comes_does_not_freeze_the_output() {
+    let test = "kms_page_flip_event_that_never_comes";
+    let Some((_path, mut f, c, _top)) = window_on_vkms(test, 0xff20_c040) else {
+        return;
+    };
+    let before = stats(&mut f);
+    kms_backend(&mut f).lose_page_flip_events(1);
+    // A second window: a commit whose flip event is lost.
+    let lost_at = std::time::Instant::now();
+    f.map_window(c, 120, 90, 0xffd0_2020);
+    let committed = f.wait_until(Duration::from_secs(2), |f| {
+        stats(f).commits > before.commits
+    });
+    assert!(committed, "the new window was never committed");
+    // Without a watchdog the output would wait for that event forever; with it the flip is
+    // given up after FLIP_TIMEOUT and the output commits again (and gets real flips).
+    let recovered = f.wait_until(Duration::from_secs(5), |f| {
+        let s = stats(f);
+        s.flips >= before.flips + 2 && !pipeline(f).flip_pending()
+    });
+    let s = stats(&mut f);
+    assert!(recovered, "the output stayed frozen: {before:?} -> {s:?}");
+    assert!(
+        lost_at.elapsed() >= lockstep::backend::kms::FLIP_TIMEOUT,
+        "recovered before the timeout: the event was not lost"
+    );
+    // Frames go on as usual afterwards: a pointer move is committed and flipped.
+    let after = stats(&mut f);
+    f.map_window(c, 60, 40, 0xff30_40e0);
+    let flipped = f.wait_until(Duration::from_secs(2), |f| {
+        stats(f).flips > after.flips && !pipeline(f).flip_pending()
+    });
+    assert!(flipped, "no flip after recovery: {:?}", stats(&mut f));
+}
