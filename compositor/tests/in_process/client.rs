@@ -90,6 +90,8 @@ pub struct TestClient {
     pub presentation: WpPresentation,
     /// The seat.
     pub seat: WlSeat,
+    /// The first output, when there is one.
+    pub output: Option<WlOutput>,
 }
 
 impl TestClient {
@@ -137,9 +139,10 @@ impl TestClient {
         let presentation = registry.bind::<WpPresentation, _, _>(id, v, &qh, ());
         let (id, v) = bind("wl_seat", 7);
         let seat = registry.bind::<WlSeat, _, _>(id, v, &qh, ());
-        if let Some((id, v)) = globals.get("wl_output").copied() {
-            registry.bind::<WlOutput, _, _>(id, v.min(4), &qh, ());
-        }
+        let output = globals
+            .get("wl_output")
+            .copied()
+            .map(|(id, v)| registry.bind::<WlOutput, _, _>(id, v.min(4), &qh, ()));
         Self {
             conn,
             queue,
@@ -151,6 +154,7 @@ impl TestClient {
             wm_base,
             presentation,
             seat,
+            output,
         }
     }
 

@@ -13,6 +13,10 @@ use wayland_protocols::wp::linux_dmabuf::zv1::client::{
     zwp_linux_buffer_params_v1::{self, ZwpLinuxBufferParamsV1},
     zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
 };
+use wayland_protocols_wlr::screencopy::v1::client::{
+    zwlr_screencopy_frame_v1::{self, ZwlrScreencopyFrameV1},
+    zwlr_screencopy_manager_v1::ZwlrScreencopyManagerV1,
+};
 
 use crate::{
     client::ClientData,
@@ -207,5 +211,131 @@ fn dmabuf_whose_stride_is_smaller_than_a_row_is_refused() {
         "stride one pixel short of a row"
     );
     assert_eq!(f.client(c).protocol_error(), None);
+    assert_good_client_unharmed(&mut f, good);
+}
+
+/// What a screencopy frame answered.
+#[derive(Clone, Default)]
+struct FrameEvents(Arc<Mutex<Vec<&'static str>>>);
+
+impl Dispatch<ZwlrScreencopyFrameV1, FrameEvents> for ClientData {
+    fn event(
+        _: &mut Self,
+        _: &ZwlrScreencopyFrameV1,
+        event: zwlr_screencopy_frame_v1::Event,
+        events: &FrameEvents,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        let name = match event {
+            zwlr_screencopy_frame_v1::Event::Ready { .. } => "ready",
+            zwlr_screencopy_frame_v1::Event::Failed => "failed",
+            zwlr_screencopy_frame_v1::Event::BufferDone => "buffer_done",
+            _ => return,
+        };
+        events.0.lock().unwrap().push(name);
+    }
+}
+
+wayland_client::delegate_noop!(ClientData: ignore ZwlrScreencopyManagerV1);
+
+#[test]
+fn waiting_screencopies_are_bounded_per_client_and_dropped_with_their_frames() {
+    use lockstep::handlers::screencopy::MAX_PENDING_PER_CLIENT;
+    let mut f = Fixture::new();
+    let good = good_client(&mut f);
+    let c = f.add_client();
+    let (global, _) = *f
+        .client(c)
+        .data
+        .globals
+        .get("zwlr_screencopy_manager_v1")
+        .expect("screencopy is offered");
+    let output = f.client(c).output.clone().expect("an output");
+    let cl = f.client(c);
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    let manager: ZwlrScreencopyManagerV1 = registry.bind(global, 3, &cl.qh, ());
+    let requests = MAX_PENDING_PER_CLIENT + 4;
+    let mut frames = Vec::new();
+    for _ in 0..requests {
+        let cl = f.client(c);
+        let events = FrameEvents::default();
+        let frame = manager.capture_output(0, &output, &cl.qh, events.clone());
+        frames.push((frame, events));
+    }
+    f.roundtrip(c);
+    // One 1280×720 XRGB8888 shm buffer is enough for all of them (each only waits).
+    let cl = f.client(c);
+    let fd = memfd(1280 * 720 * 4);
+    let pool = cl.shm.create_pool(fd.as_fd(), 1280 * 720 * 4, &cl.qh, ());
+    let buffer = pool.create_buffer(0, 1280, 720, 1280 * 4, wl_shm::Format::Xrgb8888, &cl.qh, ());
+    for (frame, _) in &frames {
+        frame.copy_with_damage(&buffer);
+    }
+    f.roundtrip(c);
+    let failed = |frames: &[(ZwlrScreencopyFrameV1, FrameEvents)]| {
+        frames
+            .iter()
+            .filter(|(_, e)| e.0.lock().unwrap().contains(&"failed"))
+            .count()
+    };
+    assert_eq!(failed(&frames), requests - MAX_PENDING_PER_CLIENT);
+    assert_eq!(
+        f.server.state.core.pending_screencopies.len(),
+        MAX_PENDING_PER_CLIENT
+    );
+    // Frames the client destroys stop waiting (and let go of the buffer).
+    for (frame, _) in frames.iter().take(6) {
+        frame.destroy();
+    }
+    f.roundtrip(c);
+    assert_eq!(
+        f.server.state.core.pending_screencopies.len(),
+        MAX_PENDING_PER_CLIENT - 6
+    );
+    // The rest are answered at the next damaged frame, from one capture.
+    f.map_window(good, 50, 50, GREEN);
+    f.settle();
+    f.roundtrip(c);
+    let ready = frames
+        .iter()
+        .filter(|(_, e)| e.0.lock().unwrap().contains(&"ready"))
+        .count();
+    assert_eq!(ready, MAX_PENDING_PER_CLIENT - 6);
+    assert!(f.server.state.core.pending_screencopies.is_empty());
+    assert_eq!(f.client(c).protocol_error(), None);
+}
+
+#[test]
+fn waiting_screencopies_of_a_client_that_disconnects_are_dropped() {
+    let mut f = Fixture::new();
+    let good = good_client(&mut f);
+    let c = f.add_client();
+    let (global, _) = *f
+        .client(c)
+        .data
+        .globals
+        .get("zwlr_screencopy_manager_v1")
+        .expect("screencopy is offered");
+    let output = f.client(c).output.clone().expect("an output");
+    let cl = f.client(c);
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    let manager: ZwlrScreencopyManagerV1 = registry.bind(global, 3, &cl.qh, ());
+    let frame = manager.capture_output(0, &output, &cl.qh, FrameEvents::default());
+    f.roundtrip(c);
+    let cl = f.client(c);
+    let fd = memfd(1280 * 720 * 4);
+    let pool = cl.shm.create_pool(fd.as_fd(), 1280 * 720 * 4, &cl.qh, ());
+    let buffer = pool.create_buffer(0, 1280, 720, 1280 * 4, wl_shm::Format::Xrgb8888, &cl.qh, ());
+    frame.copy_with_damage(&buffer);
+    f.roundtrip(c);
+    assert_eq!(f.server.state.core.pending_screencopies.len(), 1);
+    // The client goes away.
+    let gone = f.clients.remove(c.0);
+    drop(gone);
+    let pruned = f.wait_until(Duration::from_secs(2), |f| {
+        f.server.state.core.pending_screencopies.is_empty()
+    });
+    assert!(pruned, "the request of a gone client kept waiting");
     assert_good_client_unharmed(&mut f, good);
 }
