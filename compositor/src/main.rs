@@ -18,7 +18,7 @@ use cli::{BackendChoice, Cli, Subcommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let log_guard = lockstep::logging::init("info");
     let result = match cli.command.clone() {
         Some(Subcommand::Msg {
             request,
@@ -28,6 +28,8 @@ fn main() -> ExitCode {
         Some(Subcommand::ValidateConfig { path }) => cli::validate_config(path),
         None => run(cli),
     };
+    // The last log lines reach stderr before the error is printed and lockstep exits.
+    drop(log_guard);
     match result {
         Ok(code) => code,
         Err(err) => {
@@ -35,16 +37,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LOCKSTEP_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

@@ -69,7 +69,7 @@ impl ClientData for ClientState {
                 tracing::debug!(?client_id, "client disconnected")
             }
             DisconnectReason::ProtocolError(err) => {
-                warn!(?client_id, code = err.code, object = %err.object_interface, message = %err.message, "client disconnected after a protocol error")
+                warn!(client = ?client_id, code = err.code, object = %err.object_interface, message = %err.message, "client disconnected after a protocol error")
             }
         }
     }
