@@ -71,7 +71,10 @@ pub fn init(default_filter: &str) -> LogGuard {
         notes: Some(writer.clone()),
         ..Default::default()
     };
+    // Colours only on a terminal: a log file or journal gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer()
+        .with_ansi(ansi)
         .with_writer(writer)
         .with_filter(limiter);
     let _ = tracing_subscriber::registry()
