@@ -94,6 +94,9 @@ pub struct SyncValidation {
     held: HashMap<ObjectId, Held>,
     started: Option<Instant>,
     display: Option<smithay::reexports::wayland_server::DisplayHandle>,
+    /// Commits that carried explicit-sync points (counted with validation on): whether a
+    /// client used explicit sync at all (`lockstep check-client`).
+    commits_with_points: u64,
 }
 
 impl SyncValidation {
@@ -173,11 +176,17 @@ impl SyncValidation {
         }
     }
 
+    /// How many commits carried explicit-sync points while validation was on.
+    pub fn commits_with_points(&self) -> u64 {
+        self.commits_with_points
+    }
+
     /// Checks a commit's pending points (called before the commit is held).
     pub fn check_commit(&mut self, surface: &WlSurface) {
         if !self.enabled {
             return;
         }
+        self.commits_with_points += 1;
         let pending = with_states(surface, |states| {
             let mut cached = states.cached_state.get::<SyncobjCachedState>();
             let pending = cached.pending();
