@@ -92,6 +92,17 @@ impl Fixture {
         ClientId(self.clients.len() - 1)
     }
 
+    /// Connects a client over `stream`, a connection the server accepts itself (e.g. on a
+    /// security context's socket), pumping the server meanwhile.
+    pub fn connect_client(&mut self, stream: UnixStream) -> ClientId {
+        let server = &mut self.server;
+        let client = TestClient::connect(stream, || {
+            server.dispatch(Some(Duration::ZERO)).expect("dispatch");
+        });
+        self.clients.push(client);
+        ClientId(self.clients.len() - 1)
+    }
+
     pub fn client(&mut self, id: ClientId) -> &mut TestClient {
         &mut self.clients[id.0]
     }

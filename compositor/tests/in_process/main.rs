@@ -7,6 +7,8 @@ mod data_device;
 mod fixture;
 mod kms;
 mod robustness;
+mod security_context;
+mod single_pixel;
 mod syncobj;
 
 use std::{
