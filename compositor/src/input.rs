@@ -58,6 +58,7 @@ impl State {
 
     /// Moves the pointer to `location` (global logical coordinates).
     pub fn pointer_motion_to(&mut self, location: Point<f64, Logical>, time_msec: u32) {
+        self.note_activity();
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };
@@ -162,6 +163,7 @@ impl State {
 
     /// Presses or releases pointer `button` (evdev code); a press focuses the window under it.
     pub fn pointer_button(&mut self, button: u32, pressed: bool, time_msec: u32) {
+        self.note_activity();
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };
@@ -188,6 +190,7 @@ impl State {
 
     /// Scrolls by `amount` on `axis` (continuous, as from a touchpad or a wheel in pixels).
     pub fn pointer_axis(&mut self, axis: Axis, amount: f64, source: AxisSource, time_msec: u32) {
+        self.note_activity();
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };
@@ -229,6 +232,7 @@ impl State {
 
     /// Presses or releases key `keycode` (evdev code, without the +8 xkb offset).
     pub fn keyboard_key(&mut self, keycode: u32, pressed: bool, time_msec: u32) {
+        self.note_activity();
         let Some(keyboard) = self.core.seat.get_keyboard() else {
             return;
         };
@@ -300,6 +304,7 @@ impl State {
     /// Puts touch point `slot` down at `location` (global logical coordinates). The surface
     /// under it gets the whole touch sequence; its window is focused and raised, as by a click.
     pub fn touch_down(&mut self, slot: u32, location: Point<f64, Logical>, time_msec: u32) {
+        self.note_activity();
         let Some(touch) = self.core.seat.get_touch() else {
             return;
         };

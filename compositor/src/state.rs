@@ -218,6 +218,7 @@ impl Core {
         seat.add_pointer();
 
         let validation = config.explicit_sync.validation;
+        let protocols = crate::handlers::Protocols::new(&dh, loop_handle.clone());
         Ok(Self {
             display_handle: dh.clone(),
             loop_handle,
@@ -256,7 +257,7 @@ impl Core {
             release_queue: None,
             unmapped: Vec::new(),
             focus_request: None,
-            protocols: crate::handlers::Protocols::new(&dh),
+            protocols,
         })
     }
 

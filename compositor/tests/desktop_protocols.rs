@@ -1,6 +1,7 @@
 //! Desktop protocols, checked with the real Debian tools people use them with, against the
 //! real `lockstep` binary on the headless backend: wayland-info (the globals), wl-clipboard
-//! (data control, both selections), wtype + wev (virtual keyboard into the focused client).
+//! (data control, both selections), wtype + wev (virtual keyboard into the focused client),
+//! swayidle (idle notification).
 
 mod common;
 
@@ -77,6 +78,8 @@ fn wayland_info_lists_the_desktop_protocols() {
             "zwp_virtual_keyboard_manager_v1",
             "xdg_wm_dialog_v1",
             "xdg_system_bell_v1",
+            "ext_idle_notifier_v1",
+            "zwp_idle_inhibit_manager_v1",
         ];
         let missing: Vec<_> = expected
             .iter()
@@ -146,6 +149,34 @@ fn wtype_types_into_the_focused_client() {
             typed.contains("lock"),
             "wev saw {typed:?}\n{}\n{}",
             wev.output(),
+            lockstep.output()
+        );
+    });
+}
+
+#[test]
+fn swayidle_runs_its_timeout_command_when_idle() {
+    const TEST: &str = "swayidle";
+    if !require_programs(TEST, &["swayidle"]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let mut lockstep = Lockstep::start(TEST, LockstepOptions::headless());
+        let marker = lockstep.runtime_dir().join("idled");
+        let command = format!("touch {}", marker.display());
+        let mut swayidle = lockstep.spawn_client("swayidle", &["-w", "timeout", "1", &command]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !marker.exists() && Instant::now() < deadline {
+            if let Some(status) = swayidle.exited() {
+                panic!("swayidle exited ({status})\n{}", swayidle.output());
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        lockstep.assert_running();
+        assert!(
+            marker.exists(),
+            "swayidle's 1 s timeout never ran its command\n{}\n{}",
+            swayidle.output(),
             lockstep.output()
         );
     });

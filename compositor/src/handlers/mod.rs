@@ -7,6 +7,7 @@ pub mod compositor;
 pub mod dmabuf;
 pub mod drm_syncobj;
 pub mod fractional_scale;
+pub mod idle;
 pub mod screencopy;
 pub mod seat;
 pub mod security_context;
@@ -59,6 +60,8 @@ pub struct Protocols {
     pub xdg_activation: XdgActivationState,
     /// zwp_keyboard_shortcuts_inhibit_manager_v1.
     pub keyboard_shortcuts_inhibit: KeyboardShortcutsInhibitState,
+    /// ext_idle_notifier_v1 and zwp_idle_inhibit_manager_v1.
+    pub idle: idle::Idle,
     /// Globals that need no state after creation: kept so they live as long as the display.
     _stateless: Stateless,
 }
@@ -79,9 +82,13 @@ struct Stateless {
 }
 
 impl Protocols {
-    /// Creates the globals on `dh`.
-    pub fn new(dh: &DisplayHandle) -> Self {
+    /// Creates the globals on `dh`; `loop_handle` runs the idle timers.
+    pub fn new(
+        dh: &DisplayHandle,
+        loop_handle: smithay::reexports::calloop::LoopHandle<'static, State>,
+    ) -> Self {
         Self {
+            idle: idle::Idle::new(dh, loop_handle),
             selection: selection::SelectionProtocols::new(dh),
             // Sandboxed clients must not create nested contexts (the protocol's rule).
             security_context: SecurityContextState::new::<State, _>(dh, may_use_privileged),

@@ -5,6 +5,7 @@ mod acquire_latency;
 mod client;
 mod data_device;
 mod fixture;
+mod idle;
 mod kms;
 mod robustness;
 mod security_context;
