@@ -58,7 +58,6 @@ impl CompositorHandler for State {
 impl State {
     /// What lockstep does with a commit smithay has applied.
     fn apply_commit(&mut self, surface: &WlSurface) {
-        crate::handlers::drm_syncobj::on_commit_buffer_removed(surface);
         on_commit_buffer_handler::<Self>(surface);
         self.core.sync_validation.after_apply(surface);
 

@@ -6,7 +6,9 @@ mod client;
 mod data_device;
 mod fixture;
 mod kms;
+mod soft_device;
 mod syncobj;
+mod syncobj_rules;
 
 use std::{
     io::{Read, Write},
