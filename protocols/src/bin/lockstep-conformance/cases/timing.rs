@@ -45,14 +45,14 @@ pub(super) fn cases() -> Vec<Case> {
 }
 
 /// A client with a mapped toplevel and its syncobj surface.
-struct Scene {
-    c: Client,
-    w: Window,
-    sync: WpLinuxDrmSyncobjSurfaceV1,
+pub(super) struct Scene {
+    pub(super) c: Client,
+    pub(super) w: Window,
+    pub(super) sync: WpLinuxDrmSyncobjSurfaceV1,
 }
 
 impl Scene {
-    fn new(env: &Env, title: &str) -> Result<Scene, CaseError> {
+    pub(super) fn new(env: &Env, title: &str) -> Result<Scene, CaseError> {
         let mut c = Client::connect(env)?;
         c.manager()?;
         env.device()?;
@@ -61,12 +61,12 @@ impl Scene {
         Ok(Scene { c, w, sync })
     }
 
-    fn commit(&mut self, mode: AcquireMode) -> Result<Commit, CaseError> {
+    pub(super) fn commit(&mut self, mode: AcquireMode) -> Result<Commit, CaseError> {
         Commit::new(&mut self.c, &self.w.surface, &self.sync, mode)
     }
 
     /// Commits a new buffer with a signalled acquire point and waits until it is shown.
-    fn show(&mut self, what: &str) -> Result<Commit, CaseError> {
+    pub(super) fn show(&mut self, what: &str) -> Result<Commit, CaseError> {
         let commit = self.commit(AcquireMode::Signalled)?;
         self.c.expect_ok(what)?;
         if !self.c.wait_shown(commit.color, commit.frame)? {
@@ -79,7 +79,7 @@ impl Scene {
     }
 
     /// Fails when `old` is no longer on screen (only checkable with screencopy).
-    fn still_showing(&mut self, old: &Commit, why: &str) -> Result<(), CaseError> {
+    pub(super) fn still_showing(&mut self, old: &Commit, why: &str) -> Result<(), CaseError> {
         if self.c.on_screen(old.color)? == Some(false) {
             fail!("the previous content disappeared {why}");
         }
@@ -87,7 +87,7 @@ impl Scene {
     }
 }
 
-fn how(c: &Client) -> String {
+pub(super) fn how(c: &Client) -> String {
     let seen = if c.can_capture() {
         "pixels via screencopy"
     } else {
@@ -283,15 +283,15 @@ fn blocked_commit_keeps_order(env: &Env) -> CaseResult {
 }
 
 /// A parent window showing a buffer and a synchronized child with its own syncobj surface.
-struct Family {
-    s: Scene,
-    child: wayland_client::protocol::wl_surface::WlSurface,
-    child_sync: WpLinuxDrmSyncobjSurfaceV1,
-    _sub: wayland_client::protocol::wl_subsurface::WlSubsurface,
+pub(super) struct Family {
+    pub(super) s: Scene,
+    pub(super) child: wayland_client::protocol::wl_surface::WlSurface,
+    pub(super) child_sync: WpLinuxDrmSyncobjSurfaceV1,
+    pub(super) sub: wayland_client::protocol::wl_subsurface::WlSubsurface,
 }
 
 impl Family {
-    fn new(env: &Env, title: &str) -> Result<(Family, Commit), CaseError> {
+    pub(super) fn new(env: &Env, title: &str) -> Result<(Family, Commit), CaseError> {
         let mut s = Scene::new(env, title)?;
         let (child, sub) = s.c.subsurface(&s.w.surface, 8, 8)?;
         let child_sync = s.c.syncobj_surface(&child)?;
@@ -301,18 +301,18 @@ impl Family {
                 s,
                 child,
                 child_sync,
-                _sub: sub,
+                sub,
             },
             parent,
         ))
     }
 
-    fn child_commit(&mut self, mode: AcquireMode) -> Result<Commit, CaseError> {
+    pub(super) fn child_commit(&mut self, mode: AcquireMode) -> Result<Commit, CaseError> {
         Commit::new(&mut self.s.c, &self.child, &self.child_sync, mode)
     }
 
     /// Commits the parent (no new buffer): applies the child's cached state.
-    fn parent_commit(&mut self) -> Result<crate::client::FrameTag, CaseError> {
+    pub(super) fn parent_commit(&mut self) -> Result<crate::client::FrameTag, CaseError> {
         let tag = self.s.c.frame(&self.s.w.surface);
         self.s.w.surface.commit();
         self.s.c.expect_ok("parent commit")?;
@@ -397,7 +397,7 @@ fn subsurface_cached_buffer_replaced(env: &Env) -> CaseResult {
 }
 
 /// Checks that the compositor still serves a new client.
-fn compositor_alive(env: &Env) -> Result<(), CaseError> {
+pub(super) fn compositor_alive(env: &Env) -> Result<(), CaseError> {
     let mut probe = Client::connect(env)
         .map_err(|e| CaseError::Fail(format!("the compositor no longer accepts clients: {e}")))?;
     probe.expect_ok("a new client's roundtrip")
