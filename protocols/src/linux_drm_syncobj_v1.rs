@@ -59,6 +59,7 @@
 //! | wl_buffer destroyed while its commit is held | — | — | the commit still applies when its acquire point signals (with nothing to show); its release point follows the rows above |
 //! | syncobj surface destroyed | kept (committed points stay with their buffer) | kept | points set but not yet committed are discarded, not signalled (the spec makes them invalid) |
 //! | wl_surface destroyed, or its client gone | dropped | signalled at once | release points of cached and held commits are signalled when smithay frees the surface's state (their buffers were never read) |
+//! | a synchronized subsurface's state that it never committed, committed by smithay 0.7 with its parent's commit ([`before_tree_commit`]) | as for a commit of its own | as for a commit of its own | held for its acquire point like any commit (the compositor's hook on the parent); not validated, since the client did not commit it |
 //! | a commit dropped before it applied (its surface died while it was held) | — | — | release point signalled (the buffer was never read) |
 //!
 //! "Signalled" means dropped: with a [`ReleaseQueue`] the point is signalled after the
@@ -618,6 +619,25 @@ fn supports_explicit_sync(
 ) -> bool {
     smithay::wayland::dmabuf::get_dmabuf(buffer).is_ok()
         || with_buffer_contents(buffer, |_, _, _| ()).is_ok()
+}
+
+/// For a surface whose pending state smithay commits without a `wl_surface.commit` of its
+/// own: smithay 0.7 commits the *pending* state of a synchronized subsurface tree whenever
+/// the (desynchronized) parent commits, without running the subsurface's pre-commit hooks.
+/// The compositor calls this from the parent's pre-commit hook, for each such surface,
+/// before it holds the commit for the subsurface's acquire point. Returns whether the
+/// surface ever had a syncobj surface (otherwise there is nothing to do).
+pub fn before_tree_commit(surface: &WlSurface) -> bool {
+    let hooked = with_states(surface, |states| {
+        states
+            .data_map
+            .get::<SurfaceSyncobj>()
+            .is_some_and(|m| m.hooked.lock().map(|h| *h).unwrap_or(true))
+    });
+    if hooked {
+        record_buffer_assignment(surface);
+    }
+    hooked
 }
 
 /// Records whether the pending commit assigns a buffer (new or null), for the release rules.

@@ -43,6 +43,13 @@ impl CompositorHandler for State {
         }
     }
 
+    fn new_surface(&mut self, surface: &WlSurface) {
+        smithay::wayland::compositor::add_pre_commit_hook::<Self, _>(
+            surface,
+            crate::handlers::drm_syncobj::hold_tree_committed_children,
+        );
+    }
+
     fn commit(&mut self, surface: &WlSurface) {
         self.apply_commit(surface);
         // After the whole commit is handled, so the logged acquire→apply latency includes it.

@@ -44,6 +44,11 @@
 //!   errored fence from a good one, so the commit is applied. The buffer shows whatever the
 //!   failed job left. That is the client's content to get right, and lockstep neither stalls
 //!   nor crashes.
+//! - **A synchronized subsurface's state that it never committed:** smithay 0.7 commits the
+//!   *pending* state of a synchronized subtree whenever its desynchronized parent commits,
+//!   without the subsurfaces' pre-commit hooks. A pre-commit hook on every surface
+//!   ([`hold_tree_committed_children`]) holds such a state for its acquire point too, so a
+//!   buffer attached with an unsignalled point is not shown through the parent's commit.
 //! - **The surface dies while a commit is held:** the wait ends (its eventfd is closed in
 //!   the next loop iteration) and its blocker is *released*: the dead surface's state is
 //!   never applied, and the rest of the transaction (a parent of a synchronized subsurface)
@@ -98,8 +103,8 @@ use smithay::{
         },
     },
     wayland::compositor::{
-        add_blocker, add_destruction_hook, add_pre_commit_hook, with_states, Blocker, BlockerState,
-        CompositorHandler,
+        add_blocker, add_destruction_hook, add_pre_commit_hook, get_children, is_sync_subsurface,
+        with_states, Blocker, BlockerState, CompositorHandler,
     },
 };
 use tracing::{debug, info, warn};
@@ -367,6 +372,32 @@ fn refuse_commit(state: &mut State, client: &Client, surface: &WlSurface, messag
         ),
     }
     add_blocker(surface, AcquireBlocker::default());
+}
+
+/// Pre-commit hook of every surface: before a desynchronized surface commits, smithay 0.7
+/// also commits the *pending* state of each synchronized child subtree (its
+/// `commit_sync_surface_tree`), without running those surfaces' own pre-commit hooks. A
+/// buffer and acquire point a child attached but never committed would then be applied
+/// with the parent's commit, unsignalled. So the child's hold runs here too; its blocker
+/// joins the parent's transaction. (No protocol errors: the client did not commit it.)
+pub fn hold_tree_committed_children(
+    state: &mut State,
+    dh: &smithay::reexports::wayland_server::DisplayHandle,
+    surface: &WlSurface,
+) {
+    if is_sync_subsurface(surface) {
+        return; // a synchronized surface's commit does not commit its children's state
+    }
+    let mut stack: Vec<WlSurface> = get_children(surface)
+        .into_iter()
+        .filter(is_sync_subsurface)
+        .collect();
+    while let Some(child) = stack.pop() {
+        stack.extend(get_children(&child));
+        if lockstep_protocols::linux_drm_syncobj_v1::before_tree_commit(&child) {
+            hold_until_acquired(state, dh, &child);
+        }
+    }
 }
 
 /// Pre-commit hook: blocks the commit until its acquire point signals.

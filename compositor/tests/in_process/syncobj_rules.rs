@@ -576,3 +576,34 @@ fn syncobj_validation_forgets_destroyed_timelines() {
     assert_eq!(untracked, 0);
     r.no_error();
 }
+
+// smithay 0.7 commits a synchronized child's *pending* state (not committed by the child)
+// when its parent commits (`commit_sync_surface_tree`). A buffer with an unsignalled
+// acquire point that the child never committed must still not be shown.
+#[test]
+fn syncobj_uncommitted_subsurface_state_is_not_shown_with_the_parents_commit() {
+    let mut r = Rules::new();
+    let parent = r.top.surface.clone();
+    let (child, _sub) = r.f.client(r.c).subsurface(&parent);
+    let sync = r.syncobj(&child);
+    let (green, blue) = (r.buffer(20, 20, GREEN), r.buffer(20, 20, BLUE));
+    let _shown = r.explicit(&child, &sync, &green, true);
+    r.damage_only(&parent);
+    assert!(r.shows(IN_CHILD, GREEN));
+    let points = Points {
+        acquire: r.timeline(),
+        release: r.timeline(),
+    };
+    sync.set_acquire_point(&points.acquire.obj, 0, 1);
+    sync.set_release_point(&points.release.obj, 0, 1);
+    child.attach(Some(&blue), 0, 0);
+    child.damage_buffer(0, 0, 20, 20);
+    // No child commit.
+    r.damage_only(&parent);
+    r.f.run_for(Duration::from_millis(100));
+    assert_eq!(
+        r.pixel(IN_CHILD),
+        GREEN & 0xff_ffff,
+        "a buffer with an unsignalled acquire point was shown"
+    );
+}
