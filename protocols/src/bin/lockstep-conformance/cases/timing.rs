@@ -38,6 +38,7 @@ pub(super) fn cases() -> Vec<Case> {
         case!(blocked_commit_keeps_order, "commit A blocked on acquire, commit B queued: B not shown before A's acquire; then B shown, A released"),
         case!(subsurface_points_apply_with_parent, "a synchronized subsurface's buffer and points apply with the parent's commit"),
         case!(subsurface_cached_buffer_replaced, "a synchronized subsurface's cached buffer replaced before use is released"),
+        case!(subsurface_uncommitted_buffer_not_shown, "a synchronized subsurface's buffer and points set but not committed: the parent's commit does not show it while its acquire point is pending"),
         case!(surface_destroyed_during_acquire_wait, "wl_surface destroyed while its acquire wait is pending: no crash, release points signalled"),
         case!(client_gone_during_acquire_wait, "client disconnects while its acquire wait is pending: no crash, release points signalled"),
         case!(acquire_fence_error, "an acquire fence that signals with an error does not crash the compositor or stall others"),
@@ -394,6 +395,44 @@ fn subsurface_cached_buffer_replaced(env: &Env) -> CaseResult {
         "the subsurface's current buffer was released"
     );
     Ok(None)
+}
+
+fn subsurface_uncommitted_buffer_not_shown(env: &Env) -> CaseResult {
+    let (mut f, _parent) = Family::new(env, "subsurface uncommitted")?;
+    let shown = f.child_commit(AcquireMode::Signalled)?;
+    f.parent_commit()?;
+    check!(
+        f.s.c.wait_shown(shown.color, shown.frame)?,
+        "the subsurface's first buffer was not shown after the parent committed"
+    );
+    // Points and a buffer set on the child, which does not commit; then the parent commits.
+    let color = super::next_color();
+    let buffer = f.s.c.dmabuf_buffer(color)?;
+    let (acquire_tl, acquire_obj) = f.s.c.timeline()?;
+    let (_release, release_obj) = f.s.c.timeline()?;
+    let mut acquire = crate::env::Acquire::pending(env, &acquire_tl, 1)?;
+    super::set_acquire(&f.child_sync, &acquire_obj, 1);
+    super::set_release(&f.child_sync, &release_obj, 1);
+    f.child.attach(Some(&buffer.wl), 0, 0);
+    f.child
+        .damage_buffer(0, 0, crate::client::SIZE as i32, crate::client::SIZE as i32);
+    let tag = f.parent_commit()?;
+    check!(
+        f.s.c.stays_hidden(color, tag)?,
+        "a buffer the subsurface never committed was shown with the parent's commit, before \
+         its acquire point signalled"
+    );
+    acquire.signal()?;
+    f.s.c.dispatch_for(env.settle)?;
+    let note = match f.s.c.on_screen(color)? {
+        Some(true) => {
+            "once the point signalled, the uncommitted buffer was shown (wl_subsurface \
+                       says a parent's commit applies only the child's cached state)"
+        }
+        Some(false) => "the uncommitted buffer was not shown",
+        None => "not checked after the point signalled (no screencopy)",
+    };
+    Ok(Some(note.into()))
 }
 
 /// Checks that the compositor still serves a new client.
