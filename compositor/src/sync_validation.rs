@@ -9,7 +9,7 @@
 //!
 //! | kind | what the client did | why it matters |
 //! |---|---|---|
-//! | `buffer_reused_before_release` | attached a wl_buffer with new points while lockstep still held that buffer's previous release point | the client may already be drawing into a buffer lockstep still reads: tearing, garbage |
+//! | `buffer_reused_before_release` | attached a wl_buffer with new points while lockstep still held that buffer's previous release point (also after a newer commit replaced it, until the release point is signalled: on KMS at the page flip that takes it off the screen) | the client may already be drawing into a buffer lockstep still reads: tearing, garbage |
 //! | `points_not_increasing` | set a point not greater than one it set before on the same timeline | a timeline point counts as signalled once any later one is, so a lower point is signalled already or never means what the client thinks |
 //! | `acquire_timeout` | its acquire point did not signal within `acquire_timeout_ms` | the surface is stuck on its old content until the point signals (lockstep never shows an unsignalled buffer); the client's GPU work never finished or was never submitted |
 //! | `release_signalled_by_client` | a release point lockstep still held was already signalled | someone other than lockstep signalled it, so the client cannot know when lockstep is done |
@@ -26,7 +26,8 @@
 //!   since the last sweep (amortised O(1) per commit), and at most [`MAX_TIMELINES`] are
 //!   tracked; past that, new timelines go unchecked for `points_not_increasing` and are
 //!   counted.
-//! - Held release points are forgotten as their surfaces die.
+//! - Held release points are forgotten once signalled (replaced buffers) or when their
+//!   surfaces die.
 //! - Each mistake is logged as a warning at most [`WARN_BURST`] times per client per
 //!   [`WARN_WINDOW`]; the rest are counted and one line says how many were suppressed. The
 //!   report itself still gets every entry (up to [`MAX_ENTRIES`]).
@@ -159,6 +160,11 @@ struct Held {
     surface: Weak<WlSurface>,
     timeline: ObjectId,
     point: TimelinePoint,
+    /// Whether the buffer is its surface's current one. A replaced buffer stays here until
+    /// its release point is signalled: on KMS that is the page flip that takes it off the
+    /// screen, with an asynchronous renderer the end of the next frame, so a client that
+    /// reuses it in between is reported too.
+    current: bool,
 }
 
 /// The validation state and report.
@@ -199,6 +205,11 @@ impl SyncValidation {
     /// The entries so far, and how many were dropped past [`MAX_ENTRIES`].
     pub fn entries(&self) -> (&[ReportEntry], u64) {
         (&self.entries, self.dropped)
+    }
+
+    /// The kind of each entry, in order.
+    pub fn kinds(&self) -> Vec<MistakeKind> {
+        self.entries.iter().map(|e| e.kind).collect()
     }
 
     /// How many timelines have their highest point tracked, and how many went untracked
@@ -417,7 +428,7 @@ impl SyncValidation {
         let signalled: Vec<(ObjectId, Held)> = self
             .held
             .iter()
-            .filter(|(_, h)| h.surface.id() == id)
+            .filter(|(_, h)| h.current && h.surface.id() == id)
             .filter(|(_, h)| matches!(h.point.is_signalled(), Ok(true)))
             .map(|(b, h)| (b.clone(), h.clone()))
             .collect();
@@ -473,11 +484,17 @@ impl SyncValidation {
         if !self.enabled {
             return;
         }
-        // The buffers this surface held before are released now (or soon, by lockstep); forget
-        // them, and entries of surfaces that are gone.
+        // The buffers this surface held before are released now or soon (after the renderer's
+        // frame, or the page flip): they stay, no longer current, until their release point
+        // is signalled. Entries of surfaces that are gone are forgotten.
         let id = surface.id();
-        self.held
-            .retain(|_, h| h.surface.id() != id && h.surface.upgrade().is_ok());
+        self.held.retain(|_, h| {
+            if h.surface.id() == id {
+                h.current = false;
+            }
+            h.surface.upgrade().is_ok()
+                && (h.current || !matches!(h.point.is_signalled(), Ok(true)))
+        });
         let release = with_states(surface, |states| {
             let mut cached = states.cached_state.get::<SyncobjCachedState>();
             cached
@@ -499,6 +516,7 @@ impl SyncValidation {
                     surface: surface.downgrade(),
                     timeline,
                     point,
+                    current: true,
                 },
             );
         }

@@ -392,17 +392,7 @@ fn validation_mode_records_each_kind_of_mistake() {
     config.explicit_sync.validation = true;
     config.explicit_sync.acquire_timeout_ms = 200;
     let mut f = Fixture::with_config(config, &[DEFAULT_OUTPUT]);
-    let kinds = |f: &Fixture| -> Vec<MistakeKind> {
-        f.server
-            .state
-            .core
-            .sync_validation
-            .entries()
-            .0
-            .iter()
-            .map(|e| e.kind)
-            .collect()
-    };
+    let kinds = |f: &Fixture| -> Vec<MistakeKind> { f.server.state.core.sync_validation.kinds() };
     let c = f.add_client();
     let sync = setup(&mut f, c, &device);
     let top = f.map_window(c, 40, 40, 0xffd0_2020);

@@ -70,7 +70,13 @@ impl Rules {
         Self::with_config(lockstep_config::Config::default())
     }
 
-    fn with_config(mut config: lockstep_config::Config) -> Self {
+    fn with_config(config: lockstep_config::Config) -> Self {
+        Self::with_release(config, false)
+    }
+
+    /// With `deferred`, release points wait in a queue until the next frame is rendered, as
+    /// with an asynchronous renderer; on KMS they wait for the page flip the same way.
+    fn with_release(mut config: lockstep_config::Config, deferred: bool) -> Self {
         use lockstep::handlers::drm_syncobj::init_with;
         // Off in the config so that a real render node (in the VM) adds no second global.
         config.explicit_sync.enabled = false;
@@ -81,7 +87,7 @@ impl Rules {
         init_with(
             &mut f.server.state.core,
             Ok(std::sync::Arc::new(device)),
-            false,
+            deferred,
         );
         let c = f.add_client();
         let manager = crate::acquire_latency::manager(&mut f, c);
@@ -470,16 +476,7 @@ fn syncobj_a_bufferless_commit_after_a_late_acquire_never_shows_the_buffer() {
         "not used, but not given up either: it still waits"
     );
     assert_eq!(r.f.server.state.core.acquire_waits.len(), 1, "still held");
-    let kinds: Vec<_> =
-        r.f.server
-            .state
-            .core
-            .sync_validation
-            .entries()
-            .0
-            .iter()
-            .map(|e| e.kind)
-            .collect();
+    let kinds = r.f.server.state.core.sync_validation.kinds();
     assert_eq!(
         kinds,
         vec![lockstep::sync_validation::MistakeKind::AcquireTimeout],
@@ -606,4 +603,55 @@ fn syncobj_uncommitted_subsurface_state_is_not_shown_with_the_parents_commit() {
         GREEN & 0xff_ffff,
         "a buffer with an unsignalled acquire point was shown"
     );
+}
+
+/// Validation mode reports a buffer reused after a newer commit replaced it but before
+/// lockstep signalled its release point (issue 12 item 5: on KMS, the window up to the page
+/// flip; here the deferred release of an asynchronous renderer, the same mechanism), and
+/// does not when the release point was signalled at once.
+#[test]
+fn syncobj_validation_reports_reuse_before_the_release_point_is_signalled() {
+    use lockstep::sync_validation::MistakeKind;
+    for deferred in [true, false] {
+        let mut config = lockstep_config::Config::default();
+        config.explicit_sync.validation = true;
+        let mut r = Rules::with_release(config, deferred);
+        let surface = r.top.surface.clone();
+        let sync = r.syncobj(&surface);
+        let (green, blue) = (r.buffer(100, 80, GREEN), r.buffer(100, 80, BLUE));
+        let first = r.explicit(&surface, &sync, &green, true);
+        assert!(r.shows(IN_WINDOW, GREEN));
+        r.f.settle();
+        // Blue replaces green and, in the same batch (before the frame that would release
+        // green when releases are deferred), green is attached again.
+        let mut keep = Vec::new();
+        for buffer in [&blue, &green] {
+            let points = Points {
+                acquire: r.timeline(),
+                release: r.timeline(),
+            };
+            points.signal_acquire();
+            sync.set_acquire_point(&points.acquire.obj, 0, 1);
+            sync.set_release_point(&points.release.obj, 0, 1);
+            surface.attach(Some(buffer), 0, 0);
+            surface.damage_buffer(0, 0, 100, 80);
+            surface.commit();
+            keep.push(points);
+        }
+        r.f.roundtrip(r.c);
+        r.f.settle();
+        let kinds = r.f.server.state.core.sync_validation.kinds();
+        let reused = kinds
+            .iter()
+            .filter(|k| **k == MistakeKind::BufferReusedBeforeRelease)
+            .count();
+        assert_eq!(
+            reused,
+            usize::from(deferred),
+            "deferred release: {deferred}; the first release point was signalled: {}",
+            first.released()
+        );
+        assert!(first.released(), "released after the frame in any case");
+        r.no_error();
+    }
 }
