@@ -5,7 +5,7 @@
 //! The protocol module rejects everything the spec forbids, with a protocol error. This module
 //! records mistakes that are legal on the wire but wrong in effect. It checks at every commit
 //! that carries points (before the commit is held for its acquire point), when an acquire
-//! wait times out, and when lockstep signals a release point:
+//! wait is still pending after `acquire_timeout_ms`, and when lockstep signals a release point:
 //!
 //! | kind | what the client did | why it matters |
 //! |---|---|---|

@@ -62,6 +62,10 @@
 //! | a synchronized subsurface's state that it never committed, committed by smithay 0.7 with its parent's commit ([`before_tree_commit`]) | as for a commit of its own | as for a commit of its own | held for its acquire point like any commit (the compositor's hook on the parent); not validated, since the client did not commit it |
 //! | a commit dropped before it applied (its surface died while it was held) | — | — | release point signalled (the buffer was never read) |
 //!
+//! Each row has a test named after it in lockstep's
+//! `compositor/tests/in_process/syncobj_rules.rs` (`syncobj_rule_*`), and the conformance
+//! suite checks the client-visible ones against any compositor (`cases/release.rs`).
+//!
 //! "Signalled" means dropped: with a [`ReleaseQueue`] the point is signalled after the
 //! renderer's next frame. On KMS a buffer on a plane is leased by the pipeline, which takes
 //! the release point out of the surface state and signals it (or hands it the out-fence) at

@@ -655,3 +655,45 @@ fn syncobj_validation_reports_reuse_before_the_release_point_is_signalled() {
         r.no_error();
     }
 }
+
+// Row: syncobj surface destroyed: points set but not committed are discarded (not
+// signalled), committed ones stay with their buffer.
+#[test]
+fn syncobj_rule_destroying_the_syncobj_surface_discards_uncommitted_points() {
+    let (mut r, surface, sync, _green, first) = Rules::showing(GREEN);
+    let uncommitted = Points {
+        acquire: r.timeline(),
+        release: r.timeline(),
+    };
+    sync.set_acquire_point(&uncommitted.acquire.obj, 0, 1);
+    sync.set_release_point(&uncommitted.release.obj, 0, 1);
+    sync.destroy();
+    r.damage_only(&surface);
+    r.f.settle();
+    assert!(!uncommitted.released(), "discarded, not signalled");
+    assert!(!first.released(), "committed: kept with its buffer");
+    r.no_error();
+}
+
+// Rows: wl_surface destroyed with a held commit (the commit is dropped before it applied):
+// the current buffer's and the held buffer's release points are signalled.
+#[test]
+fn syncobj_rule_surface_destroyed_with_a_held_commit() {
+    let (mut r, surface, sync, _green, first) = Rules::showing(GREEN);
+    let blue = r.buffer(100, 80, BLUE);
+    let held = r.explicit(&surface, &sync, &blue, false);
+    assert_eq!(r.f.server.state.core.acquire_waits.len(), 1);
+    sync.destroy();
+    r.top.toplevel.destroy();
+    r.top.xdg_surface.destroy();
+    surface.destroy();
+    r.f.roundtrip(r.c);
+    let drained = r.f.wait_until(Duration::from_secs(2), |f| {
+        f.server.state.core.acquire_waits.is_empty()
+    });
+    assert!(drained, "the wait ends with its surface");
+    r.f.settle();
+    assert!(first.released(), "the current buffer");
+    assert!(held.released(), "the held buffer, never read");
+    r.no_error();
+}
