@@ -37,9 +37,9 @@
 //! previous content stays on screen, its other surfaces, other clients and the outputs go
 //! on), and it can destroy the surface or disconnect to get out.
 //!
-//! - **Not signalled after `[explicit_sync] acquire_timeout_ms`:** a warning names the
-//!   surface and the point, and validation mode records an `acquire_timeout` entry. The
-//!   commit keeps waiting.
+//! - **Not signalled after `[explicit_sync] acquire_timeout_ms`:** a warning (rate-limited
+//!   per client, like validation mode's) names the surface and the point, and validation
+//!   mode records an `acquire_timeout` entry. The commit keeps waiting.
 //! - **Signals with an error** (the client's GPU job failed): the eventfd cannot tell an
 //!   errored fence from a good one, so the commit is applied. The buffer shows whatever the
 //!   failed job left. That is the client's content to get right, and lockstep neither stalls
@@ -151,6 +151,8 @@ pub struct AcquireWaits {
     done_tokens: Vec<RegistrationToken>,
     /// A syncobj surface was destroyed since the last flush: its waits are to be dropped.
     surface_died: bool,
+    /// Per-client rate limit of the "acquire point late" warning (a client can trigger it).
+    late_warnings: crate::sync_validation::WarnLimiter,
     /// True while resolved commits are being applied: their apply times are logged.
     applying: bool,
     /// When the last commits released by their acquire point were applied (at most
@@ -570,8 +572,14 @@ impl State {
             };
             let (surface, timeline, point) =
                 (wait.surface.clone(), wait.timeline.clone(), wait.point);
-            warn!(surface = ?surface.id(), point, timeout_ms,
-                "acquire point not signalled in time; the commit keeps waiting, the surface keeps its old content");
+            let (log, suppressed) = waits.late_warnings.allow(Some(wait.client.id()), now);
+            if suppressed > 0 {
+                warn!(client = ?wait.client.id(), suppressed, "late acquire point warnings of this client were suppressed (rate limit)");
+            }
+            if log {
+                warn!(surface = ?surface.id(), point, timeout_ms,
+                    "acquire point not signalled in time; the commit keeps waiting, the surface keeps its old content");
+            }
             if let Ok(surface) = surface.upgrade() {
                 self.core
                     .sync_validation
