@@ -55,8 +55,13 @@ impl Fixture {
 
     /// A server on the KMS device at `path` (vkms in the VM), opened directly as root.
     pub fn kms(path: &std::path::Path) -> Self {
+        Self::kms_with_config(path, Default::default())
+    }
+
+    /// [`Fixture::kms`] with a config.
+    pub fn kms_with_config(path: &std::path::Path, config: lockstep_config::Config) -> Self {
         let dev = lockstep_render::kms::KmsDevice::open(path).expect("open the KMS device");
-        let server = Server::kms_on(Default::default(), dev).expect("start the KMS server");
+        let server = Server::kms_on(config, dev).expect("start the KMS server");
         Self {
             server,
             clients: Vec::new(),

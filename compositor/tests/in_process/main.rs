@@ -10,7 +10,9 @@ mod kms;
 mod robustness;
 mod security_context;
 mod single_pixel;
+mod soft_device;
 mod syncobj;
+mod syncobj_rules;
 
 use std::{
     io::{Read, Write},
