@@ -5,6 +5,7 @@
 //! the [`state::State`] (backend + core) and the Wayland display.
 
 pub mod backend;
+pub mod dispatch;
 pub mod frame_clock;
 pub mod handlers;
 pub mod input;

@@ -330,9 +330,7 @@ pub fn insert_display(
                 // SAFETY: the display is not dropped while the source exists; calloop only hands
                 // us a mutable reference for the duration of this callback.
                 let display = unsafe { display.get_mut() };
-                if let Err(err) = display.dispatch_clients(state) {
-                    warn!(?err, "dispatching Wayland clients failed");
-                }
+                crate::dispatch::dispatch_clients_guarded(display, state);
                 Ok(PostAction::Continue)
             },
         )

@@ -339,3 +339,71 @@ fn waiting_screencopies_of_a_client_that_disconnects_are_dropped() {
     assert!(pruned, "the request of a gone client kept waiting");
     assert_good_client_unharmed(&mut f, good);
 }
+
+/// One wire message: object, opcode, arguments already encoded.
+fn wire(object: u32, opcode: u16, args: &[u8]) -> Vec<u8> {
+    let size = (8 + args.len()) as u32;
+    let mut m = object.to_le_bytes().to_vec();
+    m.extend_from_slice(&((size << 16) | u32::from(opcode)).to_le_bytes());
+    m.extend_from_slice(args);
+    m
+}
+
+/// A wire string: length with the NUL, bytes, NUL, padding to 4.
+fn wire_str(s: &str) -> Vec<u8> {
+    let mut b = ((s.len() + 1) as u32).to_le_bytes().to_vec();
+    b.extend_from_slice(s.as_bytes());
+    b.push(0);
+    while b.len() % 4 != 0 {
+        b.push(0);
+    }
+    b
+}
+
+#[test]
+fn a_null_string_where_the_protocol_forbids_one_disconnects_only_that_client() {
+    use std::io::{Read, Write};
+    // wayland-rs's generated parser unwraps non-nullable strings: one `offer(null)` used to
+    // panic the whole compositor (found by lockstep-fuzz).
+    let mut f = Fixture::new();
+    let good = good_client(&mut f);
+    let (name, _) = f.client(good).data.globals["wl_data_device_manager"];
+    let (server_end, mut raw) = std::os::unix::net::UnixStream::pair().unwrap();
+    f.server
+        .state
+        .core
+        .display_handle
+        .insert_client(
+            server_end,
+            std::sync::Arc::new(lockstep::state::ClientState::default()),
+        )
+        .unwrap();
+    let mut msg = wire(1, 1, &2u32.to_le_bytes()); // wl_display.get_registry -> 2
+    let mut bind = name.to_le_bytes().to_vec(); // wl_registry.bind(name, iface, 3, new 3)
+    bind.extend(wire_str("wl_data_device_manager"));
+    bind.extend(3u32.to_le_bytes());
+    bind.extend(3u32.to_le_bytes());
+    msg.extend(wire(2, 0, &bind));
+    msg.extend(wire(3, 0, &4u32.to_le_bytes())); // create_data_source -> 4
+    msg.extend(wire(4, 0, &0u32.to_le_bytes())); // wl_data_source.offer(null)
+    raw.write_all(&msg).unwrap();
+    raw.set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    let mut closed = false;
+    let mut buf = [0u8; 4096];
+    for _ in 0..500 {
+        f.dispatch();
+        match raw.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        closed,
+        "the client that sent a null string was not disconnected"
+    );
+    assert_good_client_unharmed(&mut f, good);
+}
