@@ -393,12 +393,9 @@ fn a_null_string_where_the_protocol_forbids_one_disconnects_only_that_client() {
     let mut buf = [0u8; 4096];
     for _ in 0..500 {
         f.dispatch();
-        match raw.read(&mut buf) {
-            Ok(0) => {
-                closed = true;
-                break;
-            }
-            _ => {}
+        if let Ok(0) = raw.read(&mut buf) {
+            closed = true;
+            break;
         }
     }
     assert!(
