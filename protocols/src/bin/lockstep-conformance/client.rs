@@ -398,6 +398,11 @@ impl Client {
         tag
     }
 
+    /// Whether frame callback `tag` has fired (events dispatched so far).
+    pub fn frame_fired(&self, tag: FrameTag) -> bool {
+        self.state.frames_done.contains(&tag.0)
+    }
+
     /// Roundtrip that must not end in a protocol error.
     pub fn expect_ok(&mut self, what: &str) -> Result<(), CaseError> {
         match self.queue.roundtrip(&mut self.state) {
@@ -644,7 +649,7 @@ impl Client {
                 if self.capture()?.count(argb) > 0 {
                     return Ok(false);
                 }
-            } else if self.state.frames_done.contains(&tag.0) {
+            } else if self.frame_fired(tag) {
                 return Ok(false);
             }
             if Instant::now() >= deadline {

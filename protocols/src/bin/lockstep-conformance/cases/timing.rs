@@ -416,9 +416,14 @@ fn subsurface_uncommitted_buffer_not_shown(env: &Env) -> CaseResult {
     f.child.attach(Some(&buffer.wl), 0, 0);
     f.child
         .damage_buffer(0, 0, crate::client::SIZE as i32, crate::client::SIZE as i32);
-    let tag = f.parent_commit()?;
+    // Without screencopy the witness is a frame callback requested on the child with the
+    // buffer and left uncommitted: it can only fire if the child's pending state was applied.
+    // The parent's own callback is no witness: its commit is legitimate and a compositor may
+    // answer it at once.
+    let child_tag = f.s.c.frame(&f.child);
+    f.parent_commit()?;
     check!(
-        f.s.c.stays_hidden(color, tag)?,
+        f.s.c.stays_hidden(color, child_tag)?,
         "a buffer the subsurface never committed was shown with the parent's commit, before \
          its acquire point signalled"
     );
@@ -427,10 +432,19 @@ fn subsurface_uncommitted_buffer_not_shown(env: &Env) -> CaseResult {
     let note = match f.s.c.on_screen(color)? {
         Some(true) => {
             "once the point signalled, the uncommitted buffer was shown (wl_subsurface \
-                       says a parent's commit applies only the child's cached state)"
+             says a parent's commit applies only the child's cached state)"
         }
         Some(false) => "the uncommitted buffer was not shown",
-        None => "not checked after the point signalled (no screencopy)",
+        None if f.s.c.frame_fired(child_tag) => {
+            "once the point signalled, the frame callback requested with the uncommitted \
+             buffer fired: the child's pending state was applied (wl_subsurface says a \
+             parent's commit applies only the child's cached state); checked with frame \
+             callbacks (no screencopy)"
+        }
+        None => {
+            "the frame callback requested with the uncommitted buffer did not fire; checked \
+             with frame callbacks (no screencopy)"
+        }
     };
     Ok(Some(note.into()))
 }
