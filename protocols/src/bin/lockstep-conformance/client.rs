@@ -419,8 +419,25 @@ impl Client {
         code: u32,
         name: &str,
     ) -> Result<(), CaseError> {
+        self.expect_one_error_of(what, object, &[(code, name)])
+            .map(|_| ())
+    }
+
+    /// Roundtrip that must end in one of the protocol errors `allowed` (code, name), posted on
+    /// `object`; returns the one that came.
+    pub fn expect_one_error_of<'a>(
+        &mut self,
+        what: &str,
+        object: &impl Proxy,
+        allowed: &[(u32, &'a str)],
+    ) -> Result<(u32, &'a str), CaseError> {
+        let names: Vec<String> = allowed
+            .iter()
+            .map(|(code, name)| format!("{name} ({code})"))
+            .collect();
         let expected = format!(
-            "{name} ({code}) on {}@{}",
+            "{} on {}@{}",
+            names.join(" or "),
             object.id().interface().name,
             object.id().protocol_id()
         );
@@ -434,16 +451,16 @@ impl Client {
         };
         let right_object = err.object_interface == object.id().interface().name
             && err.object_id == object.id().protocol_id();
-        if err.code != code || !right_object {
-            fail!(
+        match allowed.iter().find(|(code, _)| *code == err.code) {
+            Some(&found) if right_object => Ok(found),
+            _ => fail!(
                 "{what}: expected protocol error {expected}, got code {} on {}@{} ({:?})",
                 err.code,
                 err.object_interface,
                 err.object_id,
                 err.message
-            );
+            ),
         }
-        Ok(())
     }
 
     /// Why the connection failed, for a failure message.
