@@ -92,6 +92,36 @@ pub fn not_shown_while_held(
     Ok(())
 }
 
+/// Checks that the release point of `commit`, whose buffer is still current (`what` names
+/// it), is pending.
+///
+/// An early release is allowed: the point is signalled "when it has finished its usage of the
+/// buffer", and "compositors may release buffers without ever reading from them" (a compositor
+/// that copied the contents is done with the buffer while still showing them). What the spec
+/// forbids, reading the buffer after signalling its point, a client cannot observe; so an early
+/// release is recorded in `choices` with what was seen (with screencopy, whether the buffer's
+/// colour was still on screen), never a failure.
+pub fn current_not_released(
+    c: &mut Client,
+    commit: &Commit,
+    what: &str,
+    choices: &mut Choices,
+) -> Result<(), CaseError> {
+    if !commit.released()? {
+        return Ok(());
+    }
+    let screen = match c.on_screen(commit.color)? {
+        Some(true) => "its colour still on screen",
+        Some(false) => "its colour no longer on screen",
+        None => "not checked on screen (no screencopy)",
+    };
+    choices.saw(format!(
+        "the release point of {what} was signalled while the buffer was current ({screen}; \
+         whether the compositor still reads it is not visible to a client)"
+    ));
+    Ok(())
+}
+
 /// One case.
 #[derive(Debug, Clone, Copy)]
 pub struct Case {

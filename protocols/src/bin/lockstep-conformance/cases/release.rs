@@ -15,7 +15,8 @@ use wayland_client::protocol::wl_surface::WlSurface;
 
 use super::timing::{compositor_alive, how, Family, Scene};
 use super::{
-    next_color, not_shown_while_held, AcquireMode, Case, Choices, Commit, IMPLEMENTATION_DEFINED,
+    current_not_released, next_color, not_shown_while_held, AcquireMode, Case, Choices, Commit,
+    IMPLEMENTATION_DEFINED,
 };
 use crate::client::{Buffer, Client, FrameTag, SIZE};
 use crate::env::Env;
@@ -138,10 +139,12 @@ fn syncobj_destroyed_with_held_commit(env: &Env) -> CaseResult {
         &mut choices,
     )?;
     s.still_showing(&first, "while a commit waited for its acquire point")?;
-    check!(
-        !first.released()?,
-        "the current buffer was released while the next commits were held"
-    );
+    current_not_released(
+        &mut s.c,
+        &first,
+        "the shown buffer, while the next commits were held",
+        &mut choices,
+    )?;
     held.acquire.signal()?;
     shown(
         &mut s.c,
@@ -393,10 +396,15 @@ fn same_buffer_two_surfaces(env: &Env) -> CaseResult {
             env.timeout
         );
     }
-    check!(
-        !a.released()? && !b.released()?,
-        "a release point was signalled while both surfaces use the buffer"
-    );
+    let mut choices = Choices::default();
+    for (what, commit) in [("the first surface", &a), ("the second surface", &b)] {
+        current_not_released(
+            &mut s.c,
+            commit,
+            &format!("{what}'s commit of the shared buffer, while both surfaces used it"),
+            &mut choices,
+        )?;
+    }
     s.sync.destroy();
     let plain = implicit(&mut s.c, &s.w.surface)?;
     shown(&mut s.c, &plain, "the first surface's implicit buffer")?;
@@ -406,10 +414,12 @@ fn same_buffer_two_surfaces(env: &Env) -> CaseResult {
         "the first surface's commit of the shared buffer, once that surface replaced it",
     )?;
     s.c.dispatch_for(env.settle)?;
-    check!(
-        !b.released()?,
-        "the second surface's release point was signalled while it still shows the buffer"
-    );
+    current_not_released(
+        &mut s.c,
+        &b,
+        "the second surface's commit of the shared buffer, which it still showed",
+        &mut choices,
+    )?;
     let last = Commit::new(&mut s.c, &w2.surface, &sync2, AcquireMode::Signalled)?;
     check!(
         s.c.wait_shown(last.color, last.frame)?,
@@ -421,7 +431,7 @@ fn same_buffer_two_surfaces(env: &Env) -> CaseResult {
         &b,
         "the second surface's commit of the shared buffer",
     )?;
-    Ok(Some(how(&s.c)))
+    Ok(choices.note(Some(how(&s.c))))
 }
 
 /// The compositor's pid (SO_PEERCRED of our connection) and how many fds it has open, when
