@@ -398,6 +398,11 @@ impl Client {
         tag
     }
 
+    /// Whether frame callback `tag` has fired (events dispatched so far).
+    pub fn frame_fired(&self, tag: FrameTag) -> bool {
+        self.state.frames_done.contains(&tag.0)
+    }
+
     /// Roundtrip that must not end in a protocol error.
     pub fn expect_ok(&mut self, what: &str) -> Result<(), CaseError> {
         match self.queue.roundtrip(&mut self.state) {
@@ -414,8 +419,25 @@ impl Client {
         code: u32,
         name: &str,
     ) -> Result<(), CaseError> {
+        self.expect_one_error_of(what, object, &[(code, name)])
+            .map(|_| ())
+    }
+
+    /// Roundtrip that must end in one of the protocol errors `allowed` (code, name), posted on
+    /// `object`; returns the one that came.
+    pub fn expect_one_error_of<'a>(
+        &mut self,
+        what: &str,
+        object: &impl Proxy,
+        allowed: &[(u32, &'a str)],
+    ) -> Result<(u32, &'a str), CaseError> {
+        let names: Vec<String> = allowed
+            .iter()
+            .map(|(code, name)| format!("{name} ({code})"))
+            .collect();
         let expected = format!(
-            "{name} ({code}) on {}@{}",
+            "{} on {}@{}",
+            names.join(" or "),
             object.id().interface().name,
             object.id().protocol_id()
         );
@@ -429,16 +451,16 @@ impl Client {
         };
         let right_object = err.object_interface == object.id().interface().name
             && err.object_id == object.id().protocol_id();
-        if err.code != code || !right_object {
-            fail!(
+        match allowed.iter().find(|(code, _)| *code == err.code) {
+            Some(&found) if right_object => Ok(found),
+            _ => fail!(
                 "{what}: expected protocol error {expected}, got code {} on {}@{} ({:?})",
                 err.code,
                 err.object_interface,
                 err.object_id,
                 err.message
-            );
+            ),
         }
-        Ok(())
     }
 
     /// Why the connection failed, for a failure message.
@@ -644,7 +666,7 @@ impl Client {
                 if self.capture()?.count(argb) > 0 {
                     return Ok(false);
                 }
-            } else if self.state.frames_done.contains(&tag.0) {
+            } else if self.frame_fired(tag) {
                 return Ok(false);
             }
             if Instant::now() >= deadline {

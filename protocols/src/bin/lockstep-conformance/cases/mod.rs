@@ -35,6 +35,93 @@ mod timing;
 /// The start of a pass note that records an implementation-defined choice.
 pub const IMPLEMENTATION_DEFINED: &str = "implementation-defined:";
 
+/// The implementation-defined choices a case saw, for its pass note.
+#[derive(Debug, Default)]
+pub struct Choices(Vec<String>);
+
+impl Choices {
+    /// Records one choice (once).
+    pub fn saw(&mut self, choice: impl Into<String>) {
+        let choice = choice.into();
+        if !self.0.contains(&choice) {
+            self.0.push(choice);
+        }
+    }
+
+    /// The pass note: `base` alone when nothing implementation-defined was seen, else the
+    /// choices after [`IMPLEMENTATION_DEFINED`], then `base`.
+    pub fn note(self, base: Option<String>) -> Option<String> {
+        if self.0.is_empty() {
+            return base;
+        }
+        let mut note = format!("{IMPLEMENTATION_DEFINED} {}", self.0.join("; "));
+        if let Some(base) = base {
+            note.push_str(&format!(" ({base})"));
+        }
+        Some(note)
+    }
+}
+
+/// Checks that a commit held on an acquire point that has not signalled (`color`, with
+/// frame callback `tag`) is not shown for `--settle-ms`; `shown` says what it would mean.
+///
+/// With screencopy its colour on screen fails the case. Without it, the only witness is the
+/// commit's frame callback, and the spec ties that to nothing: the acquire point is "the
+/// timeline point that must be signalled before the compositor may sample from the buffer",
+/// so a compositor may apply the rest of the commit, frame callback included, and only wait
+/// with sampling the buffer. An early callback is then recorded in `choices`, saying what
+/// was seen, and the case goes on.
+pub fn not_shown_while_held(
+    c: &mut Client,
+    color: u32,
+    tag: FrameTag,
+    shown: &str,
+    choices: &mut Choices,
+) -> Result<(), CaseError> {
+    if c.stays_hidden(color, tag)? {
+        return Ok(());
+    }
+    if c.can_capture() {
+        return Err(CaseError::Fail(shown.to_owned()));
+    }
+    choices.saw(format!(
+        "the frame callback of a commit held on its acquire point fired before the point \
+         signalled (without screencopy the suite cannot tell whether the buffer was sampled, \
+         which is all the spec forbids; a failure with screencopy: {shown})"
+    ));
+    Ok(())
+}
+
+/// Checks that the release point of `commit`, whose buffer is still current (`what` names
+/// it), is pending.
+///
+/// An early release is allowed: the point is signalled "when it has finished its usage of the
+/// buffer", and "compositors may release buffers without ever reading from them" (a compositor
+/// that copied the contents is done with the buffer while still showing them). What the spec
+/// forbids, reading the buffer after signalling its point, a client cannot observe; so an early
+/// release is recorded in `choices` with what was seen (with screencopy, whether the buffer's
+/// colour was still on screen), never a failure.
+pub fn current_not_released(
+    c: &mut Client,
+    commit: &Commit,
+    what: &str,
+    choices: &mut Choices,
+) -> Result<(), CaseError> {
+    if !commit.released()? {
+        return Ok(());
+    }
+    let screen = match c.on_screen(commit.color)? {
+        Some(true) => "its colour still on screen",
+        Some(false) => "its colour no longer on screen",
+        None => "not checked on screen (no screencopy)",
+    };
+    choices.saw(format!(
+        "the release point of {what} was signalled while the buffer was current ({screen}; \
+         whether the compositor still reads it is not visible to a client)"
+    ));
+    Ok(())
+}
+
 /// One case.
 #[derive(Debug, Clone, Copy)]
 pub struct Case {
@@ -147,5 +234,27 @@ impl Commit {
     /// Whether the release point is signalled.
     pub fn released(&self) -> Result<bool, CaseError> {
         self.release.is_signalled(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_lead_the_note_once_each() {
+        assert_eq!(
+            Choices::default().note(Some("how".into())),
+            Some("how".into())
+        );
+        assert_eq!(Choices::default().note(None), None);
+        let mut choices = Choices::default();
+        choices.saw("early callback");
+        choices.saw("early callback");
+        choices.saw("early release");
+        assert_eq!(
+            choices.note(Some("how".into())).unwrap(),
+            format!("{IMPLEMENTATION_DEFINED} early callback; early release (how)")
+        );
     }
 }

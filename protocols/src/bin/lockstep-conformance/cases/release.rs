@@ -14,7 +14,10 @@ use std::rc::Rc;
 use wayland_client::protocol::wl_surface::WlSurface;
 
 use super::timing::{compositor_alive, how, Family, Scene};
-use super::{next_color, AcquireMode, Case, Commit, IMPLEMENTATION_DEFINED};
+use super::{
+    current_not_released, next_color, not_shown_while_held, AcquireMode, Case, Choices, Commit,
+    IMPLEMENTATION_DEFINED,
+};
 use crate::client::{Buffer, Client, FrameTag, SIZE};
 use crate::env::Env;
 use crate::outcome::{check, fail, CaseError, CaseResult};
@@ -127,15 +130,21 @@ fn syncobj_destroyed_with_held_commit(env: &Env) -> CaseResult {
     s.sync.destroy();
     let plain = implicit(&mut s.c, &s.w.surface)?;
     s.c.expect_ok("a held commit, the syncobj surface destroyed, an implicit commit")?;
-    check!(
-        s.c.stays_hidden(plain.color, plain.frame)?,
-        "a commit queued behind one that waits for its acquire point was shown first"
-    );
+    let mut choices = Choices::default();
+    not_shown_while_held(
+        &mut s.c,
+        plain.color,
+        plain.frame,
+        "a commit queued behind one that waits for its acquire point was shown first",
+        &mut choices,
+    )?;
     s.still_showing(&first, "while a commit waited for its acquire point")?;
-    check!(
-        !first.released()?,
-        "the current buffer was released while the next commits were held"
-    );
+    current_not_released(
+        &mut s.c,
+        &first,
+        "the shown buffer, while the next commits were held",
+        &mut choices,
+    )?;
     held.acquire.signal()?;
     shown(
         &mut s.c,
@@ -148,7 +157,7 @@ fn syncobj_destroyed_with_held_commit(env: &Env) -> CaseResult {
         "the held buffer, replaced by the implicit one",
     )?;
     released(&mut s.c, &first, "the first buffer")?;
-    Ok(Some(how(&s.c)))
+    Ok(choices.note(Some(how(&s.c))))
 }
 
 fn syncobj_recreated_around_held_commit(env: &Env) -> CaseResult {
@@ -161,14 +170,16 @@ fn syncobj_recreated_around_held_commit(env: &Env) -> CaseResult {
     s.sync.destroy();
     let plain = implicit(&mut s.c, &s.w.surface)?;
     s.c.expect_ok("held, destroyed, re-created, explicit, destroyed, implicit")?;
-    check!(
-        s.c.stays_hidden(plain.color, plain.frame)?,
-        "a commit queued behind one that waits for its acquire point was shown first"
-    );
-    check!(
-        s.c.stays_hidden(second.color, second.frame)?,
-        "a commit queued behind one that waits for its acquire point was shown first"
-    );
+    let mut choices = Choices::default();
+    for queued in [(plain.color, plain.frame), (second.color, second.frame)] {
+        not_shown_while_held(
+            &mut s.c,
+            queued.0,
+            queued.1,
+            "a commit queued behind one that waits for its acquire point was shown first",
+            &mut choices,
+        )?;
+    }
     held.acquire.signal()?;
     shown(
         &mut s.c,
@@ -182,7 +193,7 @@ fn syncobj_recreated_around_held_commit(env: &Env) -> CaseResult {
         &second,
         "the explicit buffer an implicit one replaced",
     )?;
-    Ok(Some(how(&s.c)))
+    Ok(choices.note(Some(how(&s.c))))
 }
 
 fn syncobj_destroyed_with_cached_subsurface_commit(env: &Env) -> CaseResult {
@@ -223,10 +234,14 @@ fn held_cached_subsurface_commit_then_implicit(env: &Env) -> CaseResult {
     f.child_sync.destroy();
     let plain = implicit(&mut f.s.c, &f.child)?;
     f.parent_commit()?;
-    check!(
-        f.s.c.stays_hidden(held.color, held.frame)?,
-        "the subsurface's buffer was shown before its acquire point signalled"
-    );
+    let mut choices = Choices::default();
+    not_shown_while_held(
+        &mut f.s.c,
+        held.color,
+        held.frame,
+        "the subsurface's buffer was shown before its acquire point signalled",
+        &mut choices,
+    )?;
     held.acquire.signal()?;
     shown(
         &mut f.s.c,
@@ -238,7 +253,7 @@ fn held_cached_subsurface_commit_then_implicit(env: &Env) -> CaseResult {
         &held,
         "the held cached buffer, replaced by an implicit one",
     )?;
-    Ok(Some(how(&f.s.c)))
+    Ok(choices.note(Some(how(&f.s.c))))
 }
 
 fn desync_subsurface_implicit_after_explicit(env: &Env) -> CaseResult {
@@ -326,11 +341,15 @@ fn bufferless_after_held(env: &Env, late: bool) -> CaseResult {
     let frame = s.c.frame(&s.w.surface);
     s.w.surface.commit();
     s.c.expect_ok("a commit without a buffer behind the held one")?;
-    check!(
-        s.c.stays_hidden(held.color, held.frame)?,
+    let mut choices = Choices::default();
+    not_shown_while_held(
+        &mut s.c,
+        held.color,
+        held.frame,
         "a buffer whose acquire point had not signalled was shown after a later commit that \
-         attached no buffer"
-    );
+         attached no buffer",
+        &mut choices,
+    )?;
     s.still_showing(&first, "after a buffer-less commit behind a held one")?;
     held.acquire.signal()?;
     check!(
@@ -344,7 +363,7 @@ fn bufferless_after_held(env: &Env, late: bool) -> CaseResult {
     let plain = implicit(&mut s.c, &s.w.surface)?;
     shown(&mut s.c, &plain, "an implicit buffer after the held one")?;
     released(&mut s.c, &held, "the held buffer, once replaced")?;
-    Ok(Some(how(&s.c)))
+    Ok(choices.note(Some(how(&s.c))))
 }
 
 fn same_buffer_two_surfaces(env: &Env) -> CaseResult {
@@ -377,10 +396,15 @@ fn same_buffer_two_surfaces(env: &Env) -> CaseResult {
             env.timeout
         );
     }
-    check!(
-        !a.released()? && !b.released()?,
-        "a release point was signalled while both surfaces use the buffer"
-    );
+    let mut choices = Choices::default();
+    for (what, commit) in [("the first surface", &a), ("the second surface", &b)] {
+        current_not_released(
+            &mut s.c,
+            commit,
+            &format!("{what}'s commit of the shared buffer, while both surfaces used it"),
+            &mut choices,
+        )?;
+    }
     s.sync.destroy();
     let plain = implicit(&mut s.c, &s.w.surface)?;
     shown(&mut s.c, &plain, "the first surface's implicit buffer")?;
@@ -390,10 +414,12 @@ fn same_buffer_two_surfaces(env: &Env) -> CaseResult {
         "the first surface's commit of the shared buffer, once that surface replaced it",
     )?;
     s.c.dispatch_for(env.settle)?;
-    check!(
-        !b.released()?,
-        "the second surface's release point was signalled while it still shows the buffer"
-    );
+    current_not_released(
+        &mut s.c,
+        &b,
+        "the second surface's commit of the shared buffer, which it still showed",
+        &mut choices,
+    )?;
     let last = Commit::new(&mut s.c, &w2.surface, &sync2, AcquireMode::Signalled)?;
     check!(
         s.c.wait_shown(last.color, last.frame)?,
@@ -405,7 +431,7 @@ fn same_buffer_two_surfaces(env: &Env) -> CaseResult {
         &b,
         "the second surface's commit of the shared buffer",
     )?;
-    Ok(Some(how(&s.c)))
+    Ok(choices.note(Some(how(&s.c))))
 }
 
 /// The compositor's pid (SO_PEERCRED of our connection) and how many fds it has open, when
