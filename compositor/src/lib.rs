@@ -9,6 +9,7 @@ pub mod frame_clock;
 pub mod handlers;
 pub mod input;
 pub mod ipc;
+pub mod layout;
 pub mod logging;
 pub mod render;
 pub mod server;
