@@ -90,6 +90,12 @@ pub enum MsgRequest {
     ExplicitSync,
     /// The explicit-sync mistakes clients made (needs --sync-validation).
     SyncReport,
+    /// Run an action, e.g. `workspace 2`, `focus left`, `spawn foot` (the README lists them).
+    Action {
+        /// The action and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        words: Vec<String>,
+    },
     /// Save a PNG of an output.
     Screenshot {
         /// Where to write the PNG.
@@ -136,6 +142,7 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
         MsgRequest::Version => Request::Version,
         MsgRequest::ExplicitSync => Request::ExplicitSync,
         MsgRequest::SyncReport => Request::SyncReport,
+        MsgRequest::Action { words } => Request::Action { action: words },
         MsgRequest::Screenshot { file, output } => {
             let path = if file.is_absolute() {
                 file
@@ -252,6 +259,7 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                 println!("explicit sync: off: {}", status.reason);
             }
         }
+        Response::Done(message) => println!("{message}"),
         Response::Error(message) => {
             eprintln!("lockstep: {message}");
             return Ok(ExitCode::FAILURE);

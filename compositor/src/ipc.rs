@@ -56,6 +56,11 @@ pub enum Request {
     ExplicitSync,
     /// The client validation report.
     SyncReport,
+    /// Run an action, given as its words (`["workspace", "2"]`; see `action.rs`).
+    Action {
+        /// The action's words.
+        action: Vec<String>,
+    },
     /// Write a PNG of an output to `path` (absolute).
     Screenshot {
         /// Where to write the PNG.
@@ -82,6 +87,15 @@ pub struct OutputInfo {
     pub frames_presented: u64,
     /// Frames that had damage and were rendered.
     pub frames_rendered: u64,
+    /// The workspace it shows.
+    #[serde(default)]
+    pub workspace: Option<String>,
+    /// Its workspaces that have windows, plus the shown one.
+    #[serde(default)]
+    pub workspaces: Vec<String>,
+    /// Whether it has focus (new windows and workspace actions go to it).
+    #[serde(default)]
+    pub active: bool,
     /// What each display plane shows (KMS backend only; the others composite everything).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planes: Option<Vec<PlaneInfo>>,
@@ -112,6 +126,21 @@ pub struct WindowInfo {
     pub size: (i32, i32),
     /// Whether it has keyboard focus.
     pub focused: bool,
+    /// Its id in the layout (what actions on a given window will name).
+    #[serde(default)]
+    pub id: u64,
+    /// The output its workspace is on.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Its workspace (`1`–`10`, or a name).
+    #[serde(default)]
+    pub workspace: Option<String>,
+    /// Whether its workspace is shown (and so is it, unless a fullscreen window covers it).
+    #[serde(default)]
+    pub visible: bool,
+    /// `tiled`, `floating`, `maximized` or `fullscreen`.
+    #[serde(default)]
+    pub layout: String,
 }
 
 /// The answer to a [`Request`].
@@ -151,6 +180,8 @@ pub enum Response {
     },
     /// Answer to `explicit_sync`.
     ExplicitSync(crate::handlers::drm_syncobj::ExplicitSyncStatus),
+    /// Answer to `action`: what it did.
+    Done(String),
     /// The request failed.
     Error(String),
 }
@@ -363,6 +394,10 @@ fn handle_line(state: &mut State, line: &[u8], reply: UnixStream) {
     debug!(?request, "IPC request");
     match request {
         Request::Screenshot { path, output } => screenshot(state, path, output, reply),
+        Request::Action { action } => {
+            let response = run_action(state, &action);
+            send(reply, response);
+        }
         other => {
             let response = answer(state, other);
             send(reply, response);
@@ -370,13 +405,24 @@ fn handle_line(state: &mut State, line: &[u8], reply: UnixStream) {
     }
 }
 
+/// Parses and runs an action given as words; the answer says what happened.
+pub fn run_action(state: &mut State, words: &[String]) -> Response {
+    match crate::action::Action::from_words(words) {
+        Ok(action) => match crate::action::run(state, &action) {
+            Ok(message) => Response::Done(message),
+            Err(err) => Response::Error(err.to_string()),
+        },
+        Err(err) => Response::Error(err.to_string()),
+    }
+}
+
 /// Work for the writer thread.
 enum Job {
     /// Write this response.
     Reply(UnixStream, Response),
-    /// Encode this frame as PNG, write it to `path`, then reply.
+    /// Encode this frame as PNG, write it to `path`, then reply (when asked over IPC).
     Screenshot {
-        stream: UnixStream,
+        stream: Option<UnixStream>,
         frame: lockstep_render::Frame,
         path: PathBuf,
         output: String,
@@ -434,6 +480,7 @@ fn run_job(job: Job) {
             path,
             output,
         } => {
+            let path_for_log = path.clone();
             let response = match frame.encode_png() {
                 Ok(png) => match write_regular_file(&path, &png) {
                     Ok(()) => Response::Screenshot {
@@ -446,7 +493,13 @@ fn run_job(job: Job) {
                 Err(err) => Response::Error(format!("PNG encoding failed: {err}")),
             };
             drop(frame);
-            write_reply(stream, &response);
+            match stream {
+                Some(stream) => write_reply(stream, &response),
+                None => match response {
+                    Response::Error(err) => warn!("screenshot: {err}"),
+                    _ => info!(path = %path_for_log.display(), "screenshot saved"),
+                },
+            }
         }
     }
 }
@@ -491,6 +544,8 @@ pub fn answer(state: &State, request: Request) -> Response {
         crate::backend::Backend::Kms(kms) => kms.plane_reports(),
         _ => Vec::new(),
     };
+    let layout_output =
+        |o: &smithay::output::Output| core.layout.outputs().iter().find(|l| l.name == o.name());
     match request {
         Request::Outputs => {
             let mut outputs: Vec<OutputInfo> = core
@@ -512,6 +567,20 @@ pub fn answer(state: &State, request: Request) -> Response {
                         position: (pos.x, pos.y),
                         frames_presented: data.map(|d| d.sequence).unwrap_or_default(),
                         frames_rendered: data.map(|d| d.frames_rendered).unwrap_or_default(),
+                        workspace: layout_output(o)
+                            .and_then(|l| l.active_workspace().map(|w| w.id.to_string())),
+                        workspaces: layout_output(o)
+                            .map(|l| {
+                                l.workspaces
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|(i, w)| *i == l.active || !w.windows.is_empty())
+                                    .map(|(_, w)| w.id.to_string())
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        active: core.layout.active_output().map(|l| l.name.as_str())
+                            == Some(o.name().as_str()),
                         planes: planes.iter().find(|(n, _)| *n == o.name()).map(|(_, p)| {
                             p.iter()
                                 .map(|p| PlaneInfo {
@@ -530,9 +599,11 @@ pub fn answer(state: &State, request: Request) -> Response {
         Request::Windows => {
             let focus = core.seat.get_keyboard().and_then(|k| k.current_focus());
             let windows = core
-                .space
-                .elements()
-                .filter_map(|w| {
+                .layout
+                .arrange()
+                .into_iter()
+                .filter_map(|p| {
+                    let w = core.windows.get(&p.id)?;
                     let toplevel = w.toplevel()?;
                     let (title, app_id) = smithay::wayland::compositor::with_states(
                         toplevel.wl_surface(),
@@ -546,7 +617,10 @@ pub fn answer(state: &State, request: Request) -> Response {
                                 .unwrap_or_default()
                         },
                     );
-                    let loc = core.space.element_location(w).unwrap_or_default();
+                    let loc = core
+                        .space
+                        .element_location(w)
+                        .unwrap_or((p.content.x, p.content.y).into());
                     let size = w.geometry().size;
                     Some(WindowInfo {
                         title,
@@ -554,6 +628,17 @@ pub fn answer(state: &State, request: Request) -> Response {
                         position: (loc.x, loc.y),
                         size: (size.w, size.h),
                         focused: focus.as_ref() == Some(toplevel.wl_surface()),
+                        id: p.id.0,
+                        output: Some(p.output.clone()),
+                        workspace: Some(p.workspace.to_string()),
+                        visible: p.visible,
+                        layout: match p.kind {
+                            crate::layout::PlacementKind::Tiled => "tiled",
+                            crate::layout::PlacementKind::Floating => "floating",
+                            crate::layout::PlacementKind::Maximized => "maximized",
+                            crate::layout::PlacementKind::Fullscreen => "fullscreen",
+                        }
+                        .into(),
                     })
                 })
                 .collect();
@@ -576,7 +661,9 @@ pub fn answer(state: &State, request: Request) -> Response {
                 dropped,
             }
         }
-        Request::Screenshot { .. } => Response::Error("screenshot is answered elsewhere".into()),
+        Request::Screenshot { .. } | Request::Action { .. } => {
+            Response::Error("this request is answered elsewhere".into())
+        }
     }
 }
 
@@ -613,10 +700,21 @@ fn screenshot(state: &mut State, path: PathBuf, output: Option<String>, reply: U
     };
     // Encoding a large PNG takes tens of milliseconds: do it off the event loop.
     queue(Job::Screenshot {
-        stream: reply,
+        stream: Some(reply),
         frame,
         path,
         output: output.name(),
+    });
+}
+
+/// Encodes `frame` as PNG and writes it to `path` on the writer thread (the screenshot
+/// action); the outcome is logged.
+pub fn save_png(frame: lockstep_render::Frame, path: PathBuf) {
+    queue(Job::Screenshot {
+        stream: None,
+        frame,
+        path,
+        output: String::new(),
     });
 }
 

@@ -4,7 +4,9 @@
 //! in-process test fixture drives. Start at [`server::Server`], which builds the event loop,
 //! the [`state::State`] (backend + core) and the Wayland display.
 
+pub mod action;
 pub mod backend;
+pub mod bindings;
 pub mod frame_clock;
 pub mod handlers;
 pub mod input;

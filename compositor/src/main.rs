@@ -2,12 +2,9 @@
 
 mod cli;
 
-use std::{
-    ffi::OsString,
-    process::{Command, ExitCode},
-};
+use std::{ffi::OsString, process::ExitCode};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Parser;
 use lockstep::{backend::headless::VirtualOutput, ipc::IpcServer, server::Server};
 use lockstep_config::{Config, Mode};
@@ -82,6 +79,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         BackendChoice::Auto => unreachable_auto(),
     };
 
+    server.state.core.config_path = cli.config.clone();
     let socket = server.state.core.listen(cli.socket.as_deref())?;
     let socket_str = socket.to_string_lossy().into_owned();
     let _ipc = IpcServer::start(&mut server.state, &socket_str)?;
@@ -165,23 +163,14 @@ fn virtual_outputs(cli_outputs: &[Mode], config: &Config) -> Result<Vec<VirtualO
 }
 
 fn spawn_command(args: &[OsString], socket: &OsString) -> Result<()> {
-    let (program, rest) = args
-        .split_first()
-        .ok_or_else(|| anyhow!("empty command after --"))?;
-    let mut command = Command::new(program);
-    lockstep::socket::restore_fd_limit_in_child(&mut command);
-    let mut child = command
-        .args(rest)
-        .env("WAYLAND_DISPLAY", socket)
-        .env_remove("DISPLAY")
-        .spawn()
-        .with_context(|| format!("cannot start {program:?}; is it installed and on PATH?"))?;
-    info!(pid = child.id(), command = ?args, "started command");
-    // Reap it off the event loop so it never becomes a zombie.
-    std::thread::spawn(move || match child.wait() {
-        Ok(status) => info!(%status, "command exited"),
-        Err(err) => warn!(?err, "waiting for the command failed"),
-    });
+    if args.is_empty() {
+        return Err(anyhow!("empty command after --"));
+    }
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    lockstep::action::spawn_program(&args, Some(socket))?;
     Ok(())
 }
 

@@ -80,8 +80,6 @@ pub enum Action {
     /// `screenshot [FILE.png]`: save a PNG of the active output (default:
     /// `$XDG_PICTURES_DIR` or `~/lockstep-<time>.png`).
     Screenshot(Option<PathBuf>),
-    /// `outputs-off` / `outputs-on`: power the outputs down or up.
-    PowerOutputs(bool),
     /// `none`: do nothing (removes a default binding).
     None,
 }
@@ -112,8 +110,6 @@ pub const ACTION_NAMES: &[&str] = &[
     "reload-config",
     "quit",
     "screenshot",
-    "outputs-off",
-    "outputs-on",
     "none",
 ];
 
@@ -192,8 +188,6 @@ impl Action {
                 [path] => Ok(Action::Screenshot(Some(PathBuf::from(path)))),
                 _ => fail("`screenshot` takes at most one file name".into()),
             },
-            "outputs-off" => no_args(Action::PowerOutputs(false)),
-            "outputs-on" => no_args(Action::PowerOutputs(true)),
             "none" => no_args(Action::None),
             other => {
                 let close = ACTION_NAMES

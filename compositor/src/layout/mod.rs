@@ -358,8 +358,9 @@ impl Layout {
         out
     }
 
-    /// The global rectangle of floating `entry`'s contents on `output`: its stored place, kept
-    /// (with its border) on the working area and no larger than it.
+    /// The global rectangle of floating `entry`'s contents on `output`: its stored place (moved
+    /// back inside when it is entirely off the working area), no larger than the working area
+    /// less the border.
     fn float_rect(&self, output: &OutputState, entry: &WindowEntry) -> Rect {
         // Room for the border around it, too.
         let working = output.working;
@@ -375,7 +376,13 @@ impl Layout {
             ),
             None => working.centred(size),
         };
-        area.clamp_inside(rect)
+        // A window dragged partly off its output stays there; one entirely off it (its
+        // output shrank or moved) comes back inside.
+        if rect.overlaps(working) {
+            rect
+        } else {
+            area.clamp_inside(rect)
+        }
     }
 
     /// The size a new window with `hints` would get if it opened now: what its first
@@ -398,7 +405,7 @@ impl Layout {
     /// - a fullscreen window has its workspace's focus, and there is at most one;
     /// - shown tiled windows lie inside the working area and do not overlap (while every tile
     ///   can have a pixel per side);
-    /// - no placement is larger than its output;
+    /// - no placement is larger than its output, and floating ones are at least partly on it;
     /// - the focused window, when there is one, is on the active output's shown workspace;
     /// - indices (active output, shown workspace) are in range; numbered workspaces 1–10
     ///   exist on every output; parked workspaces exist only without outputs.
@@ -476,6 +483,12 @@ impl Layout {
                 return Err(format!(
                     "window {} ({:?}) is larger than output {} ({:?})",
                     p.id, p.frame, output.name, output.area
+                ));
+            }
+            if p.kind == PlacementKind::Floating && !p.content.overlaps(output.working) {
+                return Err(format!(
+                    "floating window {} {:?} is off its output",
+                    p.id, p.content
                 ));
             }
             if !p.content.size().is_positive() {

@@ -355,7 +355,7 @@ fn soft_setup() -> SoftSetup {
     use lockstep::handlers::drm_syncobj::init_with;
     // Explicit sync off in the config, so a real render node (in the VM) does not add a
     // second global; the soft device is the only one.
-    let mut config = lockstep_config::Config::default();
+    let mut config = crate::fixture::floating_config();
     config.explicit_sync.enabled = false;
     let mut f = Fixture::with_config(config, &[crate::fixture::DEFAULT_OUTPUT]);
     let device = soft_device::SoftDevice(lockstep_sync::Capabilities::unsupported(

@@ -75,6 +75,10 @@ pub struct ClientData {
     pub globals: HashMap<String, (u32, u32)>,
     /// Data device state (copy/paste tests).
     pub clipboard: crate::data_device::Clipboard,
+    /// wl_keyboard.key events: (evdev key code, pressed).
+    pub keys: Vec<(u32, bool)>,
+    /// Toplevels that got xdg_toplevel.close, by id.
+    pub closed: Vec<u32>,
 }
 
 /// A connected test client.
@@ -328,10 +332,14 @@ impl Dispatch<XdgToplevel, ()> for ClientData {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let xdg_toplevel::Event::Configure { width, height, .. } = event {
-            state
-                .toplevel_sizes
-                .insert(toplevel.id().protocol_id(), (width, height));
+        match event {
+            xdg_toplevel::Event::Configure { width, height, .. } => {
+                state
+                    .toplevel_sizes
+                    .insert(toplevel.id().protocol_id(), (width, height));
+            }
+            xdg_toplevel::Event::Close => state.closed.push(toplevel.id().protocol_id()),
+            _ => {}
         }
     }
 }

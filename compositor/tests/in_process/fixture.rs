@@ -35,14 +35,33 @@ pub const DEFAULT_OUTPUT: VirtualOutput = VirtualOutput {
     position: None,
 };
 
+/// The config most tests run with: the defaults, but new windows float (centred, then
+/// cascading) instead of tiling.
+///
+/// Why: these tests check exact pixels, popup positions, input coordinates and frame pacing
+/// of windows whose size the test client picks; they were written against (and are clearer
+/// with) windows that keep that size at a predictable place. Tiling is what `layout.rs` and
+/// `bindings.rs` test, with [`Fixture::tiling`].
+pub fn floating_config() -> lockstep_config::Config {
+    let mut config = lockstep_config::Config::default();
+    config.layout.new_windows = lockstep_config::NewWindows::Floating;
+    config
+}
+
 impl Fixture {
-    /// A server with one 1280×720@60 output.
+    /// A server with one 1280×720@60 output; new windows float (see [`floating_config`]).
     pub fn new() -> Self {
         Self::with_outputs(&[DEFAULT_OUTPUT])
     }
 
+    /// A server with `outputs`; new windows float (see [`floating_config`]).
     pub fn with_outputs(outputs: &[VirtualOutput]) -> Self {
-        Self::with_config(Default::default(), outputs)
+        Self::with_config(floating_config(), outputs)
+    }
+
+    /// A server with one 1280×720@60 output and the default config: new windows tile.
+    pub fn tiling() -> Self {
+        Self::with_config(Default::default(), &[DEFAULT_OUTPUT])
     }
 
     pub fn with_config(config: lockstep_config::Config, outputs: &[VirtualOutput]) -> Self {
@@ -56,7 +75,7 @@ impl Fixture {
     /// A server on the KMS device at `path` (vkms in the VM), opened directly as root.
     pub fn kms(path: &std::path::Path) -> Self {
         let dev = lockstep_render::kms::KmsDevice::open(path).expect("open the KMS device");
-        let server = Server::kms_on(Default::default(), dev).expect("start the KMS server");
+        let server = Server::kms_on(floating_config(), dev).expect("start the KMS server");
         Self {
             server,
             clients: Vec::new(),
