@@ -342,6 +342,25 @@ fn action(lockstep: &Lockstep, words: &[&str]) {
     }
 }
 
+/// Whether the middle row and middle column of `w`'s place on `frame` are all window, no
+/// background: true only once the frame shows the window at its new place and size (a stale
+/// frame of the previous tiling has a gap or another window's border there).
+fn crosses_its_window(
+    frame: &lockstep_render::Frame,
+    w: &lockstep::ipc::WindowInfo,
+    background: [u8; 3],
+) -> bool {
+    let (x0, y0, width, height) = (w.position.0, w.position.1, w.size.0, w.size.1);
+    let is_background = |x: i32, y: i32| {
+        frame
+            .pixel(x as u32, y as u32)
+            .is_none_or(|[r, g, b, _]| [r, g, b] == background)
+    };
+    let row = (x0..x0 + width).all(|x| !is_background(x, y0 + height / 2));
+    let column = (y0..y0 + height).all(|y| !is_background(x0 + width / 2, y));
+    row && column
+}
+
 /// Waits until `count` windows are shown and each shows its content (not background) in
 /// its own region; returns them.
 fn tiled_windows_shown(
@@ -358,9 +377,15 @@ fn tiled_windows_shown(
             .filter(|w| w.visible)
             .collect();
         let frame = lockstep.screenshot(file, None);
+        // Tiles fill the output but for gaps and borders: until every window has its new
+        // size, the windows cover less than that.
+        let covered: i32 = windows.iter().map(|w| w.size.0 * w.size.1).sum();
         let shown = windows.len() == count
+            && covered > 1264 * 704 * 95 / 100
             && windows.iter().all(|w| {
-                w.layout == "tiled" && fraction_not(&window_region(&frame, w), background) > 0.95
+                w.layout == "tiled"
+                    && fraction_not(&window_region(&frame, w), background) > 0.95
+                    && crosses_its_window(&frame, w, background)
             });
         if shown {
             return windows;

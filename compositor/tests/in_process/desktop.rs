@@ -454,3 +454,37 @@ fn super_drag_moves_a_floating_window_and_leaves_tiled_ones() {
     f.settle();
     assert_eq!(f.windows()[0].position, tiled.position);
 }
+
+#[test]
+fn borders_show_which_window_has_focus() {
+    let mut f = Fixture::tiling();
+    let c = f.add_client();
+    let mut a = open(&mut f, c, RED);
+    let mut b = open(&mut f, c, GREEN);
+    settle(&mut f, c, &mut [&mut a, &mut b]);
+    // Defaults: gaps 8, border 2, focused #4c7899, unfocused #333333. The master tile is
+    // x 8..636, so its border is at x 8 and 9 and its contents start at 10.
+    let shot = f.screenshot(OUT);
+    let background = rgb(&shot, 2, 2);
+    assert_eq!(
+        rgb(&shot, 8, 300),
+        0x333333,
+        "unfocused border of the master"
+    );
+    assert_eq!(rgb(&shot, 10, 300), RED & 0xff_ffff);
+    assert_eq!(rgb(&shot, 5, 300), background, "the gap");
+    let green = window_with_colour(&f.windows(), &mut f, GREEN);
+    assert_eq!(
+        rgb(&shot, green.position.0 - 1, green.position.1 + 50),
+        0x4c7899,
+        "focused border of {green:?}"
+    );
+    action(&mut f, "focus left");
+    f.settle();
+    let shot = f.screenshot(OUT);
+    assert_eq!(rgb(&shot, 8, 300), 0x4c7899);
+    assert_eq!(
+        rgb(&shot, green.position.0 - 1, green.position.1 + 50),
+        0x333333
+    );
+}

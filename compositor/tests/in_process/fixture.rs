@@ -36,15 +36,17 @@ pub const DEFAULT_OUTPUT: VirtualOutput = VirtualOutput {
 };
 
 /// The config most tests run with: the defaults, but new windows float (centred, then
-/// cascading) instead of tiling.
+/// cascading) instead of tiling, and without borders.
 ///
-/// Why: these tests check exact pixels, popup positions, input coordinates and frame pacing
-/// of windows whose size the test client picks; they were written against (and are clearer
-/// with) windows that keep that size at a predictable place. Tiling is what `layout.rs` and
-/// `bindings.rs` test, with [`Fixture::tiling`].
+/// Why: these tests check exact pixels (the background right next to a window, too), popup
+/// positions, input coordinates and frame pacing of windows whose size the test client
+/// picks; they were written against (and are clearer with) bare windows that keep that size
+/// at a predictable place. Tiling and borders are what `desktop.rs` tests, with
+/// [`Fixture::tiling`].
 pub fn floating_config() -> lockstep_config::Config {
     let mut config = lockstep_config::Config::default();
     config.layout.new_windows = lockstep_config::NewWindows::Floating;
+    config.layout.border_width = 0;
     config
 }
 
