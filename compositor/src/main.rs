@@ -83,6 +83,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let socket = server.state.core.listen(cli.socket.as_deref())?;
     let socket_str = socket.to_string_lossy().into_owned();
     let _ipc = IpcServer::start(&mut server.state, &socket_str)?;
+    if let Err(err) = lockstep::config_watch::watch(&mut server.state) {
+        warn!("the config file is not watched ({err}); Super+Shift+C or `lockstep msg action reload-config` reloads it");
+    }
     watch_signals(&mut server)?;
 
     // Children and clients started from this process find us through WAYLAND_DISPLAY; the

@@ -110,6 +110,8 @@ pub struct Core {
     /// Whether the session is locked (bindings then run only with `allow_when_locked`).
     /// Always false until the session-lock protocol is implemented.
     pub session_locked: bool,
+    /// A config reload is scheduled (the file changed; `config_watch.rs`).
+    pub config_reload_pending: bool,
     /// The Wayland socket name clients connect to (empty when only socket pairs are used).
     pub socket_name: Option<OsString>,
     /// When the compositor started.
@@ -236,6 +238,7 @@ impl Core {
             config_path: None,
             bindings,
             session_locked: false,
+            config_reload_pending: false,
             socket_name: None,
             start_time: Instant::now(),
             clock,

@@ -488,3 +488,35 @@ fn borders_show_which_window_has_focus() {
         0x333333
     );
 }
+
+#[test]
+fn the_config_file_reloads_when_an_editor_replaces_it() {
+    let dir = std::env::temp_dir().join(format!("lockstep-watch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.toml");
+    std::fs::write(&config, "[layout]\ngaps = 8\n").unwrap();
+    let mut f = Fixture::tiling();
+    f.server.state.core.config_path = Some(config.clone());
+    lockstep::config_watch::watch(&mut f.server.state).expect("watch");
+    // Save like vim or a GUI editor: write a new file, rename it over the old one.
+    let save = |text: &str| {
+        let tmp = dir.join(".config.toml.swp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &config).unwrap();
+    };
+    let gaps = |f: &Fixture| f.server.state.core.layout.config().gaps;
+    save("[layout]\ngaps = 20\n");
+    assert!(
+        f.wait_until(Duration::from_secs(3), |f| gaps(f) == 20),
+        "the new file was not loaded"
+    );
+    // A broken file keeps the running config.
+    save("[layout]\ngaps = \"wide\"\n");
+    f.run_for(lockstep::config_watch::SETTLE * 4);
+    assert_eq!(gaps(&f), 20);
+    assert_eq!(f.server.state.core.config.layout.gaps, 20);
+    // Fixed, in place this time.
+    std::fs::write(&config, "[layout]\ngaps = 0\n").unwrap();
+    assert!(f.wait_until(Duration::from_secs(3), |f| gaps(f) == 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
