@@ -32,6 +32,10 @@ pub struct Cli {
     /// Record explicit-sync mistakes of clients (see `lockstep msg sync-report`).
     #[arg(long)]
     pub sync_validation: bool,
+    /// Run as the user's session: set XDG_CURRENT_DESKTOP=lockstep, export the session
+    /// environment to systemd and D-Bus, and notify systemd when ready (lockstep.service).
+    #[arg(long)]
+    pub session: bool,
     /// A command to run once lockstep is ready, with WAYLAND_DISPLAY set.
     #[arg(last = true, value_name = "COMMAND")]
     pub command_args: Vec<OsString>,

@@ -16,6 +16,7 @@ pub mod layout;
 pub mod logging;
 pub mod render;
 pub mod server;
+pub mod session;
 pub mod shell;
 pub mod socket;
 pub mod state;

@@ -58,6 +58,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         other => other,
     };
+    if cli.session {
+        // Children and the environment exported to systemd see these.
+        lockstep::session::set_environment();
+    }
     block_signals()?;
     let mut server = match backend {
         BackendChoice::Headless => {
@@ -91,6 +95,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
     // Children and clients started from this process find us through WAYLAND_DISPLAY; the
     // host's DISPLAY must not leak to them (they would open on the host instead).
     std::env::set_var("WAYLAND_DISPLAY", &socket);
+    if cli.session {
+        lockstep::session::announce();
+    }
     cli::announce(&socket_str, server.state.backend.name());
     if !cli.command_args.is_empty() {
         spawn_command(&cli.command_args, &socket)?;

@@ -103,6 +103,7 @@ fn winit_options(xvfb: &Xvfb, command: &[&str]) -> LockstepOptions {
         env: vec![("DISPLAY".into(), xvfb.display.clone())],
         command: command.iter().map(|s| (*s).to_owned()).collect(),
         fd_limit: None,
+        args: Vec::new(),
     }
 }
 

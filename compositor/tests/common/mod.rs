@@ -288,6 +288,8 @@ pub struct LockstepOptions {
     pub command: Vec<String>,
     /// Start lockstep with this soft and hard RLIMIT_NOFILE (fd exhaustion tests).
     pub fd_limit: Option<u64>,
+    /// More options before `--` (e.g. `--session`).
+    pub args: Vec<String>,
 }
 
 impl LockstepOptions {
@@ -299,6 +301,7 @@ impl LockstepOptions {
             env: Vec::new(),
             command: Vec::new(),
             fd_limit: None,
+            args: Vec::new(),
         }
     }
 }
@@ -320,6 +323,7 @@ impl Lockstep {
         for output in &options.outputs {
             command.args(["--output", output]);
         }
+        command.args(&options.args);
         for (key, value) in &options.env {
             command.env(key, value);
         }
