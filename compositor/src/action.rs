@@ -175,10 +175,22 @@ pub fn reload_config(state: &mut State) -> Result<String, ActionError> {
             state.core.config = config;
             shell::apply_layout(&mut state.core);
             info!(source = %loaded.source, "config reloaded");
+            state
+                .core
+                .events
+                .emit(&crate::events::Event::ConfigReloaded {
+                    source: loaded.source.to_string(),
+                });
             Ok(format!("config reloaded from {}", loaded.source))
         }
         Err(err) => {
             warn!("config not reloaded, keeping the running one:\n{err}");
+            state
+                .core
+                .events
+                .emit(&crate::events::Event::ConfigRejected {
+                    error: err.to_string(),
+                });
             Err(ActionError::Config(err.to_string()))
         }
     }

@@ -94,6 +94,9 @@ pub enum MsgRequest {
     ExplicitSync,
     /// The explicit-sync mistakes clients made (needs --sync-validation).
     SyncReport,
+    /// Print events as JSON lines as they happen (windows, focus, workspaces, outputs,
+    /// config reloads) until lockstep exits.
+    Events,
     /// Run an action, e.g. `workspace 2`, `focus left`, `spawn foot` (the README lists them).
     Action {
         /// The action and its arguments.
@@ -140,6 +143,10 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
     let socket = socket
         .or_else(|| std::env::var("WAYLAND_DISPLAY").ok())
         .ok_or_else(|| anyhow!("which lockstep? set WAYLAND_DISPLAY or pass --socket NAME"))?;
+    if let MsgRequest::Events = request {
+        ipc::stream_events(&socket, |line| println!("{line}"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let request = match request {
         MsgRequest::Outputs { .. } => Request::Outputs,
         MsgRequest::Windows => Request::Windows,
@@ -147,6 +154,7 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
         MsgRequest::ExplicitSync => Request::ExplicitSync,
         MsgRequest::SyncReport => Request::SyncReport,
         MsgRequest::Action { words } => Request::Action { action: words },
+        MsgRequest::Events => Request::Events,
         MsgRequest::Screenshot { file, output } => {
             let path = if file.is_absolute() {
                 file

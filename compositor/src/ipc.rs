@@ -56,6 +56,8 @@ pub enum Request {
     ExplicitSync,
     /// The client validation report.
     SyncReport,
+    /// Keep the connection open and send events as JSON lines (see `events.rs`).
+    Events,
     /// Run an action, given as its words (`["workspace", "2"]`; see `action.rs`).
     Action {
         /// The action's words.
@@ -398,11 +400,40 @@ fn handle_line(state: &mut State, line: &[u8], reply: UnixStream) {
             let response = run_action(state, &action);
             send(reply, response);
         }
+        Request::Events => crate::events::listen(&mut state.core, reply),
         other => {
             let response = answer(state, other);
             send(reply, response);
         }
     }
+}
+
+/// The xdg_toplevel title and app id of `surface`.
+pub fn title_and_app_id(
+    surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
+) -> (Option<String>, Option<String>) {
+    smithay::wayland::compositor::with_states(surface, |states| {
+        states
+            .data_map
+            .get::<smithay::wayland::shell::xdg::XdgToplevelSurfaceData>()
+            .and_then(|d| d.lock().ok().map(|d| (d.title.clone(), d.app_id.clone())))
+            .unwrap_or_default()
+    })
+}
+
+/// Streams events from the compositor on `wayland_socket` to `line` until it closes.
+pub fn stream_events(wayland_socket: &str, mut line: impl FnMut(&str)) -> Result<()> {
+    use std::io::BufRead;
+    let path = socket_path(wayland_socket)?;
+    let mut stream = UnixStream::connect(&path)
+        .with_context(|| format!("no lockstep answers at {}", path.display()))?;
+    let mut text = serde_json::to_vec(&Request::Events)?;
+    text.push(b'\n');
+    stream.write_all(&text).context("cannot send the request")?;
+    for next in std::io::BufReader::new(stream).lines() {
+        line(&next.context("reading events failed")?);
+    }
+    Ok(())
 }
 
 /// Parses and runs an action given as words; the answer says what happened.
@@ -605,18 +636,7 @@ pub fn answer(state: &State, request: Request) -> Response {
                 .filter_map(|p| {
                     let w = core.windows.get(&p.id)?;
                     let toplevel = w.toplevel()?;
-                    let (title, app_id) = smithay::wayland::compositor::with_states(
-                        toplevel.wl_surface(),
-                        |states| {
-                            states
-                                .data_map
-                                .get::<smithay::wayland::shell::xdg::XdgToplevelSurfaceData>()
-                                .and_then(|d| {
-                                    d.lock().ok().map(|d| (d.title.clone(), d.app_id.clone()))
-                                })
-                                .unwrap_or_default()
-                        },
-                    );
+                    let (title, app_id) = title_and_app_id(toplevel.wl_surface());
                     let loc = core
                         .space
                         .element_location(w)
@@ -661,7 +681,7 @@ pub fn answer(state: &State, request: Request) -> Response {
                 dropped,
             }
         }
-        Request::Screenshot { .. } | Request::Action { .. } => {
+        Request::Screenshot { .. } | Request::Action { .. } | Request::Events => {
             Response::Error("this request is answered elsewhere".into())
         }
     }

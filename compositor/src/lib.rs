@@ -8,6 +8,7 @@ pub mod action;
 pub mod backend;
 pub mod bindings;
 pub mod config_watch;
+pub mod events;
 pub mod frame_clock;
 pub mod handlers;
 pub mod input;

@@ -112,6 +112,8 @@ pub struct Core {
     pub session_locked: bool,
     /// A config reload is scheduled (the file changed; `config_watch.rs`).
     pub config_reload_pending: bool,
+    /// `lockstep msg events` listeners.
+    pub events: crate::events::EventStream,
     /// The Wayland socket name clients connect to (empty when only socket pairs are used).
     pub socket_name: Option<OsString>,
     /// When the compositor started.
@@ -239,6 +241,7 @@ impl Core {
             bindings,
             session_locked: false,
             config_reload_pending: false,
+            events: Default::default(),
             socket_name: None,
             start_time: Instant::now(),
             clock,

@@ -520,3 +520,73 @@ fn the_config_file_reloads_when_an_editor_replaces_it() {
     assert!(f.wait_until(Duration::from_secs(3), |f| gaps(f) == 0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_event_stream_reports_windows_focus_workspaces_and_config() {
+    use lockstep::events::Event;
+    use std::io::{BufRead, BufReader};
+    let mut f = Fixture::tiling();
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    lockstep::events::listen(&mut f.server.state.core, theirs);
+    ours.set_nonblocking(true).unwrap();
+    let mut reader = BufReader::new(ours);
+    let mut events: Vec<Event> = Vec::new();
+    let mut read = |f: &mut Fixture, events: &mut Vec<Event>| {
+        f.run_for(Duration::from_millis(30));
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            events.push(serde_json::from_str(line.trim()).expect("a JSON event"));
+            line.clear();
+        }
+    };
+    let c = f.add_client();
+    let mut a = open(&mut f, c, RED);
+    settle(&mut f, c, &mut [&mut a]);
+    read(&mut f, &mut events);
+    let id = f.windows()[0].id;
+    assert!(
+        events.iter().any(|e| matches!(e, Event::WindowOpened(w)
+            if w.id == id && w.workspace.as_deref() == Some("1"))),
+        "{events:?}"
+    );
+    assert!(
+        events.contains(&Event::WindowFocused { id: Some(id) }),
+        "{events:?}"
+    );
+
+    events.clear();
+    action(&mut f, "move-to-workspace 4");
+    action(&mut f, "workspace 4");
+    read(&mut f, &mut events);
+    assert!(
+        events.iter().any(|e| matches!(e, Event::WindowChanged(w)
+            if w.id == id && w.workspace.as_deref() == Some("4"))),
+        "{events:?}"
+    );
+    assert!(events.contains(&Event::WorkspaceShown {
+        output: OUT.into(),
+        workspace: "4".into()
+    }));
+
+    events.clear();
+    let config = std::env::temp_dir().join(format!("lockstep-events-{}.toml", std::process::id()));
+    std::fs::write(&config, "[layout]\ngaps = -1\n").unwrap();
+    f.server.state.core.config_path = Some(config.clone());
+    let _ = ipc::run_action(&mut f.server.state, &["reload-config".to_owned()]);
+    std::fs::write(&config, "").unwrap();
+    action(&mut f, "reload-config");
+    a.top.toplevel.destroy();
+    a.top.surface.destroy();
+    read(&mut f, &mut events);
+    let _ = std::fs::remove_file(&config);
+    assert!(matches!(&events[0], Event::ConfigRejected { error } if error.contains("gaps")));
+    assert!(
+        matches!(&events[1], Event::ConfigReloaded { .. }),
+        "{events:?}"
+    );
+    assert!(events.contains(&Event::WindowClosed { id }), "{events:?}");
+    assert!(
+        events.contains(&Event::WindowFocused { id: None }),
+        "{events:?}"
+    );
+}
