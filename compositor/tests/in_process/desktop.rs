@@ -590,3 +590,42 @@ fn the_event_stream_reports_windows_focus_workspaces_and_config() {
         "{events:?}"
     );
 }
+
+#[test]
+fn an_unplugged_outputs_windows_move_over_and_go_back_when_it_returns() {
+    let mut f = Fixture::tiling();
+    let second = f.add_output(lockstep::backend::headless::VirtualOutput {
+        position: Some((1280, 0)),
+        ..DEFAULT_OUTPUT
+    });
+    let c = f.add_client();
+    let mut a = open(&mut f, c, RED);
+    // To the second output's workspace 3.
+    action(&mut f, &format!("move-workspace-to-output {second}"));
+    action(&mut f, "move-to-workspace 3");
+    settle(&mut f, c, &mut [&mut a]);
+    let info = |f: &Fixture| f.windows()[0].clone();
+    assert_eq!(
+        (info(&f).output.as_deref(), info(&f).workspace.as_deref()),
+        (Some(second.as_str()), Some("3"))
+    );
+    let output = f.server.state.core.output_by_name(&second).unwrap();
+    f.server.state.core.remove_output(&output);
+    settle(&mut f, c, &mut [&mut a]);
+    assert_eq!(
+        (info(&f).output.as_deref(), info(&f).workspace.as_deref()),
+        (Some(OUT), Some("3"))
+    );
+    // It is reachable there: show workspace 3 on the remaining output.
+    action(&mut f, "workspace 3");
+    settle(&mut f, c, &mut [&mut a]);
+    assert!(info(&f).visible);
+    assert!(info(&f).position.0 < 1280);
+    // The output comes back, and so does the window.
+    f.server.state.core.add_output(&output, (1280, 0).into());
+    settle(&mut f, c, &mut [&mut a]);
+    assert_eq!(
+        (info(&f).output.as_deref(), info(&f).workspace.as_deref()),
+        (Some(second.as_str()), Some("3"))
+    );
+}
