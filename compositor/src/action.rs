@@ -118,6 +118,14 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
             core.layout.move_workspace_to_output(name);
             Ok(format!("workspace moved to {name}"))
         }
+        Action::Resize(grow) => {
+            let mut config = core.layout.config().clone();
+            let step = if *grow { 0.05 } else { -0.05 };
+            config.master_ratio = (config.master_ratio + step).clamp(0.1, 0.9);
+            let ratio = config.master_ratio;
+            core.layout.set_config(config);
+            Ok(format!("master column at {:.0} %", ratio * 100.0))
+        }
         Action::ToggleFloating => {
             core.layout.toggle_floating();
             done("floating toggled")

@@ -67,6 +67,8 @@ pub enum Action {
     MoveToWorkspace(String),
     /// `move-workspace-to-output NAME`: move the shown workspace's windows to that output.
     MoveWorkspaceToOutput(String),
+    /// `resize grow|shrink`: widen or narrow the master column by 5 % of the output.
+    Resize(bool),
     /// `toggle-floating`: float the focused window, or tile it again.
     ToggleFloating,
     /// `fullscreen`: toggle fullscreen of the focused window.
@@ -104,6 +106,7 @@ pub const ACTION_NAMES: &[&str] = &[
     "workspace",
     "move-to-workspace",
     "move-workspace-to-output",
+    "resize",
     "toggle-floating",
     "fullscreen",
     "maximize",
@@ -178,6 +181,11 @@ impl Action {
                 one("an output name, e.g. `move-workspace-to-output HDMI-A-1`")
                     .map(Action::MoveWorkspaceToOutput)
             }
+            "resize" => match args.as_slice() {
+                ["grow"] => Ok(Action::Resize(true)),
+                ["shrink"] => Ok(Action::Resize(false)),
+                _ => fail("`resize` takes `grow` or `shrink`".into()),
+            },
             "toggle-floating" => no_args(Action::ToggleFloating),
             "fullscreen" => no_args(Action::Fullscreen),
             "maximize" => no_args(Action::Maximize),
@@ -386,6 +394,8 @@ pub const DEFAULT_BINDS: &[(&str, &str)] = &[
     ("Super+F", "fullscreen"),
     ("Super+M", "maximize"),
     ("Super+Shift+Space", "toggle-floating"),
+    ("Super+Equal", "resize grow"),
+    ("Super+Minus", "resize shrink"),
     ("Super+Shift+C", "reload-config"),
     ("Super+Shift+E", "quit"),
     ("Print", "screenshot"),

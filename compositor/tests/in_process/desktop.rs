@@ -309,6 +309,12 @@ fn every_action_runs_over_ipc() {
     action(&mut f, "focus down");
     action(&mut f, "move right");
 
+    let master_width = |f: &Fixture| f.server.state.core.layout.arrange()[0].frame.w;
+    let before = master_width(&f);
+    action(&mut f, "resize grow");
+    assert!(master_width(&f) > before);
+    action(&mut f, "resize shrink");
+    assert_eq!(master_width(&f), before);
     action(&mut f, "toggle-floating");
     let info = |f: &Fixture, id| f.windows().into_iter().find(|w| w.id == id).unwrap();
     assert_eq!(info(&f, id_b).layout, "floating");
