@@ -94,11 +94,11 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
             }
         }
         Action::Focus(direction) => {
-            core.layout.focus_direction(to_layout(*direction));
+            core.layout.focus_direction(*direction);
             done("focus moved")
         }
         Action::Move(direction) => {
-            core.layout.move_direction(to_layout(*direction));
+            core.layout.move_direction(*direction);
             done("window moved")
         }
         Action::Workspace(name) => {
@@ -155,15 +155,6 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
     state.core.focus_dirty = false;
     shell::sync_keyboard_focus(state);
     result
-}
-
-fn to_layout(direction: Direction) -> layout::Direction {
-    match direction {
-        Direction::Left => layout::Direction::Left,
-        Direction::Right => layout::Direction::Right,
-        Direction::Up => layout::Direction::Up,
-        Direction::Down => layout::Direction::Down,
-    }
 }
 
 /// Reads the config file again; an invalid file keeps the running config and says why.

@@ -80,18 +80,9 @@ impl Default for LayoutConfig {
     }
 }
 
-/// A direction for focus and move actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// Towards smaller x.
-    Left,
-    /// Towards larger x.
-    Right,
-    /// Towards smaller y.
-    Up,
-    /// Towards larger y.
-    Down,
-}
+/// A direction for focus and move actions: the config's, which the action grammar parses
+/// (plain data, like everything here).
+pub use lockstep_config::Direction;
 
 /// How a window is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -194,7 +194,7 @@ impl Layout {
         };
         let floating = self.entry_mut(focused).is_some_and(|e| !e.is_tiled());
         if floating {
-            let (dx, dy) = direction.step(FLOAT_STEP);
+            let (dx, dy) = step(direction, FLOAT_STEP);
             let Some(output) = self.outputs.get_mut(self.active_output) else {
                 return;
             };
@@ -426,7 +426,7 @@ impl Layout {
             .filter(|p| p.id != focused)
             .filter_map(|p| {
                 let (x, y) = p.frame.centre();
-                let (ahead, side) = direction.split(x - from.0, y - from.1);
+                let (ahead, side) = split(direction, x - from.0, y - from.1);
                 (ahead > 0).then(|| (i64::from(ahead) + 2 * i64::from(side.abs()), p.id))
             })
             .min()
@@ -442,7 +442,7 @@ impl Layout {
             .filter(|(i, _)| *i != self.active_output)
             .filter_map(|(i, o)| {
                 let (x, y) = o.area.centre();
-                let (ahead, side) = direction.split(x - from.0, y - from.1);
+                let (ahead, side) = split(direction, x - from.0, y - from.1);
                 (ahead > 0).then(|| (i64::from(ahead) + 2 * i64::from(side.abs()), i))
             })
             .min()
@@ -478,25 +478,23 @@ impl Layout {
     }
 }
 
-impl Direction {
-    /// (distance ahead, distance sideways) of a vector.
-    fn split(self, dx: i32, dy: i32) -> (i32, i32) {
-        match self {
-            Direction::Left => (-dx, dy),
-            Direction::Right => (dx, dy),
-            Direction::Up => (-dy, dx),
-            Direction::Down => (dy, dx),
-        }
+/// (distance ahead, distance sideways) of a vector, looking towards `direction`.
+fn split(direction: Direction, dx: i32, dy: i32) -> (i32, i32) {
+    match direction {
+        Direction::Left => (-dx, dy),
+        Direction::Right => (dx, dy),
+        Direction::Up => (-dy, dx),
+        Direction::Down => (dy, dx),
     }
+}
 
-    /// A step of `by` pixels this way.
-    fn step(self, by: i32) -> (i32, i32) {
-        match self {
-            Direction::Left => (-by, 0),
-            Direction::Right => (by, 0),
-            Direction::Up => (0, -by),
-            Direction::Down => (0, by),
-        }
+/// A step of `by` pixels towards `direction`.
+fn step(direction: Direction, by: i32) -> (i32, i32) {
+    match direction {
+        Direction::Left => (-by, 0),
+        Direction::Right => (by, 0),
+        Direction::Up => (0, -by),
+        Direction::Down => (0, by),
     }
 }
 

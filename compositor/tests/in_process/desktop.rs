@@ -114,6 +114,16 @@ fn window_with_colour(windows: &[WindowInfo], f: &mut Fixture, argb: u32) -> Win
         .unwrap_or_else(|| panic!("no window shows {argb:#x}: {windows:#?}"))
 }
 
+/// A tiling fixture with a second 1280×720 output right of the first; its name.
+fn two_outputs() -> (Fixture, String) {
+    let mut f = Fixture::tiling();
+    let second = f.add_output(lockstep::backend::headless::VirtualOutput {
+        position: Some((1280, 0)),
+        ..DEFAULT_OUTPUT
+    });
+    (f, second)
+}
+
 fn overlaps(a: &WindowInfo, b: &WindowInfo) -> bool {
     a.position.0 < b.position.0 + b.size.0
         && b.position.0 < a.position.0 + a.size.0
@@ -281,11 +291,7 @@ fn a_binding_runs_its_action_and_the_client_never_sees_the_key() {
 
 #[test]
 fn every_action_runs_over_ipc() {
-    let mut f = Fixture::tiling();
-    let second = f.add_output(lockstep::backend::headless::VirtualOutput {
-        position: Some((1280, 0)),
-        ..DEFAULT_OUTPUT
-    });
+    let (mut f, second) = two_outputs();
     let c = f.add_client();
     let mut a = open(&mut f, c, RED);
     let mut b = open(&mut f, c, GREEN);
@@ -599,11 +605,7 @@ fn the_event_stream_reports_windows_focus_workspaces_and_config() {
 
 #[test]
 fn an_unplugged_outputs_windows_move_over_and_go_back_when_it_returns() {
-    let mut f = Fixture::tiling();
-    let second = f.add_output(lockstep::backend::headless::VirtualOutput {
-        position: Some((1280, 0)),
-        ..DEFAULT_OUTPUT
-    });
+    let (mut f, second) = two_outputs();
     let c = f.add_client();
     let mut a = open(&mut f, c, RED);
     // To the second output's workspace 3.
