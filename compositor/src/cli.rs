@@ -187,6 +187,12 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                     o.frames_presented,
                     o.frames_rendered
                 );
+                println!(
+                    "  {}workspace {} shown; with windows: {}",
+                    if o.active { "focused, " } else { "" },
+                    o.workspace.as_deref().unwrap_or("?"),
+                    o.workspaces.join(", ")
+                );
                 if show_planes {
                     match &o.planes {
                         Some(planes) => {
@@ -205,14 +211,18 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
             }
             for w in windows {
                 println!(
-                    "{}{} ({}): {}x{} at {},{}",
+                    "{}{} ({}): {}x{} at {},{}, {} on workspace {} of {}{}",
                     if w.focused { "* " } else { "  " },
                     w.title.as_deref().unwrap_or("(untitled)"),
                     w.app_id.as_deref().unwrap_or("no app id"),
                     w.size.0,
                     w.size.1,
                     w.position.0,
-                    w.position.1
+                    w.position.1,
+                    w.layout,
+                    w.workspace.as_deref().unwrap_or("?"),
+                    w.output.as_deref().unwrap_or("no output"),
+                    if w.visible { "" } else { " (hidden)" }
                 );
             }
         }
