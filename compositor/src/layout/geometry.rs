@@ -112,11 +112,13 @@ impl Rect {
         Rect::new(x, y, size.w, size.h)
     }
 
-    /// `inner` moved (not resized, unless bigger) so that it lies inside this rectangle.
+    /// `inner` moved (not resized, unless bigger) so that it lies inside this rectangle (at
+    /// its corner when this one is empty: a minimised host window has a 0×0 output).
     pub fn clamp_inside(self, inner: Rect) -> Rect {
         let size = inner.size().fit_within(self.size());
-        let x = inner.x.clamp(self.x, self.right() - size.w);
-        let y = inner.y.clamp(self.y, self.bottom() - size.h);
+        // Not `i32::clamp`: it panics when the range is empty.
+        let x = inner.x.min(self.right() - size.w).max(self.x);
+        let y = inner.y.min(self.bottom() - size.h).max(self.y);
         Rect::new(x, y, size.w, size.h)
     }
 }
@@ -136,6 +138,17 @@ mod tests {
             Rect::new(0, 0, 1, 1).shrink(i32::MAX),
             Rect::new(0, 0, 1, 1)
         );
+    }
+
+    #[test]
+    fn empty_areas_do_not_panic() {
+        let empty = Rect::new(5, 5, 0, 0);
+        assert_eq!(
+            empty.clamp_inside(Rect::new(100, 100, 10, 10)),
+            Rect::new(5, 5, 1, 1)
+        );
+        assert_eq!(empty.shrink(3), empty);
+        assert_eq!(empty.centred(Size::new(1, 1)), Rect::new(5, 5, 1, 1));
     }
 
     #[test]

@@ -392,6 +392,37 @@ fn run(seed: u64, steps: usize) {
     }
 }
 
+/// Outputs of 0–3 pixels (a minimised host window reports 0×0): nothing can be laid out
+/// sensibly, but nothing may panic either.
+#[test]
+fn degenerate_outputs_never_panic() {
+    for seed in 0..100 {
+        let mut rng = Rng(seed);
+        let mut l = Layout::new(LayoutConfig {
+            gaps: rng.range(0, 20),
+            border_width: rng.range(0, 6),
+            ..Default::default()
+        });
+        let mut alive = BTreeSet::new();
+        let mut next_id = 0;
+        for _ in 0..200 {
+            let ids: Vec<WindowId> = alive.iter().copied().collect();
+            let op = match random_op(&mut rng, &ids, &mut next_id) {
+                Op::AddOutput(name, r) => {
+                    Op::AddOutput(name, Rect::new(r.x, r.y, r.w % 4, r.h % 4))
+                }
+                Op::ResizeOutput(name, r) => {
+                    Op::ResizeOutput(name, Rect::new(r.x, r.y, r.w % 4, r.h % 4))
+                }
+                other => other,
+            };
+            apply(&mut l, &op, &mut alive);
+            let _ = l.arrange();
+            let _ = l.new_window_size(WindowHints::default());
+        }
+    }
+}
+
 #[test]
 fn random_operation_sequences_keep_the_invariants() {
     if let Some(seed) = std::env::var("LOCKSTEP_LAYOUT_SEED")
