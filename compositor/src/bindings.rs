@@ -16,7 +16,8 @@
 //!
 //! `Super+Shift+E` (quit) asks for a second press within [`QUIT_CONFIRM`]; bindings are
 //! skipped while the session is locked unless marked `allow_when_locked` (for the session
-//! lock that comes later).
+//! lock that comes later), and while the focused client inhibits shortcuts (it asked with
+//! keyboard-shortcuts-inhibit, which lockstep grants: a VM viewer gets Super+1 itself).
 
 use std::time::{Duration, Instant};
 
@@ -99,19 +100,24 @@ impl Bindings {
     /// `Some(action)` intercepts it, and the action (if any) should run.
     ///
     /// `keysym` is the key's layout-independent symbol (see the module docs); `locked` says
-    /// whether the session is locked.
+    /// whether the session is locked; `inhibited` whether the focused client inhibits
+    /// shortcuts (keyboard-shortcuts-inhibit: VM viewers, remote desktops), which then gets
+    /// every key.
     pub fn on_key(
         &mut self,
         keycode: u32,
         pressed: bool,
         modifiers: &ModifiersState,
         keysym: Option<Keysym>,
-        locked: bool,
+        (locked, inhibited): (bool, bool),
     ) -> Option<Option<Action>> {
         if !pressed {
             let index = self.held.iter().position(|k| *k == keycode)?;
             self.held.swap_remove(index);
             return Some(None);
+        }
+        if inhibited {
+            return None;
         }
         let keysym = keysym?;
         let found = self.binds.iter().find(|b| {
@@ -170,33 +176,38 @@ mod tests {
         assert_eq!(b.len(), lockstep_config::DEFAULT_BINDS.len());
         // Super+Shift+q is close; Super+q alone is nothing; q alone goes to the client.
         assert_eq!(
-            b.on_key(16, true, &mods(true, true), sym("q"), false),
+            b.on_key(16, true, &mods(true, true), sym("q"), (false, false)),
             Some(Some(Action::Close))
         );
         assert_eq!(
-            b.on_key(16, false, &mods(true, true), sym("q"), false),
+            b.on_key(16, false, &mods(true, true), sym("q"), (false, false)),
             Some(None)
         );
         assert_eq!(
-            b.on_key(16, false, &mods(false, false), sym("q"), false),
+            b.on_key(16, false, &mods(false, false), sym("q"), (false, false)),
             None
         );
         assert_eq!(
-            b.on_key(16, true, &mods(true, false), sym("q"), false),
+            b.on_key(16, true, &mods(true, false), sym("q"), (false, false)),
             None
         );
         assert_eq!(
-            b.on_key(16, true, &mods(false, false), sym("q"), false),
+            b.on_key(16, true, &mods(false, false), sym("q"), (false, false)),
             None
         );
         // Digits: Super+0 is workspace 10.
         assert_eq!(
-            b.on_key(11, true, &mods(true, false), sym("0"), false),
+            b.on_key(11, true, &mods(true, false), sym("0"), (false, false)),
             Some(Some(Action::Workspace("10".into())))
+        );
+        // Inhibited: the client gets the key.
+        assert_eq!(
+            b.on_key(28, true, &mods(true, false), sym("Return"), (false, true)),
+            None
         );
         // Locked: only allow_when_locked bindings run.
         assert_eq!(
-            b.on_key(28, true, &mods(true, false), sym("Return"), true),
+            b.on_key(28, true, &mods(true, false), sym("Return"), (true, false)),
             None
         );
     }
@@ -206,12 +217,12 @@ mod tests {
         let mut b = Bindings::new(&Default::default());
         let e = sym("e");
         assert_eq!(
-            b.on_key(18, true, &mods(true, true), e, false),
+            b.on_key(18, true, &mods(true, true), e, (false, false)),
             Some(Some(Action::None))
         );
-        b.on_key(18, false, &mods(true, true), e, false);
+        b.on_key(18, false, &mods(true, true), e, (false, false));
         assert_eq!(
-            b.on_key(18, true, &mods(true, true), e, false),
+            b.on_key(18, true, &mods(true, true), e, (false, false)),
             Some(Some(Action::Quit))
         );
         let t = Instant::now();

@@ -70,11 +70,40 @@ pub enum Subcommand {
         #[arg(long, global = true)]
         socket: Option<String>,
     },
+    /// Run a client under lockstep with explicit-sync validation and report its mistakes
+    /// (exit status 0: none; 1: mistakes; 2: no explicit sync here; 3: the client never used
+    /// it; 4: the client failed).
+    CheckClient {
+        /// Where lockstep runs while the client is checked.
+        #[arg(long, value_enum, default_value_t = CheckBackend::Headless)]
+        backend: CheckBackend,
+        /// Stop the client after this many seconds (default: wait until it exits).
+        #[arg(long, value_name = "N")]
+        seconds: Option<u64>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Config file; default: $XDG_CONFIG_HOME/lockstep/config.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The client and its arguments.
+        #[arg(last = true, required = true, value_name = "CLIENT")]
+        command: Vec<OsString>,
+    },
     /// Check a config file (default: the one lockstep would load) and explain any error.
     ValidateConfig {
         /// The file to check.
         path: Option<PathBuf>,
     },
+}
+
+/// Backends `lockstep check-client` can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckBackend {
+    /// Virtual outputs in memory (CI machines).
+    Headless,
+    /// A window on the host display, to watch the client.
+    Winit,
 }
 
 /// What `lockstep msg` can ask.

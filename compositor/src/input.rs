@@ -61,6 +61,7 @@ impl State {
 
     /// Moves the pointer to `location` (global logical coordinates).
     pub fn pointer_motion_to(&mut self, location: Point<f64, Logical>, time_msec: u32) {
+        self.note_activity();
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };
@@ -165,6 +166,7 @@ impl State {
 
     /// Presses or releases pointer `button` (evdev code); a press focuses the window under it.
     pub fn pointer_button(&mut self, button: u32, pressed: bool, time_msec: u32) {
+        self.note_activity();
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };
@@ -195,6 +197,7 @@ impl State {
 
     /// Scrolls by `amount` on `axis` (continuous, as from a touchpad or a wheel in pixels).
     pub fn pointer_axis(&mut self, axis: Axis, amount: f64, source: AxisSource, time_msec: u32) {
+        self.note_activity();
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };
@@ -238,6 +241,7 @@ impl State {
     /// bindings see it first (`bindings.rs`): a bound press and its release never reach the
     /// focused client.
     pub fn keyboard_key(&mut self, keycode: u32, pressed: bool, time_msec: u32) {
+        self.note_activity();
         let Some(keyboard) = self.core.seat.get_keyboard() else {
             return;
         };
@@ -253,13 +257,17 @@ impl State {
             SERIAL_COUNTER.next_serial(),
             time_msec,
             |state, modifiers, handle| {
+                use smithay::wayland::keyboard_shortcuts_inhibit::KeyboardShortcutsInhibitorSeat;
                 let locked = state.core.session_locked;
+                let inhibited = state.core.seat.keyboard_shortcuts_inhibited();
                 let keysym = handle.raw_latin_sym_or_raw_current_sym();
-                match state
-                    .core
-                    .bindings
-                    .on_key(keycode, pressed, modifiers, keysym, locked)
-                {
+                match state.core.bindings.on_key(
+                    keycode,
+                    pressed,
+                    modifiers,
+                    keysym,
+                    (locked, inhibited),
+                ) {
                     Some(action) => FilterResult::Intercept(action),
                     None => FilterResult::Forward,
                 }
@@ -326,6 +334,7 @@ impl State {
     /// Puts touch point `slot` down at `location` (global logical coordinates). The surface
     /// under it gets the whole touch sequence; its window is focused and raised, as by a click.
     pub fn touch_down(&mut self, slot: u32, location: Point<f64, Logical>, time_msec: u32) {
+        self.note_activity();
         let Some(touch) = self.core.seat.get_touch() else {
             return;
         };

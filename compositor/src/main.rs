@@ -1,5 +1,6 @@
 //! The `lockstep` command: run the compositor, talk to a running one, check a config file.
 
+mod check_client;
 mod cli;
 
 use std::{ffi::OsString, process::ExitCode};
@@ -15,7 +16,12 @@ use cli::{BackendChoice, Cli, Subcommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let log_guard = lockstep::logging::init("info");
+    // check-client prints a report; its log shows only what went wrong.
+    let default_log = match cli.command {
+        Some(Subcommand::CheckClient { .. }) => "warn",
+        _ => "info",
+    };
+    let log_guard = lockstep::logging::init(default_log);
     let result = match cli.command.clone() {
         Some(Subcommand::Msg {
             request,
@@ -23,6 +29,13 @@ fn main() -> ExitCode {
             socket,
         }) => cli::msg(request, json, socket),
         Some(Subcommand::ValidateConfig { path }) => cli::validate_config(path),
+        Some(Subcommand::CheckClient {
+            backend,
+            seconds,
+            json,
+            config,
+            command,
+        }) => check_client::run(backend, seconds, json, config.as_deref(), &command),
         None => run(cli),
     };
     // The last log lines reach stderr before the error is printed and lockstep exits.

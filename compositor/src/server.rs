@@ -212,6 +212,7 @@ impl State {
     pub fn after_dispatch(&mut self) {
         self.collect_sync_garbage();
         self.prune_screencopies();
+        self.update_idle_inhibit();
         if let Some(window) = self.core.focus_request.take() {
             crate::shell::focus_window(self, &window);
         }

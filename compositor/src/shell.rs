@@ -518,6 +518,14 @@ fn take_last_location(window: &Window) -> Option<Point<i32, Logical>> {
     window.user_data().get::<LastLocation>()?.0.take()
 }
 
+/// The output under the pointer, or the first one.
+pub fn active_output(core: &Core) -> Option<smithay::output::Output> {
+    let pointer = core.seat.get_pointer().map(|p| p.current_location());
+    pointer
+        .and_then(|p| core.space.output_under(p).next().cloned())
+        .or_else(|| core.space.outputs().next().cloned())
+}
+
 /// Tells the layout about every output in the space (added, moved, resized) and forgets
 /// those that left, then applies it. Backends call this after changing outputs.
 pub fn sync_outputs(core: &mut Core) {
@@ -566,9 +574,11 @@ pub fn sync_keyboard_focus(state: &mut State) {
         return;
     }
     if wanted.is_none() {
-        // Keep focus that is on no window of the layout, or on a window still shown.
+        // Keep focus that is on no window of the layout, or on a window still shown; never on
+        // a destroyed surface (the keyboard would keep it, and its buffers, alive).
         let keep = current.as_ref().is_some_and(|s| {
-            window_for_surface(&state.core, s).is_none()
+            use smithay::reexports::wayland_server::Resource;
+            s.is_alive() && window_for_surface(&state.core, s).is_none()
                 || state
                     .core
                     .space
@@ -581,6 +591,20 @@ pub fn sync_keyboard_focus(state: &mut State) {
     }
     end_popup_grab_of_others(state, wanted.as_ref());
     keyboard.set_focus(state, wanted, SERIAL_COUNTER.next_serial());
+}
+
+/// Takes keyboard focus from the toplevel of `surface` (it is going away), then lets it
+/// follow the layout (to the window the layout focuses next).
+pub fn focus_away_from(state: &mut State, surface: &WlSurface) {
+    if let Some(keyboard) = state.core.seat.get_keyboard() {
+        let on_it = keyboard
+            .current_focus()
+            .is_some_and(|s| toplevel_root(&state.core, &s) == *surface);
+        if on_it {
+            keyboard.set_focus(state, None, SERIAL_COUNTER.next_serial());
+        }
+    }
+    sync_keyboard_focus(state);
 }
 
 /// The toplevel surface that `surface` (a subsurface or popup of it, or itself) belongs to.

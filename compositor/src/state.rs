@@ -57,6 +57,9 @@ pub struct State {
 pub struct ClientState {
     /// smithay's per-client compositor state (commit queues).
     pub compositor_state: CompositorClientState,
+    /// The security context the client connected through (a sandbox), if any: such clients
+    /// do not see privileged globals (`handlers/security_context.rs`).
+    pub security_context: Option<smithay::wayland::security_context::SecurityContext>,
 }
 
 impl ClientData for ClientState {
@@ -183,6 +186,8 @@ pub struct Core {
     pub unmapped: Vec<Window>,
     /// A window that should get focus once the current dispatch is over.
     pub focus_request: Option<Window>,
+    /// Desktop protocol globals (selections, activation, input methods, ...).
+    pub protocols: crate::handlers::Protocols,
 }
 
 impl Core {
@@ -204,7 +209,10 @@ impl Core {
         let data_device_state = DataDeviceState::new::<State>(&dh);
         let presentation_state = PresentationState::new::<State>(&dh, clock.id() as u32);
         let viewporter_state = ViewporterState::new::<State>(&dh);
-        let screencopy_state = ScreencopyManagerState::new::<State, _>(&dh, |_| true);
+        let screencopy_state = ScreencopyManagerState::new::<State, _>(
+            &dh,
+            crate::handlers::security_context::may_use_privileged,
+        );
 
         let mut seat: Seat<State> = seat_state.new_wl_seat(&dh, "seat0");
         let kb = &config.keyboard;
@@ -230,6 +238,7 @@ impl Core {
         seat.add_pointer();
 
         let validation = config.explicit_sync.validation;
+        let protocols = crate::handlers::Protocols::new(&dh, loop_handle.clone());
         let layout = crate::layout::Layout::new(layout_config(&config));
         let bindings = crate::bindings::Bindings::new(&config);
         Ok(Self {
@@ -278,6 +287,7 @@ impl Core {
             release_queue: None,
             unmapped: Vec::new(),
             focus_request: None,
+            protocols,
         })
     }
 

@@ -76,7 +76,7 @@
 //! options = "ctrl:nocaps"
 //! ```
 //!
-//! Giving slow clients longer to signal their acquire points (`enabled = false` would turn
+//! Reporting acquire points only after 5 s without a signal (`enabled = false` would turn
 //! explicit sync off):
 //!
 //! ```toml

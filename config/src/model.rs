@@ -139,9 +139,15 @@ pub struct KeyboardConfig {
 pub struct ExplicitSyncConfig {
     /// Whether to offer linux-drm-syncobj-v1 to clients. Default `true`.
     pub enabled: bool,
-    /// How long a commit may wait for its acquire point before that commit is failed for
-    /// that surface only, in milliseconds; at least 1. Default 2000.
+    /// After how many milliseconds an acquire point that has not signalled is reported (a
+    /// warning, and an `acquire_timeout` entry in validation mode); at least 1. Default 2000.
+    /// The commit keeps waiting: lockstep never shows a buffer before its acquire point
+    /// signals, and only that surface waits.
     pub acquire_timeout_ms: u64,
+    /// How many commits one client may have waiting for their acquire points at once (each
+    /// costs lockstep an eventfd); at least 1. Default 64. A client that goes past it is
+    /// disconnected with the `wl_display` error `no_memory`.
+    pub max_held_commits_per_client: u32,
     /// The DRM node timelines are imported on (`/dev/dri/renderD128`). Default: the first
     /// render node whose driver supports timeline syncobjs.
     pub device: Option<std::path::PathBuf>,
@@ -201,6 +207,7 @@ impl Default for ExplicitSyncConfig {
         ExplicitSyncConfig {
             enabled: true,
             acquire_timeout_ms: 2000,
+            max_held_commits_per_client: 64,
             device: None,
             validation: false,
         }

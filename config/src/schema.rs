@@ -102,6 +102,10 @@ pub(crate) const SECTIONS: &[Section] = &[
                 "a whole number of milliseconds, at least 1, e.g. `acquire_timeout_ms = 2000`",
             ),
             (
+                "max_held_commits_per_client",
+                "a whole number of commits, at least 1, e.g. `max_held_commits_per_client = 64`",
+            ),
+            (
                 "device",
                 "a path to a DRM node, e.g. `device = \"/dev/dri/renderD128\"`",
             ),

@@ -46,6 +46,7 @@ struct OutputSpans {
 #[derive(Deserialize)]
 struct ExplicitSyncSpans {
     acquire_timeout_ms: Span,
+    max_held_commits_per_client: Span,
 }
 
 /// The first problem in `config`, parsed from `text`.
@@ -221,8 +222,23 @@ pub(crate) fn validate(config: &Config, text: &str, path: PathBuf) -> Result<(),
             span,
             ErrorKind::ZeroTimeout,
             "acquire_timeout_ms must be at least 1".to_owned(),
-            "a commit waits at most this long for its acquire point; use e.g. \
+            "an acquire point still unsignalled after this long is reported; use e.g. \
              `acquire_timeout_ms = 2000`, or `enabled = false` to turn explicit sync off"
+                .to_owned(),
+        );
+    }
+    if config.explicit_sync.max_held_commits_per_client == 0 {
+        let span = spans
+            .explicit_sync
+            .as_ref()
+            .and_then(|e| e.max_held_commits_per_client.as_ref())
+            .map_or(0..0, |s| s.span());
+        return fail(
+            span,
+            ErrorKind::InvalidValue,
+            "max_held_commits_per_client must be at least 1".to_owned(),
+            "a client may have this many commits waiting for acquire points; use e.g. \
+             `max_held_commits_per_client = 64`"
                 .to_owned(),
         );
     }

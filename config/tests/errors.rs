@@ -40,7 +40,7 @@ fn unknown_key_suggests_the_closest() {
         (2, 3),
         "unknown key `acquire_timeout` in [explicit_sync]",
         "did you mean `acquire_timeout_ms`? valid keys in [explicit_sync]: `enabled`, \
-         `acquire_timeout_ms`, `device`, `validation`",
+         `acquire_timeout_ms`, `max_held_commits_per_client`, `device`, `validation`",
     );
 }
 
@@ -316,7 +316,7 @@ fn zero_timeout() {
         ErrorKind::ZeroTimeout,
         (3, 22),
         "acquire_timeout_ms must be at least 1",
-        "a commit waits at most this long for its acquire point; use e.g. \
+        "an acquire point still unsignalled after this long is reported; use e.g. \
          `acquire_timeout_ms = 2000`, or `enabled = false` to turn explicit sync off",
     );
     check(
@@ -324,8 +324,20 @@ fn zero_timeout() {
         ErrorKind::ZeroTimeout,
         (1, 40),
         "acquire_timeout_ms must be at least 1",
-        "a commit waits at most this long for its acquire point; use e.g. \
+        "an acquire point still unsignalled after this long is reported; use e.g. \
          `acquire_timeout_ms = 2000`, or `enabled = false` to turn explicit sync off",
+    );
+}
+
+#[test]
+fn zero_held_commit_cap() {
+    check(
+        "[explicit_sync]\nmax_held_commits_per_client = 0\n",
+        ErrorKind::InvalidValue,
+        (2, 31),
+        "max_held_commits_per_client must be at least 1",
+        "a client may have this many commits waiting for acquire points; use e.g. \
+         `max_held_commits_per_client = 64`",
     );
 }
 

@@ -30,18 +30,46 @@
 //!
 //! A [`ReleasePoint`] signals its timeline point when it is dropped. It lives in the surface's
 //! *current* state for as long as its buffer is current, so every way a buffer stops being used
-//! releases it with no extra bookkeeping:
-//! - a newer commit with a buffer is applied (its points replace the current ones);
-//! - a cached (synchronized subsurface) or queued commit is replaced before it was used;
-//! - the surface, or the whole client, goes away.
+//! releases it with no extra bookkeeping. Renderers that read asynchronously (GLES) do not
+//! signal on drop: they pass a [`ReleaseQueue`] to [`DrmSyncobjState::set_release_queue`].
+//! Dropped points then wait in the queue until the renderer has finished the frame that last
+//! read the buffer.
 //!
-//! The compositor removes the release point itself when a commit attaches a null buffer.
-//! Renderers that read asynchronously (GLES) do not signal on drop: they pass a
-//! [`ReleaseQueue`] to [`DrmSyncobjState::set_release_queue`]. Dropped points then wait in the
-//! queue until the renderer has finished the frame that last read the buffer.
+//! # The release rules: points follow the buffer
 //!
-//! Destroying the syncobj surface discards the points set since the last commit, without
-//! signalling them, as the spec allows. Points already committed are kept.
+//! The points of a commit belong to the buffer that commit attaches, never to the surface.
+//! Every commit records whether it carries a *buffer assignment* (a new buffer, or a null
+//! attach; [`SyncobjCachedState`] keeps that flag, set by this module's validation hook, which
+//! stays on the wl_surface for its lifetime once it ever had a syncobj surface). When such a
+//! commit is merged into the next state (the current one, or an older cached one of a
+//! synchronized subsurface), both points are *replaced*, by the new ones or by nothing; the
+//! replaced release point is dropped and so signalled. A commit without a buffer assignment
+//! leaves the points alone. So, event by event:
+//!
+//! | event | acquire point held for the old buffer | release point held for the old buffer | the commit's own points |
+//! |---|---|---|---|
+//! | commit of a new buffer with points | replaced | signalled when the commit applies | become current |
+//! | commit of a new buffer without points (syncobj surface destroyed, or a client mixing explicit and implicit sync) | dropped | signalled when the commit applies | — (implicit sync) |
+//! | commit with `attach(NULL)` | dropped | signalled when the commit applies | — |
+//! | commit without a buffer assignment (damage, frame, role state) | kept | kept | — |
+//! | synchronized subsurface: a cached commit followed by a newer cached commit with a buffer assignment | — | — | the older cached commit's release point is signalled when the parent's commit applies both (its buffer was never read) |
+//! | commit held for its acquire point, with commits queued behind it | kept (the old buffer stays on screen) | kept | held; applied in order once the acquire point signals |
+//! | the same wl_buffer committed again with new points | replaced | the superseded point is signalled when the new commit applies | become current |
+//! | wl_buffer destroyed while current | kept | kept: lockstep may keep showing the last content it has (the spec leaves the surface content undefined; wlroots, too, signals only when the surface stops using the buffer); signalled when replaced, detached or the surface goes | — |
+//! | wl_buffer destroyed while its commit is held | — | — | the commit still applies when its acquire point signals (with nothing to show); its release point follows the rows above |
+//! | syncobj surface destroyed | kept (committed points stay with their buffer) | kept | points set but not yet committed are discarded, not signalled (the spec makes them invalid) |
+//! | wl_surface destroyed, or its client gone | dropped | signalled at once | release points of cached and held commits are signalled when smithay frees the surface's state (their buffers were never read) |
+//! | a synchronized subsurface's state that it never committed, committed by smithay 0.7 with its parent's commit ([`before_tree_commit`]) | as for a commit of its own | as for a commit of its own | held for its acquire point like any commit (the compositor's hook on the parent); not validated, since the client did not commit it |
+//! | a commit dropped before it applied (its surface died while it was held) | — | — | release point signalled (the buffer was never read) |
+//!
+//! Each row has a test named after it in lockstep's
+//! `compositor/tests/in_process/syncobj_rules.rs` (`syncobj_rule_*`), and the conformance
+//! suite checks the client-visible ones against any compositor (`cases/release.rs`).
+//!
+//! "Signalled" means dropped: with a [`ReleaseQueue`] the point is signalled after the
+//! renderer's next frame. On KMS a buffer on a plane is leased by the pipeline, which takes
+//! the release point out of the surface state and signals it (or hands it the out-fence) at
+//! the page flip that takes the buffer off the screen.
 //!
 //! # wl_shm buffers
 //!
@@ -201,6 +229,16 @@ pub struct SyncobjCachedState {
     pub acquire: Option<AcquirePoint>,
     /// Signal this when the buffer is no longer read.
     pub release: Option<ReleasePoint>,
+    /// Whether this commit assigns a buffer (a new one or a null attach): then its points
+    /// (or the absence of points) replace the ones of the buffer it replaces.
+    buffer_assigned: bool,
+}
+
+impl SyncobjCachedState {
+    /// Whether this state assigns a buffer (see the module docs' release rules).
+    pub fn buffer_assigned(&self) -> bool {
+        self.buffer_assigned
+    }
 }
 
 impl Cacheable for SyncobjCachedState {
@@ -208,16 +246,22 @@ impl Cacheable for SyncobjCachedState {
         Self {
             acquire: self.acquire.take(),
             release: self.release.take(),
+            buffer_assigned: std::mem::take(&mut self.buffer_assigned),
         }
     }
 
     fn merge_into(self, into: &mut Self, _dh: &DisplayHandle) {
-        // Points come only with a new buffer, and a new buffer replaces the old one: the old
-        // release point drops here and signals (or queues). A commit without points keeps the
-        // buffer and its points.
-        if self.acquire.is_some() || self.release.is_some() {
+        // Points belong to the buffer of their commit. A buffer assignment (new buffer with or
+        // without points, or a null attach) replaces the old buffer, so it replaces its points
+        // too: the old release point drops here and signals (or queues). Points without the
+        // flag cannot pass validation, but if some path skipped it they still come with a
+        // buffer. A commit without a buffer assignment keeps the buffer and its points.
+        if self.buffer_assigned || self.acquire.is_some() || self.release.is_some() {
             into.acquire = self.acquire;
             into.release = self.release;
+            // `into` may be an older cached state (a synchronized subsurface): it now carries
+            // this buffer assignment.
+            into.buffer_assigned = true;
         }
     }
 }
@@ -581,8 +625,47 @@ fn supports_explicit_sync(
         || with_buffer_contents(buffer, |_, _, _| ()).is_ok()
 }
 
+/// For a surface whose pending state smithay commits without a `wl_surface.commit` of its
+/// own: smithay 0.7 commits the *pending* state of a synchronized subsurface tree whenever
+/// the (desynchronized) parent commits, without running the subsurface's pre-commit hooks.
+/// The compositor calls this from the parent's pre-commit hook, for each such surface,
+/// before it holds the commit for the subsurface's acquire point. Returns whether the
+/// surface ever had a syncobj surface (otherwise there is nothing to do).
+pub fn before_tree_commit(surface: &WlSurface) -> bool {
+    let hooked = with_states(surface, |states| {
+        states
+            .data_map
+            .get::<SurfaceSyncobj>()
+            .is_some_and(|m| m.hooked.lock().map(|h| *h).unwrap_or(true))
+    });
+    if hooked {
+        record_buffer_assignment(surface);
+    }
+    hooked
+}
+
+/// Records whether the pending commit assigns a buffer (new or null), for the release rules.
+/// Runs for every commit of a surface that ever had a syncobj surface, with or without one
+/// now.
+fn record_buffer_assignment(surface: &WlSurface) {
+    with_states(surface, |states| {
+        let assigned = states
+            .cached_state
+            .get::<SurfaceAttributes>()
+            .pending()
+            .buffer
+            .is_some();
+        states
+            .cached_state
+            .get::<SyncobjCachedState>()
+            .pending()
+            .buffer_assigned = assigned;
+    });
+}
+
 /// Checks the pending state of a commit against every rule of the protocol.
 fn validate_commit<D: 'static>(_state: &mut D, _dh: &DisplayHandle, surface: &WlSurface) {
+    record_buffer_assignment(surface);
     let Some(object) = syncobj_object(surface) else {
         return; // no syncobj surface now: implicit sync
     };

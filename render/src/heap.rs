@@ -44,7 +44,7 @@
 //! Buffers are single-plane, linear ([`Modifier::LINEAR`]) and 32 bits per pixel today
 //! ([`Fourcc::ARGB8888`], [`Fourcc::XRGB8888`] and their ABGR/XBGR twins).
 
-mod sys;
+use lockstep_sync::sys;
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
@@ -571,11 +571,13 @@ fn card_nodes() -> Vec<PathBuf> {
 fn alloc_dumb_on(path: &Path, layout: Layout) -> Result<(OwnedFd, Layout), SourceError> {
     let drm = open_node(path, true)?;
     let bpp = layout.fourcc.bytes_per_pixel().unwrap_or(4);
-    let (handle, pitch, size) = sys::create_dumb(drm.as_fd(), layout.width, layout.height, bpp * 8)
-        .map_err(|source| SourceError::CreateDumb {
-            node: path.to_owned(),
-            source,
-        })?;
+    let (handle, pitch, size) =
+        sys::mode_create_dumb(drm.as_fd(), layout.width, layout.height, bpp * 8).map_err(
+            |source| SourceError::CreateDumb {
+                node: path.to_owned(),
+                source,
+            },
+        )?;
     let exported = sys::prime_handle_to_fd(drm.as_fd(), handle);
     // The dmabuf (if any) keeps the memory alive; the handle is not needed any more. A failed
     // close only leaks the handle until `drm` closes a few lines below.

@@ -42,6 +42,13 @@ impl CompositorHandler for State {
         }
     }
 
+    fn new_surface(&mut self, surface: &WlSurface) {
+        smithay::wayland::compositor::add_pre_commit_hook::<Self, _>(
+            surface,
+            crate::handlers::drm_syncobj::hold_tree_committed_children,
+        );
+    }
+
     fn commit(&mut self, surface: &WlSurface) {
         self.apply_commit(surface);
         // After the whole commit is handled, so the logged acquire→apply latency includes it.
@@ -57,7 +64,6 @@ impl CompositorHandler for State {
 impl State {
     /// What lockstep does with a commit smithay has applied.
     fn apply_commit(&mut self, surface: &WlSurface) {
-        crate::handlers::drm_syncobj::on_commit_buffer_removed(surface);
         on_commit_buffer_handler::<Self>(surface);
         self.core.sync_validation.after_apply(surface);
 

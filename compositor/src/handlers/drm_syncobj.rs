@@ -21,26 +21,57 @@
 //! behind it, in order. Other surfaces, clients and outputs never wait. The event loop never
 //! blocks.
 //!
-//! # Acquire points that fail
+//! # An unsignalled buffer is never read: no timeout
 //!
-//! - **Never signals:** after `[explicit_sync] acquire_timeout_ms` the commit's transaction
-//!   is cancelled. That surface keeps its previous content, later commits go on, and a
-//!   warning (and a validation entry) names the surface and the point. One smithay 0.7
-//!   detail: a cancelled transaction's state stays in the surface's cache and is merged
-//!   with the next commit that applies. A next commit that attaches a buffer (the normal
-//!   case, and what the tests do) replaces it, so the failed buffer is never shown and its
-//!   release point is signalled at that moment. A next commit without a buffer would bring
-//!   the failed buffer on screen; fixing that needs a cache-drop hook smithay 0.7 lacks.
+//! A held commit is applied when its acquire point signals, and only then (or dropped, with
+//! its surface). Nothing else releases the blocker: lockstep has no acquire timeout that
+//! drops or applies a commit. That is what makes the rule hold by construction. smithay 0.7
+//! keeps the state of a *cancelled* transaction in the surface's cache and merges it into
+//! the next commit that applies, so a cancelled commit's buffer could still reach the
+//! screen with a later buffer-less commit; lockstep therefore never cancels.
+//!
+//! This is what the anchors do: wlroots locks the surface's pending state until the
+//! waiter on the point fires, or the surface is destroyed, with no timeout; KWin's
+//! transactions stay locked until every lock is released; Mutter waits on a GSource for the
+//! eventfd. A client whose acquire point never signals stalls only that surface (its
+//! previous content stays on screen, its other surfaces, other clients and the outputs go
+//! on), and it can destroy the surface or disconnect to get out.
+//!
+//! - **Not signalled after `[explicit_sync] acquire_timeout_ms`:** a warning (rate-limited
+//!   per client, like validation mode's) names the surface and the point, and validation
+//!   mode records an `acquire_timeout` entry. The commit keeps waiting.
 //! - **Signals with an error** (the client's GPU job failed): the eventfd cannot tell an
 //!   errored fence from a good one, so the commit is applied. The buffer shows whatever the
 //!   failed job left. That is the client's content to get right, and lockstep neither stalls
 //!   nor crashes.
+//! - **A synchronized subsurface's state that it never committed:** smithay 0.7 commits the
+//!   *pending* state of a synchronized subtree whenever its desynchronized parent commits,
+//!   without the subsurfaces' pre-commit hooks. A pre-commit hook on every surface
+//!   ([`hold_tree_committed_children`]) holds such a state for its acquire point too, so a
+//!   buffer attached with an unsignalled point is not shown through the parent's commit.
+//! - **The surface dies while a commit is held:** the wait ends (its eventfd is closed in
+//!   the next loop iteration) and its blocker is *released*: the dead surface's state is
+//!   never applied, and the rest of the transaction (a parent of a synchronized subsurface)
+//!   is not held for it. Its release point is signalled (see the protocol module's rules).
+//!
+//! # Held commits are capped per client
+//!
+//! Every held commit costs an eventfd and a calloop source. A client may hold at most
+//! `[explicit_sync] max_held_commits_per_client` (default 64) at once; a real client holds
+//! about one per swapchain image and surface. A client that asks for more, or a commit
+//! whose wait cannot be set up (no eventfd: the fd limit), gets the `wl_display` error
+//! `no_memory` and is disconnected, as wlroots does when it cannot wait for an acquire
+//! point. (Clients see ENOMEM: libwayland-client turns errors on wl_display into errno
+//! values and logs the message; lockstep logs it too, with the client.) The spec has no error for it, and the commit can neither be shown (its point is
+//! unsignalled) nor dropped exactly, so disconnecting that client, and only that client,
+//! is the one outcome that keeps every rule. The error message names the limit.
 //!
 //! # Release
 //!
-//! The protocol's `ReleasePoint` signals itself when dropped. It is dropped when a newer
-//! buffer is applied, when a cached or queued state is replaced, when the surface or the
-//! client goes away, and here when a commit attaches a null buffer. The headless (pixman)
+//! The protocol's `ReleasePoint` signals itself when dropped, and the protocol module's
+//! release rules (a table there) say when that is: whenever a commit with a buffer
+//! assignment (new buffer with or without points, null attach) applies, when a cached or
+//! queued state is replaced, when the surface or the client goes away. The headless (pixman)
 //! renderer has finished reading a buffer when a frame call returns, so dropping signals at
 //! once. GLES reads asynchronously, so under winit dropped points wait in a queue until the
 //! next frame is rendered and presented.
@@ -66,12 +97,14 @@ use smithay::{
             RegistrationToken,
         },
         wayland_server::{
-            backend::ObjectId, protocol::wl_surface::WlSurface, Client, Resource, Weak,
+            backend::{protocol::ProtocolError, ClientId, ObjectId},
+            protocol::{__interfaces::WL_DISPLAY_INTERFACE, wl_surface::WlSurface},
+            Client, Resource, Weak,
         },
     },
     wayland::compositor::{
-        add_blocker, add_destruction_hook, add_pre_commit_hook, with_states, Blocker, BlockerState,
-        CompositorHandler,
+        add_blocker, add_destruction_hook, add_pre_commit_hook, get_children, is_sync_subsurface,
+        with_states, Blocker, BlockerState, CompositorHandler,
     },
 };
 use tracing::{debug, info, warn};
@@ -100,7 +133,10 @@ pub struct ExplicitSyncStatus {
 pub struct AcquireWaits {
     waits: HashMap<u64, PendingAcquire>,
     next_id: u64,
-    /// When each held commit times out, earliest first.
+    /// How many commits each client has held (for the per-client cap).
+    per_client: HashMap<ClientId, usize>,
+    /// When each held commit is to be reported as late, earliest first (reported ones are
+    /// removed from here; the commit keeps waiting).
     deadlines: BTreeSet<(Instant, u64)>,
     /// The one timeout timer, and the deadline it is armed for.
     timer: Option<(RegistrationToken, Instant)>,
@@ -115,6 +151,8 @@ pub struct AcquireWaits {
     done_tokens: Vec<RegistrationToken>,
     /// A syncobj surface was destroyed since the last flush: its waits are to be dropped.
     surface_died: bool,
+    /// Per-client rate limit of the "acquire point late" warning (a client can trigger it).
+    late_warnings: crate::sync_validation::WarnLimiter,
     /// True while resolved commits are being applied: their apply times are logged.
     applying: bool,
     /// When the last commits released by their acquire point were applied (at most
@@ -154,6 +192,11 @@ impl AcquireWaits {
         self.waits.is_empty()
     }
 
+    /// Number of commits `client` has held.
+    pub fn held_by(&self, client: &ClientId) -> usize {
+        self.per_client.get(client).copied().unwrap_or(0)
+    }
+
     /// Takes the times at which commits released by their acquire point were applied.
     pub fn take_applied_times(&mut self) -> Vec<Instant> {
         self.applied_at.drain(..).collect()
@@ -176,9 +219,10 @@ impl AcquireWaits {
 #[derive(Clone, Default)]
 struct AcquireBlocker(Arc<std::sync::atomic::AtomicU8>);
 
+// There is no "cancelled": see the module docs (a cancelled transaction's state would stay
+// in smithay's cache and could reach the screen with a later commit).
 const PENDING: u8 = 0;
 const RELEASED: u8 = 1;
-const CANCELLED: u8 = 2;
 
 impl AcquireBlocker {
     fn set(&self, to: u8) -> bool {
@@ -196,9 +240,8 @@ impl AcquireBlocker {
 impl Blocker for AcquireBlocker {
     fn state(&self) -> BlockerState {
         match self.0.load(std::sync::atomic::Ordering::Acquire) {
-            PENDING => BlockerState::Pending,
             RELEASED => BlockerState::Released,
-            _ => BlockerState::Cancelled,
+            _ => BlockerState::Pending,
         }
     }
 }
@@ -304,7 +347,62 @@ impl DrmSyncobjHandler for State {
     }
 }
 
-/// Pre-commit hook: blocks the commit until its acquire point signals (or times out).
+/// `wl_display.error.no_memory` (wayland.xml; the server side has no generated wl_display).
+const WL_DISPLAY_ERROR_NO_MEMORY: u32 = 2;
+
+/// Disconnects `client` with `wl_display.error(no_memory)`: a commit of `surface` can neither
+/// wait (cap reached, no eventfd) nor be shown. The commit gets a blocker nobody releases, so
+/// it is never applied; it goes with the client's surfaces.
+fn refuse_commit(state: &mut State, client: &Client, surface: &WlSurface, message: String) {
+    warn!(surface = ?surface.id(), client = ?client.id(), %message, "disconnecting a client whose commit cannot wait for its acquire point");
+    let dh = &state.core.display_handle;
+    let handle = dh.backend_handle();
+    // The error goes on the client's wl_display (object 1), as libwayland's
+    // wl_client_post_no_memory does. A message with a NUL cannot be one: say less then.
+    let text = std::ffi::CString::new(message.clone())
+        .unwrap_or_else(|_| c"lockstep cannot hold more commits for this client".to_owned());
+    match handle.object_for_protocol_id(client.id(), &WL_DISPLAY_INTERFACE, 1) {
+        Ok(display) => handle.post_error(display, WL_DISPLAY_ERROR_NO_MEMORY, text),
+        Err(_) => client.kill(
+            dh,
+            ProtocolError {
+                code: WL_DISPLAY_ERROR_NO_MEMORY,
+                object_id: 1,
+                object_interface: "wl_display".into(),
+                message,
+            },
+        ),
+    }
+    add_blocker(surface, AcquireBlocker::default());
+}
+
+/// Pre-commit hook of every surface: before a desynchronized surface commits, smithay 0.7
+/// also commits the *pending* state of each synchronized child subtree (its
+/// `commit_sync_surface_tree`), without running those surfaces' own pre-commit hooks. A
+/// buffer and acquire point a child attached but never committed would then be applied
+/// with the parent's commit, unsignalled. So the child's hold runs here too; its blocker
+/// joins the parent's transaction. (No protocol errors: the client did not commit it.)
+pub fn hold_tree_committed_children(
+    state: &mut State,
+    dh: &smithay::reexports::wayland_server::DisplayHandle,
+    surface: &WlSurface,
+) {
+    if is_sync_subsurface(surface) {
+        return; // a synchronized surface's commit does not commit its children's state
+    }
+    let mut stack: Vec<WlSurface> = get_children(surface)
+        .into_iter()
+        .filter(is_sync_subsurface)
+        .collect();
+    while let Some(child) = stack.pop() {
+        stack.extend(get_children(&child));
+        if lockstep_protocols::linux_drm_syncobj_v1::before_tree_commit(&child) {
+            hold_until_acquired(state, dh, &child);
+        }
+    }
+}
+
+/// Pre-commit hook: blocks the commit until its acquire point signals.
 fn hold_until_acquired(
     state: &mut State,
     _dh: &smithay::reexports::wayland_server::DisplayHandle,
@@ -328,6 +426,16 @@ fn hold_until_acquired(
     let Ok(client) = state.core.display_handle.get_client(surface.id()) else {
         return;
     };
+    let cap = state.core.config.explicit_sync.max_held_commits_per_client as usize;
+    if state.core.acquire_waits.held_by(&client.id()) >= cap {
+        let message = format!(
+            "too many commits waiting for acquire points: this client already has {cap} \
+             (lockstep's [explicit_sync] max_held_commits_per_client); each costs lockstep an \
+             eventfd. Commit with an acquire point only what the GPU will finish"
+        );
+        refuse_commit(state, &client, surface, message);
+        return;
+    }
     let blocker = AcquireBlocker::default();
     let id = state.core.acquire_waits.next_id;
     state.core.acquire_waits.next_id += 1;
@@ -336,11 +444,13 @@ fn hold_until_acquired(
     let wait = match PointWait::new(&acquire.point, PointEvent::Signalled) {
         Ok(wait) => wait,
         Err(err) => {
-            // Cannot wait (eventfd failed, fd limit): fail this commit rather than show a
-            // buffer that may still be written.
-            warn!(surface = ?surface.id(), point, %err, "cannot wait for an acquire point; dropping the commit");
-            blocker.set(CANCELLED);
-            add_blocker(surface, blocker);
+            // Cannot wait (eventfd failed, fd limit): never show a buffer that may still be
+            // written, and never hold a commit nothing will release.
+            let message = format!(
+                "lockstep cannot wait for acquire point {point} of wl_surface@{}: {err}",
+                surface.id().protocol_id()
+            );
+            refuse_commit(state, &client, surface, message);
             return;
         }
     };
@@ -361,9 +471,12 @@ fn hold_until_acquired(
     let token = match state.core.loop_handle.insert_source(wait, on_signal) {
         Ok(token) => token,
         Err(err) => {
-            warn!(surface = ?surface.id(), point, error = %err.error, "cannot register the acquire wait; dropping the commit");
-            blocker.set(CANCELLED);
-            add_blocker(surface, blocker);
+            let message = format!(
+                "lockstep cannot wait for acquire point {point} of wl_surface@{}: {}",
+                surface.id().protocol_id(),
+                err.error
+            );
+            refuse_commit(state, &client, surface, message);
             return;
         }
     };
@@ -387,13 +500,21 @@ fn hold_until_acquired(
 impl AcquireWaits {
     fn insert(&mut self, id: u64, wait: PendingAcquire) {
         self.deadlines.insert((wait.deadline, id));
+        *self.per_client.entry(wait.client.id()).or_default() += 1;
         self.waits.insert(id, wait);
     }
 
-    /// Forgets a wait that ended (signalled, timed out, or its surface died).
+    /// Forgets a wait that ended (signalled, or its surface died).
     fn remove(&mut self, id: u64) -> Option<PendingAcquire> {
         let wait = self.waits.remove(&id)?;
         self.deadlines.remove(&(wait.deadline, id));
+        let client = wait.client.id();
+        if let Some(n) = self.per_client.get_mut(&client) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_client.remove(&client);
+            }
+        }
         Some(wait)
     }
 
@@ -431,8 +552,8 @@ impl State {
         }
     }
 
-    /// The shared timer fired: cancels every held commit whose timeout passed, and re-arms the
-    /// timer for the next one.
+    /// The shared timer fired: reports every held commit whose acquire point is late (the
+    /// commit keeps waiting), and re-arms the timer for the next one.
     fn acquire_deadline(&mut self, now: Instant) -> TimeoutAction {
         let timeout_ms = self.core.config.explicit_sync.acquire_timeout().as_millis() as u64;
         loop {
@@ -445,24 +566,24 @@ impl State {
                 waits.timer = waits.timer.map(|(token, _)| (token, deadline));
                 return TimeoutAction::ToInstant(deadline);
             }
-            let Some(wait) = waits.remove(id) else {
+            waits.deadlines.remove(&(deadline, id));
+            let Some(wait) = waits.waits.get(&id) else {
                 continue;
             };
-            waits.done_tokens.push(wait.token);
-            let fired = wait.blocker.set(CANCELLED);
-            waits.mark_resolved(wait.client);
-            if fired {
-                let point = wait.point;
-                warn!(surface = ?wait.surface.id(), point, timeout_ms,
-                    "acquire point not signalled in time; that commit is dropped, the surface keeps its old content");
-                if let Ok(surface) = wait.surface.upgrade() {
-                    self.core.sync_validation.acquire_timed_out(
-                        &surface,
-                        &wait.timeline,
-                        point,
-                        timeout_ms,
-                    );
-                }
+            let (surface, timeline, point) =
+                (wait.surface.clone(), wait.timeline.clone(), wait.point);
+            let (log, suppressed) = waits.late_warnings.allow(Some(wait.client.id()), now);
+            if suppressed > 0 {
+                warn!(client = ?wait.client.id(), suppressed, "late acquire point warnings of this client were suppressed (rate limit)");
+            }
+            if log {
+                warn!(surface = ?surface.id(), point, timeout_ms,
+                    "acquire point not signalled in time; the commit keeps waiting, the surface keeps its old content");
+            }
+            if let Ok(surface) = surface.upgrade() {
+                self.core
+                    .sync_validation
+                    .acquire_timed_out(&surface, &timeline, point, timeout_ms);
             }
         }
     }
@@ -498,8 +619,12 @@ impl State {
                 .collect();
             for id in dead {
                 if let Some(wait) = waits.remove(id) {
-                    wait.blocker.set(CANCELLED);
+                    // Released, not cancelled: the dead surface's state is never applied
+                    // (smithay skips dead surfaces), and the rest of its transaction is not
+                    // held for it.
+                    wait.blocker.set(RELEASED);
                     waits.done_tokens.push(wait.token);
+                    waits.mark_resolved(wait.client);
                 }
             }
         }
@@ -522,26 +647,6 @@ impl State {
             signal_release(point);
         }
     }
-}
-
-/// On commit: a null buffer ends the current buffer's use, so its release point goes now.
-pub fn on_commit_buffer_removed(surface: &WlSurface) {
-    with_states(surface, |states| {
-        let removed = matches!(
-            states
-                .cached_state
-                .get::<smithay::wayland::compositor::SurfaceAttributes>()
-                .current()
-                .buffer,
-            Some(smithay::wayland::compositor::BufferAssignment::Removed)
-        );
-        if removed {
-            let mut cached = states.cached_state.get::<SyncobjCachedState>();
-            let current = cached.current();
-            current.acquire = None;
-            drop(current.release.take());
-        }
-    });
 }
 
 delegate_linux_drm_syncobj_v1!(State);

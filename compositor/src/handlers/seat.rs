@@ -1,7 +1,8 @@
 //! wl_seat and wl_data_device_manager: input focus, cursors, copy/paste, drag and drop.
 //!
-//! Keyboard and pointer focus are plain wl_surfaces. The data device follows keyboard focus, so
-//! the focused client receives the current selection (copy/paste between clients), and so does
+//! Keyboard and pointer focus are plain wl_surfaces. The data device and the primary selection
+//! follow keyboard focus, so the focused client receives the current selections (copy/paste
+//! and middle-click paste between clients), and so does
 //! xdg_toplevel's `activated` state (the toplevel of the focused surface, or of its popup).
 
 use smithay::{
@@ -13,6 +14,7 @@ use smithay::{
             set_data_device_focus, ClientDndGrabHandler, DataDeviceHandler, DataDeviceState,
             ServerDndGrabHandler,
         },
+        primary_selection::set_primary_focus,
         SelectionHandler,
     },
 };
@@ -31,7 +33,8 @@ impl SeatHandler for State {
     fn focus_changed(&mut self, seat: &Seat<Self>, focused: Option<&WlSurface>) {
         let dh = &self.core.display_handle;
         let client = focused.and_then(|s| dh.get_client(s.id()).ok());
-        set_data_device_focus(dh, seat, client);
+        set_data_device_focus(dh, seat, client.clone());
+        set_primary_focus(dh, seat, client);
         crate::shell::update_activated(&self.core, focused);
     }
 

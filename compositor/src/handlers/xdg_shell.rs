@@ -141,7 +141,7 @@ impl XdgShellHandler for State {
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
         self.lift_touch_points_on(surface.wl_surface());
         crate::shell::unmap_toplevel(&mut self.core, surface.wl_surface(), true);
-        crate::shell::sync_keyboard_focus(self);
+        crate::shell::focus_away_from(self, surface.wl_surface());
         queue_redraw_all(&mut self.core);
     }
 

@@ -76,8 +76,13 @@ impl Fixture {
 
     /// A server on the KMS device at `path` (vkms in the VM), opened directly as root.
     pub fn kms(path: &std::path::Path) -> Self {
+        Self::kms_with_config(path, floating_config())
+    }
+
+    /// [`Fixture::kms`] with a config.
+    pub fn kms_with_config(path: &std::path::Path, config: lockstep_config::Config) -> Self {
         let dev = lockstep_render::kms::KmsDevice::open(path).expect("open the KMS device");
-        let server = Server::kms_on(floating_config(), dev).expect("start the KMS server");
+        let server = Server::kms_on(config, dev).expect("start the KMS server");
         Self {
             server,
             clients: Vec::new(),
@@ -107,6 +112,17 @@ impl Fixture {
             .expect("insert client");
         let server = &mut self.server;
         let client = TestClient::connect(client_end, || {
+            server.dispatch(Some(Duration::ZERO)).expect("dispatch");
+        });
+        self.clients.push(client);
+        ClientId(self.clients.len() - 1)
+    }
+
+    /// Connects a client over `stream`, a connection the server accepts itself (e.g. on a
+    /// security context's socket), pumping the server meanwhile.
+    pub fn connect_client(&mut self, stream: UnixStream) -> ClientId {
+        let server = &mut self.server;
+        let client = TestClient::connect(stream, || {
             server.dispatch(Some(Duration::ZERO)).expect("dispatch");
         });
         self.clients.push(client);

@@ -497,6 +497,45 @@ fn kms_fullscreen_dmabuf_is_scanned_out_after_its_sw_sync_fence_and_released_aft
     assert_eq!(reference_crc(&path, &empty_frame), empty);
 }
 
+/// Validation mode on KMS: a scanned-out buffer replaced by a newer commit is still read
+/// until the page flip that takes it off the screen, so attaching it again before its
+/// release point is signalled is reported (issue 12 item 5).
+#[test]
+fn kms_validation_reports_reuse_before_the_flip_that_releases_the_buffer() {
+    use lockstep::sync_validation::MistakeKind;
+    let test = "kms_validation_reports_reuse";
+    let (Some(path), Some(device)) = (vkms(test), sync_device(test)) else {
+        return;
+    };
+    let mut config = crate::fixture::floating_config();
+    config.explicit_sync.validation = true;
+    let mut f = Fixture::kms_with_config(&path, config);
+    let c = f.add_client();
+    let client = fullscreen_client(&mut f, c, &device);
+    quiesce(&mut f);
+    let (_heap1, buffer1) = client.buffer(&mut f, c, 0xff30_a040);
+    client.acquire.signal(Point(1)).expect("signal");
+    client.commit(&buffer1, 1, 1);
+    let shown = f.wait_until(Duration::from_secs(3), |f| {
+        planes(f)[0].starts_with("primary: surface") && !pipeline(f).flip_pending()
+    });
+    assert!(shown, "scanned out: {:?}", planes(&f));
+    // Buffer 2 replaces buffer 1, and buffer 1 is attached again at once: before any page
+    // flip, while the pipeline still holds its release point.
+    let (_heap2, buffer2) = client.buffer(&mut f, c, 0xff20_30d0);
+    client.acquire.signal(Point(3)).expect("signal");
+    client.commit(&buffer2, 2, 2);
+    client.commit(&buffer1, 3, 3);
+    f.roundtrip(c);
+    quiesce(&mut f);
+    let kinds = f.server.state.core.sync_validation.kinds();
+    assert!(
+        kinds.contains(&MistakeKind::BufferReusedBeforeRelease),
+        "{kinds:?}"
+    );
+    assert_eq!(f.client(c).protocol_error(), None);
+}
+
 #[test]
 fn kms_topmost_dmabuf_window_goes_on_an_overlay_plane() {
     let test = "kms_topmost_dmabuf_window_goes_on_an_overlay_plane";

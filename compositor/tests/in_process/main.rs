@@ -6,9 +6,14 @@ mod client;
 mod data_device;
 mod desktop;
 mod fixture;
+mod idle;
 mod kms;
 mod robustness;
+mod security_context;
+mod single_pixel;
+mod soft_device;
 mod syncobj;
+mod syncobj_rules;
 
 use std::{
     io::{Read, Write},

@@ -16,7 +16,7 @@
 //! # Ok::<(), lockstep_vm_support::Error>(())
 //! ```
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
 use rustix::mm::{MapFlags, ProtFlags};
@@ -25,6 +25,7 @@ use crate::drm::DrmNode;
 use crate::kms::GemHandle;
 use crate::sys;
 use crate::{Error, Result};
+use lockstep_sync::sys as kernel;
 
 /// The system dma-heap.
 pub const DMA_HEAP_SYSTEM: &str = "/dev/dma_heap/system";
@@ -55,49 +56,22 @@ pub struct VgemBuffer {
 /// render node cannot make dumb buffers) and exports it with PRIME. The GEM handle is closed
 /// again: the dmabuf keeps the memory alive.
 pub fn vgem_dumb(vgem_card: &DrmNode, width: u32, height: u32) -> Result<VgemBuffer> {
-    let mut create = sys::DrmModeCreateDumb {
-        width,
-        height,
-        bpp: 32,
-        ..Default::default()
-    };
-    // SAFETY: vgem_card is an open DRM node; DrmModeCreateDumb is struct drm_mode_create_dumb,
-    // the type DRM_IOCTL_MODE_CREATE_DUMB expects; no pointers.
-    unsafe {
-        sys::ioctl::<{ sys::DRM_IOCTL_MODE_CREATE_DUMB }, _>(
-            vgem_card.as_fd(),
-            "DRM_IOCTL_MODE_CREATE_DUMB",
-            &mut create,
-        )
-    }?;
-    let handle = GemHandle(create.handle);
-    let mut prime = sys::DrmPrimeHandle {
-        handle: handle.0,
-        flags: sys::DRM_CLOEXEC_RDWR,
-        fd: -1,
-    };
-    // SAFETY: vgem_card is an open DRM node and `handle` a GEM object on it; DrmPrimeHandle
-    // is struct drm_prime_handle, the type DRM_IOCTL_PRIME_HANDLE_TO_FD expects.
-    let exported = unsafe {
-        sys::ioctl::<{ sys::DRM_IOCTL_PRIME_HANDLE_TO_FD }, _>(
-            vgem_card.as_fd(),
-            "DRM_IOCTL_PRIME_HANDLE_TO_FD",
-            &mut prime,
-        )
-    };
+    let (handle, pitch, size) = kernel::mode_create_dumb(vgem_card.as_fd(), width, height, 32)
+        .map_err(sys::kernel_error("DRM_IOCTL_MODE_CREATE_DUMB"))?;
+    let handle = GemHandle(handle);
+    let exported = kernel::prime_handle_to_fd(vgem_card.as_fd(), handle.0)
+        .map_err(sys::kernel_error("DRM_IOCTL_PRIME_HANDLE_TO_FD"));
     gem_close(vgem_card, handle);
-    exported?;
-    let len = usize::try_from(create.size).map_err(|_| Error::Parse {
+    let fd = exported?;
+    let len = usize::try_from(size).map_err(|_| Error::Parse {
         what: "dumb buffer size",
-        text: create.size.to_string(),
+        text: size.to_string(),
     })?;
-    // SAFETY: on success the kernel installed a new dmabuf fd that nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(prime.fd) };
     Ok(VgemBuffer {
         dmabuf: Dmabuf { fd, len },
         width,
         height,
-        pitch: create.pitch,
+        pitch,
     })
 }
 
@@ -109,23 +83,8 @@ pub fn dma_heap_system(len: usize) -> Result<Dmabuf> {
         Mode::empty(),
     )
     .map_err(|e| Error::file("open", DMA_HEAP_SYSTEM)(e.into()))?;
-    let mut arg = sys::DmaHeapAllocationData {
-        len: len as u64,
-        fd: 0,
-        fd_flags: (OFlags::RDWR | OFlags::CLOEXEC).bits(),
-        heap_flags: 0,
-    };
-    // SAFETY: heap is an open dma-heap; DmaHeapAllocationData is struct
-    // dma_heap_allocation_data, the type DMA_HEAP_IOCTL_ALLOC expects; no pointers.
-    unsafe {
-        sys::ioctl::<{ sys::DMA_HEAP_IOCTL_ALLOC }, _>(
-            heap.as_fd(),
-            "DMA_HEAP_IOCTL_ALLOC",
-            &mut arg,
-        )
-    }?;
-    // SAFETY: on success the kernel installed a new dmabuf fd that nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(arg.fd as i32) };
+    let fd = kernel::dma_heap_alloc(heap.as_fd(), len as u64)
+        .map_err(sys::kernel_error("DMA_HEAP_IOCTL_ALLOC"))?;
     Ok(Dmabuf { fd, len })
 }
 
@@ -143,20 +102,8 @@ pub fn udmabuf(len: usize) -> Result<Dmabuf> {
         .map_err(Error::syscall("fcntl(F_ADD_SEALS)"))?;
     let dev = rustix::fs::open(UDMABUF, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| Error::file("open", UDMABUF)(e.into()))?;
-    let mut arg = sys::UdmabufCreate {
-        memfd: memfd.as_raw_fd() as u32,
-        flags: sys::UDMABUF_FLAGS_CLOEXEC,
-        offset: 0,
-        size: len as u64,
-    };
-    // SAFETY: dev is /dev/udmabuf; UdmabufCreate is struct udmabuf_create, the type
-    // UDMABUF_CREATE expects; `memfd` stays open during the call. The return value is the
-    // new dmabuf fd.
-    let fd = unsafe {
-        sys::ioctl::<{ sys::UDMABUF_CREATE }, _>(dev.as_fd(), "UDMABUF_CREATE", &mut arg)
-    }?;
-    // SAFETY: UDMABUF_CREATE returned a new fd that nobody else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let fd = kernel::udmabuf_create(dev.as_fd(), memfd.as_fd(), len as u64)
+        .map_err(sys::kernel_error("UDMABUF_CREATE"))?;
     Ok(Dmabuf { fd, len })
 }
 
@@ -173,34 +120,29 @@ impl Dmabuf {
 
     /// Sets every byte to `value` through a CPU mapping.
     pub fn fill(&self, value: u8) -> Result<()> {
-        self.with_map(sys::DMA_BUF_SYNC_RW, |bytes| bytes.fill(value))
+        self.with_map(
+            kernel::DMA_BUF_SYNC_READ | kernel::DMA_BUF_SYNC_WRITE,
+            |bytes| bytes.fill(value),
+        )
     }
 
     /// Reads the whole buffer through a CPU mapping.
     pub fn read(&self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        self.with_map(sys::DMA_BUF_SYNC_RW, |bytes| out.extend_from_slice(bytes))?;
+        self.with_map(
+            kernel::DMA_BUF_SYNC_READ | kernel::DMA_BUF_SYNC_WRITE,
+            |bytes| out.extend_from_slice(bytes),
+        )?;
         Ok(out)
     }
 
     /// PRIME-imports the buffer on `dev`; the GEM handle is closed when the result drops.
     pub fn import<'d>(&self, dev: &'d DrmNode) -> Result<Imported<'d>> {
-        let mut arg = sys::DrmPrimeHandle {
-            fd: self.fd.as_raw_fd(),
-            ..Default::default()
-        };
-        // SAFETY: dev is an open DRM node; DrmPrimeHandle is struct drm_prime_handle, the type
-        // DRM_IOCTL_PRIME_FD_TO_HANDLE expects; self.fd is an open dmabuf.
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_PRIME_FD_TO_HANDLE }, _>(
-                dev.as_fd(),
-                "DRM_IOCTL_PRIME_FD_TO_HANDLE",
-                &mut arg,
-            )
-        }?;
+        let handle = kernel::prime_fd_to_handle(dev.as_fd(), self.fd.as_fd())
+            .map_err(sys::kernel_error("DRM_IOCTL_PRIME_FD_TO_HANDLE"))?;
         Ok(Imported {
             dev,
-            handle: GemHandle(arg.handle),
+            handle: GemHandle(handle),
         })
     }
 
@@ -219,12 +161,12 @@ impl Dmabuf {
             )
         }
         .map_err(Error::syscall("mmap(dmabuf)"))?;
-        let result = self.sync(sys::DMA_BUF_SYNC_START | direction).map(|()| {
+        let result = self.sync(kernel::DMA_BUF_SYNC_START | direction).map(|()| {
             // SAFETY: ptr is a live mapping of self.len bytes made above, referenced by
             // nothing else until munmap below.
             f(unsafe { std::slice::from_raw_parts_mut(ptr.cast::<u8>(), self.len) });
         });
-        let end = self.sync(sys::DMA_BUF_SYNC_END | direction);
+        let end = self.sync(kernel::DMA_BUF_SYNC_END | direction);
         // SAFETY: ptr/len are the mapping made above; the slice given to `f` is gone.
         let unmapped = unsafe { rustix::mm::munmap(ptr, self.len) };
         result?;
@@ -233,17 +175,8 @@ impl Dmabuf {
     }
 
     fn sync(&self, flags: u64) -> Result<()> {
-        let mut arg = sys::DmaBufSync { flags };
-        // SAFETY: self.fd is an open dmabuf; DmaBufSync is struct dma_buf_sync, the type
-        // DMA_BUF_IOCTL_SYNC expects; no pointers.
-        unsafe {
-            sys::ioctl::<{ sys::DMA_BUF_IOCTL_SYNC }, _>(
-                self.fd.as_fd(),
-                "DMA_BUF_IOCTL_SYNC",
-                &mut arg,
-            )
-        }?;
-        Ok(())
+        kernel::dma_buf_sync(self.fd.as_fd(), flags)
+            .map_err(sys::kernel_error("DMA_BUF_IOCTL_SYNC"))
     }
 }
 
@@ -275,13 +208,5 @@ impl Drop for Imported<'_> {
 
 /// Closes a GEM handle; a failure only leaks it until the device closes, so it is ignored.
 pub(crate) fn gem_close(dev: &DrmNode, handle: GemHandle) {
-    let mut arg = sys::DrmGemClose {
-        handle: handle.0,
-        pad: 0,
-    };
-    // SAFETY: dev is an open DRM node; DrmGemClose is struct drm_gem_close, the type
-    // DRM_IOCTL_GEM_CLOSE expects; no pointers.
-    let _ = unsafe {
-        sys::ioctl::<{ sys::DRM_IOCTL_GEM_CLOSE }, _>(dev.as_fd(), "DRM_IOCTL_GEM_CLOSE", &mut arg)
-    };
+    let _ = kernel::gem_close(dev.as_fd(), handle.0);
 }

@@ -20,6 +20,7 @@ use rustix::fs::{Mode, OFlags};
 
 use crate::sys;
 use crate::{Error, Result};
+use lockstep_sync::sys as kernel;
 
 /// Where DRM nodes live.
 pub const DRI_DIR: &str = "/dev/dri";
@@ -57,9 +58,9 @@ pub struct Cap(pub u64);
 
 impl Cap {
     /// `DRM_CAP_SYNCOBJ`.
-    pub const SYNCOBJ: Self = Self(sys::DRM_CAP_SYNCOBJ);
+    pub const SYNCOBJ: Self = Self(kernel::DRM_CAP_SYNCOBJ);
     /// `DRM_CAP_SYNCOBJ_TIMELINE`.
-    pub const SYNCOBJ_TIMELINE: Self = Self(sys::DRM_CAP_SYNCOBJ_TIMELINE);
+    pub const SYNCOBJ_TIMELINE: Self = Self(kernel::DRM_CAP_SYNCOBJ_TIMELINE);
 }
 
 /// An open DRM node and the name of the driver behind it.
@@ -117,16 +118,7 @@ impl DrmNode {
 
     /// Queries a capability.
     pub fn cap(&self, cap: Cap) -> Result<u64> {
-        let mut arg = sys::DrmCap {
-            capability: cap.0,
-            value: 0,
-        };
-        // SAFETY: self.fd is an open DRM node; DrmCap is struct drm_get_cap, which is what
-        // DRM_IOCTL_GET_CAP expects, and holds no pointers.
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_GET_CAP }, _>(self.as_fd(), "DRM_IOCTL_GET_CAP", &mut arg)
-        }?;
-        Ok(arg.value)
+        kernel::drm_get_cap(self.as_fd(), cap.0).map_err(sys::kernel_error("DRM_IOCTL_GET_CAP"))
     }
 
     /// Whether the node has binary and timeline syncobjs (our kernel patch turns them on for
@@ -137,17 +129,8 @@ impl DrmNode {
 
     /// Sets a client capability (`DRM_IOCTL_SET_CLIENT_CAP`).
     pub(crate) fn set_client_cap(&self, capability: u64, value: u64) -> Result<()> {
-        let mut arg = sys::DrmCap { capability, value };
-        // SAFETY: self.fd is an open DRM node; DrmCap is struct drm_set_client_cap, the type
-        // DRM_IOCTL_SET_CLIENT_CAP expects, and holds no pointers.
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_SET_CLIENT_CAP }, _>(
-                self.as_fd(),
-                "DRM_IOCTL_SET_CLIENT_CAP",
-                &mut arg,
-            )
-        }?;
-        Ok(())
+        kernel::drm_set_client_cap(self.as_fd(), capability, value)
+            .map_err(sys::kernel_error("DRM_IOCTL_SET_CLIENT_CAP"))
     }
 }
 
@@ -176,15 +159,5 @@ fn nodes(kind: NodeKind) -> Vec<PathBuf> {
 
 /// Reads the driver name with `DRM_IOCTL_VERSION`.
 fn driver_name(fd: BorrowedFd<'_>) -> Result<String> {
-    let mut name = [0u8; 64];
-    let mut arg = sys::DrmVersion {
-        name_len: name.len() - 1,
-        name: name.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    // SAFETY: fd is an open file; DrmVersion is struct drm_version, the type DRM_IOCTL_VERSION
-    // expects; `name` points at 64 writable bytes of which we announce 63 (the rest stays NUL),
-    // and date/desc have length 0 with null pointers, which the kernel skips.
-    unsafe { sys::ioctl::<{ sys::DRM_IOCTL_VERSION }, _>(fd, "DRM_IOCTL_VERSION", &mut arg) }?;
-    Ok(sys::c_str(&name))
+    kernel::drm_driver_name(fd).map_err(sys::kernel_error("DRM_IOCTL_VERSION"))
 }

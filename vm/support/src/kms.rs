@@ -23,6 +23,7 @@ use rustix::mm::{MapFlags, ProtFlags};
 use crate::drm::DrmNode;
 use crate::sys;
 use crate::{Error, Result};
+use lockstep_sync::sys as kernel;
 
 /// A KMS object id (plane, CRTC, connector, property, framebuffer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -340,22 +341,9 @@ impl<'d> DumbBuffer<'d> {
     /// Creates a `width`×`height` buffer of a 32 bpp `format` (e.g. [`Fourcc::XRGB8888`]) on
     /// `dev`, maps it and adds a framebuffer for it.
     pub fn new(dev: &'d DrmNode, width: u32, height: u32, format: Fourcc) -> Result<Self> {
-        let mut create = sys::DrmModeCreateDumb {
-            width,
-            height,
-            bpp: 32,
-            ..Default::default()
-        };
-        // SAFETY: dev is an open DRM node; DrmModeCreateDumb is struct drm_mode_create_dumb,
-        // no pointers.
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_MODE_CREATE_DUMB }, _>(
-                dev.as_fd(),
-                "DRM_IOCTL_MODE_CREATE_DUMB",
-                &mut create,
-            )
-        }?;
-        let handle = GemHandle(create.handle);
+        let (handle, pitch, size) = kernel::mode_create_dumb(dev.as_fd(), width, height, 32)
+            .map_err(sys::kernel_error("DRM_IOCTL_MODE_CREATE_DUMB"))?;
+        let handle = GemHandle(handle);
         // From here on, errors must free the handle: build the value first, fill in later.
         let mut buf = Self {
             dev,
@@ -363,26 +351,15 @@ impl<'d> DumbBuffer<'d> {
             fb: ObjectId(0),
             width,
             height,
-            pitch: create.pitch,
+            pitch,
             map: NonNull::dangling(),
             len: 0,
         };
-        let mut map = sys::DrmModeMapDumb {
-            handle: handle.0,
-            ..Default::default()
-        };
-        // SAFETY: dev is an open DRM node and handle a dumb buffer on it; DrmModeMapDumb is
-        // struct drm_mode_map_dumb, no pointers.
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_MODE_MAP_DUMB }, _>(
-                dev.as_fd(),
-                "DRM_IOCTL_MODE_MAP_DUMB",
-                &mut map,
-            )
-        }?;
-        let len = usize::try_from(create.size).map_err(|_| Error::Parse {
+        let offset = kernel::mode_map_dumb(dev.as_fd(), handle.0)
+            .map_err(sys::kernel_error("DRM_IOCTL_MODE_MAP_DUMB"))?;
+        let len = usize::try_from(size).map_err(|_| Error::Parse {
             what: "dumb buffer size",
-            text: create.size.to_string(),
+            text: size.to_string(),
         })?;
         // SAFETY: a fresh shared mapping of `len` bytes at the fake offset MAP_DUMB returned
         // for this buffer; it overlaps no Rust object and is unmapped only in Drop.
@@ -393,7 +370,7 @@ impl<'d> DumbBuffer<'d> {
                 ProtFlags::READ | ProtFlags::WRITE,
                 MapFlags::SHARED,
                 dev.as_fd(),
-                map.offset,
+                offset,
             )
         }
         .map_err(Error::syscall("mmap(dumb buffer)"))?;
@@ -405,7 +382,7 @@ impl<'d> DumbBuffer<'d> {
             height,
             pixel_format: format.0,
             handles: [handle.0, 0, 0, 0],
-            pitches: [create.pitch, 0, 0, 0],
+            pitches: [pitch, 0, 0, 0],
             ..Default::default()
         };
         // SAFETY: dev is an open DRM node and handle a dumb buffer on it; DrmModeFbCmd2 is

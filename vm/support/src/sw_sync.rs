@@ -16,7 +16,7 @@
 //! # Ok::<(), lockstep_vm_support::Error>(())
 //! ```
 
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::fs::{Mode, OFlags};
@@ -24,6 +24,7 @@ use rustix::fs::{Mode, OFlags};
 use crate::guest::wait_readable;
 use crate::sys;
 use crate::{Error, Result};
+use lockstep_sync::sys as kernel;
 
 /// The debugfs file whose every open is a new timeline.
 pub const SW_SYNC_PATH: &str = "/sys/kernel/debug/sync/sw_sync";
@@ -45,34 +46,14 @@ impl SwTimeline {
     /// A fence (as a sync_file) that signals when the timeline reaches `value`. `name` shows
     /// up in `/sys/kernel/debug/sync/info`; longer than 31 bytes is cut.
     pub fn fence(&self, value: u32, name: &str) -> Result<SyncFile> {
-        let mut arg = sys::SwSyncCreateFenceData {
-            value,
-            ..Default::default()
-        };
-        let len = name.len().min(arg.name.len() - 1);
-        arg.name[..len].copy_from_slice(&name.as_bytes()[..len]);
-        // SAFETY: self.fd is a sw_sync timeline; SwSyncCreateFenceData is struct
-        // sw_sync_create_fence_data, the type SW_SYNC_IOC_CREATE_FENCE expects; no pointers.
-        unsafe {
-            sys::ioctl::<{ sys::SW_SYNC_IOC_CREATE_FENCE }, _>(
-                self.fd.as_fd(),
-                "SW_SYNC_IOC_CREATE_FENCE",
-                &mut arg,
-            )
-        }?;
-        // SAFETY: on success the kernel installed a new sync_file fd in `fence` that nobody
-        // else owns.
-        Ok(SyncFile(unsafe { OwnedFd::from_raw_fd(arg.fence) }))
+        kernel::sw_sync_create_fence(self.fd.as_fd(), value, name)
+            .map(SyncFile)
+            .map_err(sys::kernel_error("SW_SYNC_IOC_CREATE_FENCE"))
     }
 
     /// Advances the timeline by `by`, signalling every fence at or below the new value.
     pub fn advance(&self, by: u32) -> Result<()> {
-        let mut arg = by;
-        // SAFETY: self.fd is a sw_sync timeline; SW_SYNC_IOC_INC takes a __u32.
-        unsafe {
-            sys::ioctl::<{ sys::SW_SYNC_IOC_INC }, _>(self.fd.as_fd(), "SW_SYNC_IOC_INC", &mut arg)
-        }?;
-        Ok(())
+        kernel::sw_sync_inc(self.fd.as_fd(), by).map_err(sys::kernel_error("SW_SYNC_IOC_INC"))
     }
 }
 
@@ -115,18 +96,9 @@ impl SyncFile {
 
     /// The status the kernel reports (`SYNC_IOC_FILE_INFO`).
     pub fn status(&self) -> Result<FenceStatus> {
-        let mut arg = sys::SyncFileInfo::default();
-        // SAFETY: self.0 is a sync_file; SyncFileInfo is struct sync_file_info, the type
-        // SYNC_IOC_FILE_INFO expects; num_fences = 0 with a null sync_fence_info pointer asks
-        // for the summary only, so the kernel writes through no pointer.
-        unsafe {
-            sys::ioctl::<{ sys::SYNC_IOC_FILE_INFO }, _>(
-                self.0.as_fd(),
-                "SYNC_IOC_FILE_INFO",
-                &mut arg,
-            )
-        }?;
-        Ok(match arg.status {
+        let info = kernel::sync_file_info(self.0.as_fd())
+            .map_err(sys::kernel_error("SYNC_IOC_FILE_INFO"))?;
+        Ok(match info.status {
             0 => FenceStatus::Pending,
             1 => FenceStatus::Signalled,
             errno => FenceStatus::Error(errno),

@@ -26,7 +26,7 @@
 //! # Ok::<(), lockstep_vm_support::Error>(())
 //! ```
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::event::EventfdFlags;
@@ -36,6 +36,7 @@ use crate::drm::DrmNode;
 use crate::sw_sync::SyncFile;
 use crate::sys;
 use crate::{Error, Result};
+use lockstep_sync::sys as kernel;
 
 /// A syncobj handle, valid on the device it came from only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,14 +61,14 @@ impl WaitFor {
     fn eventfd_flags(self) -> u32 {
         match self {
             Self::Signalled => 0,
-            Self::Available => sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE,
+            Self::Available => kernel::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_AVAILABLE,
         }
     }
 
     fn wait_flags(self) -> u32 {
         // Without WAIT_FOR_SUBMIT, waiting on a point that has no fence yet fails with EINVAL
         // instead of waiting; a test wants to wait.
-        sys::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT | self.eventfd_flags()
+        kernel::DRM_SYNCOBJ_WAIT_FLAGS_WAIT_FOR_SUBMIT | self.eventfd_flags()
     }
 }
 
@@ -100,40 +101,21 @@ pub struct Syncobj<'d> {
 impl<'d> Syncobj<'d> {
     /// Creates a new syncobj (usable as a timeline) on `dev`.
     pub fn create(dev: &'d DrmNode) -> Result<Self> {
-        let mut arg = sys::DrmSyncobjCreate::default();
-        // SAFETY: dev is an open DRM node; DrmSyncobjCreate is struct drm_syncobj_create, the
-        // type DRM_IOCTL_SYNCOBJ_CREATE expects; no pointers.
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_CREATE }, _>(
-                dev.as_fd(),
-                "DRM_IOCTL_SYNCOBJ_CREATE",
-                &mut arg,
-            )
-        }?;
+        let handle = kernel::syncobj_create(dev.as_fd(), 0)
+            .map_err(sys::kernel_error("DRM_IOCTL_SYNCOBJ_CREATE"))?;
         Ok(Self {
             dev,
-            handle: SyncobjHandle(arg.handle),
+            handle: SyncobjHandle(handle),
         })
     }
 
     /// Imports a syncobj fd (from [`Syncobj::export`], possibly of another device) on `dev`.
     pub fn import(dev: &'d DrmNode, fd: &SyncobjFd) -> Result<Self> {
-        let mut arg = sys::DrmSyncobjHandle {
-            fd: fd.0.as_raw_fd(),
-            ..Default::default()
-        };
-        // SAFETY: dev is an open DRM node; DrmSyncobjHandle is struct drm_syncobj_handle, the
-        // type DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE expects; `fd` stays open during the call.
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE }, _>(
-                dev.as_fd(),
-                "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE",
-                &mut arg,
-            )
-        }?;
+        let handle = kernel::syncobj_fd_to_handle(dev.as_fd(), fd.0.as_fd(), 0, 0)
+            .map_err(sys::kernel_error("DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE"))?;
         Ok(Self {
             dev,
-            handle: SyncobjHandle(arg.handle),
+            handle: SyncobjHandle(handle),
         })
     }
 
@@ -149,22 +131,9 @@ impl<'d> Syncobj<'d> {
 
     /// Exports the syncobj as an fd, to import on another device or send to a compositor.
     pub fn export(&self) -> Result<SyncobjFd> {
-        let mut arg = sys::DrmSyncobjHandle {
-            handle: self.handle.0,
-            fd: -1,
-            ..Default::default()
-        };
-        // SAFETY: self.dev is an open DRM node and self.handle a syncobj on it;
-        // DrmSyncobjHandle is struct drm_syncobj_handle, the type HANDLE_TO_FD expects.
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD }, _>(
-                self.dev.as_fd(),
-                "DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD",
-                &mut arg,
-            )
-        }?;
-        // SAFETY: on success the kernel installed a new fd in `arg.fd` that nobody else owns.
-        Ok(SyncobjFd(unsafe { OwnedFd::from_raw_fd(arg.fd) }))
+        kernel::syncobj_handle_to_fd(self.dev.as_fd(), self.handle.0, 0)
+            .map(SyncobjFd)
+            .map_err(sys::kernel_error("DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD"))
     }
 
     /// Makes an eventfd that fires when `point` is signalled (or, with
@@ -183,24 +152,14 @@ impl<'d> Syncobj<'d> {
         wait: WaitFor,
         eventfd: BorrowedFd<'_>,
     ) -> Result<()> {
-        let mut arg = sys::DrmSyncobjEventfd {
-            handle: self.handle.0,
-            flags: wait.eventfd_flags(),
-            point: point.0,
-            fd: eventfd.as_raw_fd(),
-            pad: 0,
-        };
-        // SAFETY: self.dev is an open DRM node and self.handle a syncobj on it;
-        // DrmSyncobjEventfd is struct drm_syncobj_eventfd, the type DRM_IOCTL_SYNCOBJ_EVENTFD
-        // expects; `eventfd` stays open during the call (the kernel takes its own reference).
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_EVENTFD }, _>(
-                self.dev.as_fd(),
-                "DRM_IOCTL_SYNCOBJ_EVENTFD",
-                &mut arg,
-            )
-        }?;
-        Ok(())
+        kernel::syncobj_eventfd(
+            self.dev.as_fd(),
+            self.handle.0,
+            point.0,
+            eventfd,
+            wait.eventfd_flags(),
+        )
+        .map_err(sys::kernel_error("DRM_IOCTL_SYNCOBJ_EVENTFD"))
     }
 
     /// Puts the fence of `sync_file` at `point`: imported into a temporary binary syncobj,
@@ -208,21 +167,15 @@ impl<'d> Syncobj<'d> {
     /// when this fence signals" becomes an acquire point.
     pub fn import_sync_file(&self, point: TimelinePoint, sync_file: &SyncFile) -> Result<()> {
         let binary = Self::create(self.dev)?;
-        let mut arg = sys::DrmSyncobjHandle {
-            handle: binary.handle.0,
-            flags: sys::DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE,
-            fd: sync_file.as_fd().as_raw_fd(),
-            pad: 0,
-        };
-        // SAFETY: self.dev is an open DRM node, binary.handle a syncobj on it, `sync_file` an
-        // open sync_file fd; DrmSyncobjHandle is the type FD_TO_HANDLE expects.
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE }, _>(
-                self.dev.as_fd(),
-                "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE(IMPORT_SYNC_FILE)",
-                &mut arg,
-            )
-        }?;
+        kernel::syncobj_fd_to_handle(
+            self.dev.as_fd(),
+            sync_file.as_fd(),
+            binary.handle.0,
+            kernel::DRM_SYNCOBJ_FD_TO_HANDLE_FLAGS_IMPORT_SYNC_FILE,
+        )
+        .map_err(sys::kernel_error(
+            "DRM_IOCTL_SYNCOBJ_FD_TO_HANDLE(IMPORT_SYNC_FILE)",
+        ))?;
         binary.transfer_to(TimelinePoint(0), self, point)
     }
 
@@ -231,23 +184,15 @@ impl<'d> Syncobj<'d> {
     pub fn export_sync_file(&self, point: TimelinePoint) -> Result<SyncFile> {
         let binary = Self::create(self.dev)?;
         self.transfer_to(point, &binary, TimelinePoint(0))?;
-        let mut arg = sys::DrmSyncobjHandle {
-            handle: binary.handle.0,
-            flags: sys::DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE,
-            fd: -1,
-            pad: 0,
-        };
-        // SAFETY: self.dev is an open DRM node, binary.handle a syncobj on it;
-        // DrmSyncobjHandle is the type HANDLE_TO_FD expects.
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD }, _>(
-                self.dev.as_fd(),
-                "DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD(EXPORT_SYNC_FILE)",
-                &mut arg,
-            )
-        }?;
-        // SAFETY: on success the kernel installed a new sync_file fd that nobody else owns.
-        Ok(SyncFile::from_fd(unsafe { OwnedFd::from_raw_fd(arg.fd) }))
+        kernel::syncobj_handle_to_fd(
+            self.dev.as_fd(),
+            binary.handle.0,
+            kernel::DRM_SYNCOBJ_HANDLE_TO_FD_FLAGS_EXPORT_SYNC_FILE,
+        )
+        .map(SyncFile::from_fd)
+        .map_err(sys::kernel_error(
+            "DRM_IOCTL_SYNCOBJ_HANDLE_TO_FD(EXPORT_SYNC_FILE)",
+        ))
     }
 
     /// Moves the fence at `src_point` of `self` to `dst_point` of `dst` (same device).
@@ -258,39 +203,26 @@ impl<'d> Syncobj<'d> {
         dst: &Syncobj<'_>,
         dst_point: TimelinePoint,
     ) -> Result<()> {
-        let mut arg = sys::DrmSyncobjTransfer {
-            src_handle: self.handle.0,
-            dst_handle: dst.handle.0,
-            src_point: src_point.0,
-            dst_point: dst_point.0,
-            flags: 0,
-            pad: 0,
-        };
-        // SAFETY: self.dev is an open DRM node and both handles are syncobjs on it (a handle
-        // from another device fails with ENOENT, not UB); DrmSyncobjTransfer is struct
-        // drm_syncobj_transfer, the type DRM_IOCTL_SYNCOBJ_TRANSFER expects.
-        unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_TRANSFER }, _>(
-                self.dev.as_fd(),
-                "DRM_IOCTL_SYNCOBJ_TRANSFER",
-                &mut arg,
-            )
-        }?;
-        Ok(())
+        kernel::syncobj_transfer(
+            self.dev.as_fd(),
+            (self.handle.0, src_point.0),
+            (dst.handle.0, dst_point.0),
+            0,
+        )
+        .map_err(sys::kernel_error("DRM_IOCTL_SYNCOBJ_TRANSFER"))
     }
 
     /// The highest signalled point (`DRM_IOCTL_SYNCOBJ_QUERY`).
     pub fn query(&self) -> Result<TimelinePoint> {
-        self.timeline_array::<{ sys::DRM_IOCTL_SYNCOBJ_QUERY }>("DRM_IOCTL_SYNCOBJ_QUERY", 0)
+        kernel::syncobj_query(self.dev.as_fd(), self.handle.0, 0)
+            .map(TimelinePoint)
+            .map_err(sys::kernel_error("DRM_IOCTL_SYNCOBJ_QUERY"))
     }
 
     /// Signals `point` from the CPU (`DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL`): a release point.
     pub fn signal(&self, point: TimelinePoint) -> Result<()> {
-        self.timeline_array::<{ sys::DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL }>(
-            "DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL",
-            point.0,
-        )
-        .map(drop)
+        kernel::syncobj_timeline_signal(self.dev.as_fd(), self.handle.0, point.0)
+            .map_err(sys::kernel_error("DRM_IOCTL_SYNCOBJ_TIMELINE_SIGNAL"))
     }
 
     /// Blocks up to `timeout` for `point` (`DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT`, waiting for
@@ -300,73 +232,24 @@ impl<'d> Syncobj<'d> {
         let deadline = i128::from(now.tv_sec) * 1_000_000_000
             + i128::from(now.tv_nsec)
             + i128::try_from(timeout.as_nanos()).unwrap_or(i128::MAX);
-        let mut handle = self.handle.0;
-        let mut point = point.0;
-        let mut arg = sys::DrmSyncobjTimelineWait {
-            handles: std::ptr::from_mut(&mut handle) as u64,
-            points: std::ptr::from_mut(&mut point) as u64,
-            timeout_nsec: i64::try_from(deadline).unwrap_or(i64::MAX),
-            count_handles: 1,
-            flags: wait.wait_flags(),
-            ..Default::default()
-        };
-        // SAFETY: self.dev is an open DRM node; DrmSyncobjTimelineWait is struct
-        // drm_syncobj_timeline_wait (pre-6.5 size, accepted); `handles` and `points` point at
-        // one u32 and one u64 that outlive the call, matching count_handles = 1.
-        let res = unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT }, _>(
-                self.dev.as_fd(),
-                "DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT",
-                &mut arg,
-            )
-        };
-        match res {
-            Ok(_) => Ok(true),
-            Err(Error::Ioctl {
-                source: Errno::TIME,
-                ..
-            }) => Ok(false),
-            Err(err) => Err(err),
+        let deadline = i64::try_from(deadline).unwrap_or(i64::MAX);
+        match kernel::syncobj_timeline_wait(
+            self.dev.as_fd(),
+            self.handle.0,
+            point.0,
+            deadline,
+            wait.wait_flags(),
+        ) {
+            Ok(()) => Ok(true),
+            Err(err) if err.raw_os_error() == Some(Errno::TIME.raw_os_error()) => Ok(false),
+            Err(err) => Err(sys::kernel_error("DRM_IOCTL_SYNCOBJ_TIMELINE_WAIT")(err)),
         }
-    }
-
-    /// One-handle `struct drm_syncobj_timeline_array` ioctl; returns the point written back.
-    fn timeline_array<const OPCODE: rustix::ioctl::Opcode>(
-        &self,
-        name: &'static str,
-        point: u64,
-    ) -> Result<TimelinePoint> {
-        let mut handle = self.handle.0;
-        let mut point = point;
-        let mut arg = sys::DrmSyncobjTimelineArray {
-            handles: std::ptr::from_mut(&mut handle) as u64,
-            points: std::ptr::from_mut(&mut point) as u64,
-            count_handles: 1,
-            flags: 0,
-        };
-        // SAFETY: only called with DRM_IOCTL_SYNCOBJ_QUERY and _TIMELINE_SIGNAL, which both
-        // take struct drm_syncobj_timeline_array; `handles`/`points` point at one u32 and one
-        // u64 that outlive the call, matching count_handles = 1.
-        unsafe { sys::ioctl::<OPCODE, _>(self.dev.as_fd(), name, &mut arg) }?;
-        Ok(TimelinePoint(point))
     }
 }
 
 impl Drop for Syncobj<'_> {
     fn drop(&mut self) {
-        let mut arg = sys::DrmSyncobjDestroy {
-            handle: self.handle.0,
-            pad: 0,
-        };
-        // SAFETY: self.dev is an open DRM node and self.handle a syncobj on it, destroyed only
-        // here; DrmSyncobjDestroy is struct drm_syncobj_destroy. A failure only leaks a handle
-        // until the device closes, so it is ignored.
-        let _ = unsafe {
-            sys::ioctl::<{ sys::DRM_IOCTL_SYNCOBJ_DESTROY }, _>(
-                self.dev.as_fd(),
-                "DRM_IOCTL_SYNCOBJ_DESTROY",
-                &mut arg,
-            )
-        };
+        // Destroyed only here; a failure only leaks a handle until the device closes.
+        let _ = kernel::syncobj_destroy(self.dev.as_fd(), self.handle.0);
     }
 }

@@ -5,6 +5,16 @@
 //! - [`timing`]: what the compositor does with the points: commits held until their acquire
 //!   point signals (also when the fence is submitted late or never), order kept, release
 //!   points signalled exactly when the buffer is no longer used, synchronized subsurfaces.
+//! - [`release`]: release points follow their buffer whatever replaces it: a client that
+//!   mixes explicit and implicit sync, syncobj surfaces destroyed and re-created around held
+//!   or cached commits, wl_buffers destroyed while held or current, one buffer on two
+//!   surfaces, buffer-less commits after held ones, a client gone with queued commits.
+//!
+//! # Implementation-defined behaviour
+//!
+//! Where the spec leaves a choice, a case accepts every allowed behaviour and passes with a
+//! note that starts with [`IMPLEMENTATION_DEFINED`] and says which one the compositor chose
+//! Only what the spec requires fails.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -19,7 +29,11 @@ use crate::env::{split, Acquire, Env, Timeline};
 use crate::outcome::{CaseError, CaseResult};
 
 mod errors;
+mod release;
 mod timing;
+
+/// The start of a pass note that records an implementation-defined choice.
+pub const IMPLEMENTATION_DEFINED: &str = "implementation-defined:";
 
 /// One case.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +50,7 @@ pub struct Case {
 pub fn all() -> Vec<Case> {
     let mut cases = errors::cases();
     cases.extend(timing::cases());
+    cases.extend(release::cases());
     cases
 }
 

@@ -38,6 +38,7 @@ pub(super) fn cases() -> Vec<Case> {
         case!(blocked_commit_keeps_order, "commit A blocked on acquire, commit B queued: B not shown before A's acquire; then B shown, A released"),
         case!(subsurface_points_apply_with_parent, "a synchronized subsurface's buffer and points apply with the parent's commit"),
         case!(subsurface_cached_buffer_replaced, "a synchronized subsurface's cached buffer replaced before use is released"),
+        case!(subsurface_uncommitted_buffer_not_shown, "a synchronized subsurface's buffer and points set but not committed: the parent's commit does not show it while its acquire point is pending"),
         case!(surface_destroyed_during_acquire_wait, "wl_surface destroyed while its acquire wait is pending: no crash, release points signalled"),
         case!(client_gone_during_acquire_wait, "client disconnects while its acquire wait is pending: no crash, release points signalled"),
         case!(acquire_fence_error, "an acquire fence that signals with an error does not crash the compositor or stall others"),
@@ -45,14 +46,14 @@ pub(super) fn cases() -> Vec<Case> {
 }
 
 /// A client with a mapped toplevel and its syncobj surface.
-struct Scene {
-    c: Client,
-    w: Window,
-    sync: WpLinuxDrmSyncobjSurfaceV1,
+pub(super) struct Scene {
+    pub(super) c: Client,
+    pub(super) w: Window,
+    pub(super) sync: WpLinuxDrmSyncobjSurfaceV1,
 }
 
 impl Scene {
-    fn new(env: &Env, title: &str) -> Result<Scene, CaseError> {
+    pub(super) fn new(env: &Env, title: &str) -> Result<Scene, CaseError> {
         let mut c = Client::connect(env)?;
         c.manager()?;
         env.device()?;
@@ -61,12 +62,12 @@ impl Scene {
         Ok(Scene { c, w, sync })
     }
 
-    fn commit(&mut self, mode: AcquireMode) -> Result<Commit, CaseError> {
+    pub(super) fn commit(&mut self, mode: AcquireMode) -> Result<Commit, CaseError> {
         Commit::new(&mut self.c, &self.w.surface, &self.sync, mode)
     }
 
     /// Commits a new buffer with a signalled acquire point and waits until it is shown.
-    fn show(&mut self, what: &str) -> Result<Commit, CaseError> {
+    pub(super) fn show(&mut self, what: &str) -> Result<Commit, CaseError> {
         let commit = self.commit(AcquireMode::Signalled)?;
         self.c.expect_ok(what)?;
         if !self.c.wait_shown(commit.color, commit.frame)? {
@@ -79,7 +80,7 @@ impl Scene {
     }
 
     /// Fails when `old` is no longer on screen (only checkable with screencopy).
-    fn still_showing(&mut self, old: &Commit, why: &str) -> Result<(), CaseError> {
+    pub(super) fn still_showing(&mut self, old: &Commit, why: &str) -> Result<(), CaseError> {
         if self.c.on_screen(old.color)? == Some(false) {
             fail!("the previous content disappeared {why}");
         }
@@ -87,7 +88,7 @@ impl Scene {
     }
 }
 
-fn how(c: &Client) -> String {
+pub(super) fn how(c: &Client) -> String {
     let seen = if c.can_capture() {
         "pixels via screencopy"
     } else {
@@ -283,15 +284,15 @@ fn blocked_commit_keeps_order(env: &Env) -> CaseResult {
 }
 
 /// A parent window showing a buffer and a synchronized child with its own syncobj surface.
-struct Family {
-    s: Scene,
-    child: wayland_client::protocol::wl_surface::WlSurface,
-    child_sync: WpLinuxDrmSyncobjSurfaceV1,
-    _sub: wayland_client::protocol::wl_subsurface::WlSubsurface,
+pub(super) struct Family {
+    pub(super) s: Scene,
+    pub(super) child: wayland_client::protocol::wl_surface::WlSurface,
+    pub(super) child_sync: WpLinuxDrmSyncobjSurfaceV1,
+    pub(super) sub: wayland_client::protocol::wl_subsurface::WlSubsurface,
 }
 
 impl Family {
-    fn new(env: &Env, title: &str) -> Result<(Family, Commit), CaseError> {
+    pub(super) fn new(env: &Env, title: &str) -> Result<(Family, Commit), CaseError> {
         let mut s = Scene::new(env, title)?;
         let (child, sub) = s.c.subsurface(&s.w.surface, 8, 8)?;
         let child_sync = s.c.syncobj_surface(&child)?;
@@ -301,18 +302,18 @@ impl Family {
                 s,
                 child,
                 child_sync,
-                _sub: sub,
+                sub,
             },
             parent,
         ))
     }
 
-    fn child_commit(&mut self, mode: AcquireMode) -> Result<Commit, CaseError> {
+    pub(super) fn child_commit(&mut self, mode: AcquireMode) -> Result<Commit, CaseError> {
         Commit::new(&mut self.s.c, &self.child, &self.child_sync, mode)
     }
 
     /// Commits the parent (no new buffer): applies the child's cached state.
-    fn parent_commit(&mut self) -> Result<crate::client::FrameTag, CaseError> {
+    pub(super) fn parent_commit(&mut self) -> Result<crate::client::FrameTag, CaseError> {
         let tag = self.s.c.frame(&self.s.w.surface);
         self.s.w.surface.commit();
         self.s.c.expect_ok("parent commit")?;
@@ -396,8 +397,46 @@ fn subsurface_cached_buffer_replaced(env: &Env) -> CaseResult {
     Ok(None)
 }
 
+fn subsurface_uncommitted_buffer_not_shown(env: &Env) -> CaseResult {
+    let (mut f, _parent) = Family::new(env, "subsurface uncommitted")?;
+    let shown = f.child_commit(AcquireMode::Signalled)?;
+    f.parent_commit()?;
+    check!(
+        f.s.c.wait_shown(shown.color, shown.frame)?,
+        "the subsurface's first buffer was not shown after the parent committed"
+    );
+    // Points and a buffer set on the child, which does not commit; then the parent commits.
+    let color = super::next_color();
+    let buffer = f.s.c.dmabuf_buffer(color)?;
+    let (acquire_tl, acquire_obj) = f.s.c.timeline()?;
+    let (_release, release_obj) = f.s.c.timeline()?;
+    let mut acquire = crate::env::Acquire::pending(env, &acquire_tl, 1)?;
+    super::set_acquire(&f.child_sync, &acquire_obj, 1);
+    super::set_release(&f.child_sync, &release_obj, 1);
+    f.child.attach(Some(&buffer.wl), 0, 0);
+    f.child
+        .damage_buffer(0, 0, crate::client::SIZE as i32, crate::client::SIZE as i32);
+    let tag = f.parent_commit()?;
+    check!(
+        f.s.c.stays_hidden(color, tag)?,
+        "a buffer the subsurface never committed was shown with the parent's commit, before \
+         its acquire point signalled"
+    );
+    acquire.signal()?;
+    f.s.c.dispatch_for(env.settle)?;
+    let note = match f.s.c.on_screen(color)? {
+        Some(true) => {
+            "once the point signalled, the uncommitted buffer was shown (wl_subsurface \
+                       says a parent's commit applies only the child's cached state)"
+        }
+        Some(false) => "the uncommitted buffer was not shown",
+        None => "not checked after the point signalled (no screencopy)",
+    };
+    Ok(Some(note.into()))
+}
+
 /// Checks that the compositor still serves a new client.
-fn compositor_alive(env: &Env) -> Result<(), CaseError> {
+pub(super) fn compositor_alive(env: &Env) -> Result<(), CaseError> {
     let mut probe = Client::connect(env)
         .map_err(|e| CaseError::Fail(format!("the compositor no longer accepts clients: {e}")))?;
     probe.expect_ok("a new client's roundtrip")

@@ -1,0 +1,71 @@
+//! wp_security_context_v1, and the one rule for privileged globals.
+//!
+//! A sandbox (Flatpak) asks for a listening socket of its own through the security-context
+//! global; clients that connect through it carry that [`SecurityContext`] in their
+//! [`ClientState`]. Such clients must not see the globals that reach beyond their own windows:
+//! reading the screen, reading or setting the clipboard of others, typing into other clients,
+//! changing outputs. [`may_use_privileged`] is the one place that says who may; every
+//! privileged global is created with it as its filter:
+//!
+//! | global | why privileged |
+//! |---|---|
+//! | `zwlr_screencopy_manager_v1` | reads every window on screen |
+//! | `zwlr_data_control_manager_v1`, `ext_data_control_manager_v1` | reads and sets the selection without focus |
+//! | `zwp_virtual_keyboard_manager_v1` | types into the focused client |
+//! | `zwp_input_method_manager_v2` | sees and writes text of the focused client |
+//! | `wp_security_context_manager_v1` | a sandboxed client must not nest contexts (the protocol says so) |
+//!
+//! (Output management, gamma control, foreign-toplevel management and the session lock join
+//! this table when they are offered.)
+
+use std::sync::Arc;
+
+use smithay::{
+    delegate_security_context,
+    reexports::wayland_server::Client,
+    wayland::security_context::{
+        SecurityContext, SecurityContextHandler, SecurityContextListenerSource,
+    },
+};
+use tracing::{info, warn};
+
+use crate::state::{ClientState, State};
+
+/// Whether `client` may see privileged globals: only clients that did not come through a
+/// security context.
+pub fn may_use_privileged(client: &Client) -> bool {
+    client
+        .get_data::<ClientState>()
+        .is_none_or(|data| data.security_context.is_none())
+}
+
+impl SecurityContextHandler for State {
+    fn context_created(&mut self, source: SecurityContextListenerSource, context: SecurityContext) {
+        info!(
+            sandbox = ?context.sandbox_engine,
+            app_id = ?context.app_id,
+            "security context created: its clients get no privileged globals"
+        );
+        let inserted = self
+            .core
+            .loop_handle
+            .insert_source(source, move |stream, _, state| {
+                let data = ClientState {
+                    security_context: Some(context.clone()),
+                    ..Default::default()
+                };
+                if let Err(err) = state
+                    .core
+                    .display_handle
+                    .insert_client(stream, Arc::new(data))
+                {
+                    warn!(?err, "cannot add a client of a security context");
+                }
+            });
+        if let Err(err) = inserted {
+            warn!(error = %err.error, "cannot listen on a security context's socket");
+        }
+    }
+}
+
+delegate_security_context!(State);
