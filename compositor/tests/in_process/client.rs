@@ -462,3 +462,5 @@ wayland_client::delegate_noop!(ClientData: ignore WlShmPool);
 wayland_client::delegate_noop!(ClientData: ignore WlSurface);
 wayland_client::delegate_noop!(ClientData: ignore WlSubsurface);
 wayland_client::delegate_noop!(ClientData: ignore XdgPositioner);
+wayland_client::delegate_noop!(ClientData: ignore wayland_protocols::wp::keyboard_shortcuts_inhibit::zv1::client::zwp_keyboard_shortcuts_inhibit_manager_v1::ZwpKeyboardShortcutsInhibitManagerV1);
+wayland_client::delegate_noop!(ClientData: ignore wayland_protocols::wp::keyboard_shortcuts_inhibit::zv1::client::zwp_keyboard_shortcuts_inhibitor_v1::ZwpKeyboardShortcutsInhibitorV1);

@@ -637,3 +637,49 @@ fn an_unplugged_outputs_windows_move_over_and_go_back_when_it_returns() {
         (Some(second.as_str()), Some("3"))
     );
 }
+
+#[test]
+fn a_client_that_inhibits_shortcuts_gets_the_bound_keys() {
+    use wayland_protocols::wp::keyboard_shortcuts_inhibit::zv1::client::{
+        zwp_keyboard_shortcuts_inhibit_manager_v1::ZwpKeyboardShortcutsInhibitManagerV1,
+        zwp_keyboard_shortcuts_inhibitor_v1::ZwpKeyboardShortcutsInhibitorV1,
+    };
+    let mut f = Fixture::tiling();
+    let c = f.add_client();
+    {
+        let cl = f.client(c);
+        cl.seat.get_keyboard(&cl.qh, ());
+    }
+    let mut a = open(&mut f, c, RED);
+    settle(&mut f, c, &mut [&mut a]);
+    let cl = f.client(c);
+    let (name, _) = *cl
+        .data
+        .globals
+        .get("zwp_keyboard_shortcuts_inhibit_manager_v1")
+        .expect("the inhibit manager");
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    let manager = registry.bind::<ZwpKeyboardShortcutsInhibitManagerV1, _, _>(name, 1, &cl.qh, ());
+    let inhibitor: ZwpKeyboardShortcutsInhibitorV1 =
+        manager.inhibit_shortcuts(&a.top.surface, &cl.seat, &cl.qh, ());
+    f.roundtrip(c);
+    let key = |f: &mut Fixture, code: u32, pressed: bool| {
+        f.server.state.keyboard_key(code, pressed, 0);
+        f.roundtrip(c);
+    };
+    // Super+2 goes to the client; the workspace stays.
+    key(&mut f, KEY_LEFTMETA, true);
+    key(&mut f, KEY_2, true);
+    key(&mut f, KEY_2, false);
+    key(&mut f, KEY_LEFTMETA, false);
+    assert_eq!(active_workspace(&f), "1");
+    assert!(f.client(c).data.keys.contains(&(KEY_2, true)));
+    // Without the inhibitor the binding runs again.
+    inhibitor.destroy();
+    f.roundtrip(c);
+    key(&mut f, KEY_LEFTMETA, true);
+    key(&mut f, KEY_2, true);
+    key(&mut f, KEY_2, false);
+    key(&mut f, KEY_LEFTMETA, false);
+    assert_eq!(active_workspace(&f), "2");
+}
