@@ -683,3 +683,43 @@ fn a_client_that_inhibits_shortcuts_gets_the_bound_keys() {
     key(&mut f, KEY_LEFTMETA, false);
     assert_eq!(active_workspace(&f), "2");
 }
+
+#[test]
+fn activating_a_window_on_a_hidden_workspace_shows_it() {
+    use wayland_protocols::xdg::activation::v1::client::xdg_activation_v1::XdgActivationV1;
+    let mut f = Fixture::tiling();
+    let c = f.add_client();
+    {
+        let cl = f.client(c);
+        cl.seat.get_keyboard(&cl.qh, ());
+    }
+    let mut a = open(&mut f, c, RED);
+    let mut b = open(&mut f, c, GREEN);
+    settle(&mut f, c, &mut [&mut a, &mut b]);
+    action(&mut f, "focus left");
+    action(&mut f, "move-to-workspace 2");
+    settle(&mut f, c, &mut [&mut a, &mut b]);
+    assert_eq!(active_workspace(&f), "1");
+    let cl = f.client(c);
+    let (name, _) = *cl
+        .data
+        .globals
+        .get("xdg_activation_v1")
+        .expect("xdg_activation_v1");
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    let activation = registry.bind::<XdgActivationV1, _, _>(name, 1, &cl.qh, ());
+    let token = activation.get_activation_token(&cl.qh, ());
+    token.commit();
+    f.roundtrip(c);
+    let token = f.client(c).data.activation_token.clone().expect("a token");
+    activation.activate(token, &a.top.surface);
+    f.roundtrip(c);
+    f.settle();
+    assert_eq!(active_workspace(&f), "2");
+    let red = f
+        .windows()
+        .into_iter()
+        .find(|w| w.workspace.as_deref() == Some("2"))
+        .unwrap();
+    assert!(red.focused && red.visible, "{red:?}");
+}
