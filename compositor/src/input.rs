@@ -9,7 +9,8 @@
 //! Focus follows clicks: pressing a button on a window focuses and raises it, and so does
 //! putting a finger down on it (`touch_down`). Touch exists only once a touch device does
 //! (`add_touch`): the seat advertises no touch capability it cannot deliver.
-//! Keys go through the key bindings first (`bindings.rs`). Super+left-drag moves and
+//! The output the pointer crosses to becomes the layout's focused output (new windows and
+//! workspace keys go there). Keys go through the key bindings first (`bindings.rs`). Super+left-drag moves and
 //! Super+right-drag resizes a floating window, with the same pointer grab that serves a
 //! client's own move and resize requests (which only floating windows get).
 
@@ -67,6 +68,9 @@ impl State {
         };
         self.core.pointer_seen = true;
         let location = self.clamp_to_outputs(location);
+        if !pointer.is_grabbed() {
+            self.follow_pointer_to_output(location);
+        }
         let under = self.surface_under(location);
         self.set_pointer_contact(under.clone());
         pointer.motion(
@@ -80,6 +84,31 @@ impl State {
         );
         pointer.frame(self);
         queue_redraw_all(&mut self.core);
+    }
+
+    /// The output the pointer crosses to becomes the focused one (sway's focus follows the
+    /// mouse across outputs): new windows and workspace actions go there, and the keyboard
+    /// follows to its focused window.
+    fn follow_pointer_to_output(&mut self, location: Point<f64, Logical>) {
+        let Some(name) = self
+            .core
+            .space
+            .output_under(location)
+            .next()
+            .map(|o| o.name())
+        else {
+            return;
+        };
+        if self
+            .core
+            .layout
+            .active_output()
+            .is_none_or(|o| o.name == name)
+        {
+            return;
+        }
+        self.core.layout.focus_output(&name);
+        crate::shell::apply_layout(&mut self.core);
     }
 
     /// Records what the pointer's events were last about: the surface and its origin.

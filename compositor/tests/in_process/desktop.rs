@@ -723,3 +723,27 @@ fn activating_a_window_on_a_hidden_workspace_shows_it() {
         .unwrap();
     assert!(red.focused && red.visible, "{red:?}");
 }
+
+#[test]
+fn the_output_under_the_pointer_gets_new_windows() {
+    let (mut f, second) = two_outputs();
+    let c = f.add_client();
+    let mut a = open(&mut f, c, RED);
+    settle(&mut f, c, &mut [&mut a]);
+    assert_eq!(f.windows()[0].output.as_deref(), Some(OUT));
+    f.server.state.pointer_motion_to((1900.0, 300.0).into(), 0);
+    f.settle();
+    let mut b = open(&mut f, c, GREEN);
+    settle(&mut f, c, &mut [&mut a, &mut b]);
+    let windows = f.windows();
+    assert!(
+        windows
+            .iter()
+            .any(|w| w.output.as_deref() == Some(second.as_str()) && w.focused),
+        "the new window opens, focused, on the output under the pointer: {windows:#?}"
+    );
+    // Back on the first output, workspace keys act there.
+    f.server.state.pointer_motion_to((300.0, 300.0).into(), 1);
+    action(&mut f, "workspace 5");
+    assert_eq!(active_workspace(&f), "5");
+}
