@@ -32,6 +32,10 @@ pub struct Cli {
     /// Record explicit-sync mistakes of clients (see `lockstep msg sync-report`).
     #[arg(long)]
     pub sync_validation: bool,
+    /// Run as the user's session: set XDG_CURRENT_DESKTOP=lockstep, export the session
+    /// environment to systemd and D-Bus, and notify systemd when ready (lockstep.service).
+    #[arg(long)]
+    pub session: bool,
     /// A command to run once lockstep is ready, with WAYLAND_DISPLAY set.
     #[arg(last = true, value_name = "COMMAND")]
     pub command_args: Vec<OsString>,
@@ -119,6 +123,15 @@ pub enum MsgRequest {
     ExplicitSync,
     /// The explicit-sync mistakes clients made (needs --sync-validation).
     SyncReport,
+    /// Print events as JSON lines as they happen (windows, focus, workspaces, outputs,
+    /// config reloads) until lockstep exits.
+    Events,
+    /// Run an action, e.g. `workspace 2`, `focus left`, `spawn foot` (the README lists them).
+    Action {
+        /// The action and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        words: Vec<String>,
+    },
     /// Save a PNG of an output.
     Screenshot {
         /// Where to write the PNG.
@@ -159,12 +172,18 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
     let socket = socket
         .or_else(|| std::env::var("WAYLAND_DISPLAY").ok())
         .ok_or_else(|| anyhow!("which lockstep? set WAYLAND_DISPLAY or pass --socket NAME"))?;
+    if let MsgRequest::Events = request {
+        ipc::stream_events(&socket, |line| println!("{line}"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let request = match request {
         MsgRequest::Outputs { .. } => Request::Outputs,
         MsgRequest::Windows => Request::Windows,
         MsgRequest::Version => Request::Version,
         MsgRequest::ExplicitSync => Request::ExplicitSync,
         MsgRequest::SyncReport => Request::SyncReport,
+        MsgRequest::Action { words } => Request::Action { action: words },
+        MsgRequest::Events => Request::Events,
         MsgRequest::Screenshot { file, output } => {
             let path = if file.is_absolute() {
                 file
@@ -197,6 +216,12 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                     o.frames_presented,
                     o.frames_rendered
                 );
+                println!(
+                    "  {}workspace {} shown; with windows: {}",
+                    if o.active { "focused, " } else { "" },
+                    o.workspace.as_deref().unwrap_or("?"),
+                    o.workspaces.join(", ")
+                );
                 if show_planes {
                     match &o.planes {
                         Some(planes) => {
@@ -215,14 +240,18 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
             }
             for w in windows {
                 println!(
-                    "{}{} ({}): {}x{} at {},{}",
+                    "{}{} ({}): {}x{} at {},{}, {} on workspace {} of {}{}",
                     if w.focused { "* " } else { "  " },
                     w.title.as_deref().unwrap_or("(untitled)"),
                     w.app_id.as_deref().unwrap_or("no app id"),
                     w.size.0,
                     w.size.1,
                     w.position.0,
-                    w.position.1
+                    w.position.1,
+                    w.layout,
+                    w.workspace.as_deref().unwrap_or("?"),
+                    w.output.as_deref().unwrap_or("no output"),
+                    if w.visible { "" } else { " (hidden)" }
                 );
             }
         }
@@ -281,6 +310,7 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                 println!("explicit sync: off: {}", status.reason);
             }
         }
+        Response::Done(message) => println!("{message}"),
         Response::Error(message) => {
             eprintln!("lockstep: {message}");
             return Ok(ExitCode::FAILURE);

@@ -9,6 +9,10 @@
 //! Focus follows clicks: pressing a button on a window focuses and raises it, and so does
 //! putting a finger down on it (`touch_down`). Touch exists only once a touch device does
 //! (`add_touch`): the seat advertises no touch capability it cannot deliver.
+//! The output the pointer crosses to becomes the layout's focused output (new windows and
+//! workspace keys go there). Keys go through the key bindings first (`bindings.rs`). Super+left-drag moves and
+//! Super+right-drag resizes a floating window, with the same pointer grab that serves a
+//! client's own move and resize requests (which only floating windows get).
 
 use smithay::{
     backend::input::{
@@ -64,6 +68,9 @@ impl State {
         };
         self.core.pointer_seen = true;
         let location = self.clamp_to_outputs(location);
+        if !pointer.is_grabbed() {
+            self.follow_pointer_to_output(location);
+        }
         let under = self.surface_under(location);
         self.set_pointer_contact(under.clone());
         pointer.motion(
@@ -77,6 +84,31 @@ impl State {
         );
         pointer.frame(self);
         queue_redraw_all(&mut self.core);
+    }
+
+    /// The output the pointer crosses to becomes the focused one (sway's focus follows the
+    /// mouse across outputs): new windows and workspace actions go there, and the keyboard
+    /// follows to its focused window.
+    fn follow_pointer_to_output(&mut self, location: Point<f64, Logical>) {
+        let Some(name) = self
+            .core
+            .space
+            .output_under(location)
+            .next()
+            .map(|o| o.name())
+        else {
+            return;
+        };
+        if self
+            .core
+            .layout
+            .active_output()
+            .is_none_or(|o| o.name == name)
+        {
+            return;
+        }
+        self.core.layout.focus_output(&name);
+        crate::shell::apply_layout(&mut self.core);
     }
 
     /// Records what the pointer's events were last about: the surface and its origin.
@@ -175,6 +207,10 @@ impl State {
         };
         if pressed && !pointer.is_grabbed() {
             self.focus_at(pointer.current_location(), serial);
+            if self.super_held() {
+                // A Super+drag grab takes this press: the window's client does not see it.
+                self.start_super_drag(button, serial);
+            }
         }
         pointer.button(
             self,
@@ -230,7 +266,9 @@ impl State {
         Some(event.position_transformed(geo.size) + geo.loc.to_f64())
     }
 
-    /// Presses or releases key `keycode` (evdev code, without the +8 xkb offset).
+    /// Presses or releases key `keycode` (evdev code, without the +8 xkb offset). Key
+    /// bindings see it first (`bindings.rs`): a bound press and its release never reach the
+    /// focused client.
     pub fn keyboard_key(&mut self, keycode: u32, pressed: bool, time_msec: u32) {
         self.note_activity();
         let Some(keyboard) = self.core.seat.get_keyboard() else {
@@ -241,14 +279,35 @@ impl State {
         } else {
             KeyState::Released
         };
-        keyboard.input::<(), _>(
+        let action = keyboard.input::<Option<crate::action::Action>, _>(
             self,
             (keycode + 8).into(),
             state,
             SERIAL_COUNTER.next_serial(),
             time_msec,
-            |_, _, _| FilterResult::Forward,
+            |state, modifiers, handle| {
+                use smithay::wayland::keyboard_shortcuts_inhibit::KeyboardShortcutsInhibitorSeat;
+                let locked = state.core.session_locked;
+                let inhibited = state.core.seat.keyboard_shortcuts_inhibited();
+                let keysym = handle.raw_latin_sym_or_raw_current_sym();
+                match state.core.bindings.on_key(
+                    keycode,
+                    pressed,
+                    modifiers,
+                    keysym,
+                    (locked, inhibited),
+                ) {
+                    Some(action) => FilterResult::Intercept(action),
+                    None => FilterResult::Forward,
+                }
+            },
         );
+        // Run after the keyboard is done with the event: an action may change focus.
+        if let Some(Some(action)) = action {
+            if let Err(err) = crate::action::run(self, &action) {
+                tracing::warn!(?action, "{err}");
+            }
+        }
     }
 }
 
@@ -412,12 +471,78 @@ fn touch_slot<B: InputBackend>(event: &impl TouchEvent<B>) -> u32 {
     u32::try_from(i32::from(event.slot())).unwrap_or(0)
 }
 
+/// Linux evdev code of the right mouse button.
+pub const BTN_RIGHT: u32 = 0x111;
+
+impl State {
+    /// Whether the Super (logo) key is held.
+    fn super_held(&self) -> bool {
+        self.core
+            .seat
+            .get_keyboard()
+            .is_some_and(|k| k.modifier_state().logo)
+    }
+
+    /// Super+left button moves, Super+right button resizes the floating window under the
+    /// pointer (by the corner nearest the pointer). Returns whether a grab started.
+    fn start_super_drag(&mut self, button: u32, serial: Serial) -> bool {
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return false;
+        };
+        let location = pointer.current_location();
+        let Some((window, window_start)) = self
+            .core
+            .space
+            .element_under(location)
+            .map(|(w, l)| (w.clone(), l))
+        else {
+            return false;
+        };
+        let floating = crate::shell::id_of(&window).and_then(|id| self.core.layout.kind_of(id))
+            == Some(crate::layout::PlacementKind::Floating);
+        if !floating {
+            return false;
+        }
+        let size_start = window.geometry().size;
+        let kind = match button {
+            BTN_LEFT => GrabKind::Move,
+            BTN_RIGHT => {
+                let right = location.x >= f64::from(window_start.x) + f64::from(size_start.w) / 2.0;
+                let bottom =
+                    location.y >= f64::from(window_start.y) + f64::from(size_start.h) / 2.0;
+                let edges = match (right, bottom) {
+                    (true, true) => xdg_toplevel::ResizeEdge::BottomRight,
+                    (true, false) => xdg_toplevel::ResizeEdge::TopRight,
+                    (false, true) => xdg_toplevel::ResizeEdge::BottomLeft,
+                    (false, false) => xdg_toplevel::ResizeEdge::TopLeft,
+                };
+                crate::shell::begin_resize(&window, edges, window_start, size_start);
+                GrabKind::Resize(edges)
+            }
+            _ => return false,
+        };
+        let grab = WindowGrab {
+            start_data: GrabStartData {
+                focus: None,
+                button,
+                location,
+            },
+            window,
+            window_start,
+            size_start,
+            kind,
+        };
+        pointer.set_grab(self, grab, serial, Focus::Clear);
+        true
+    }
+}
+
 /// Interactive move requested by a client (dragging its title bar): while the button that
 /// started it stays pressed, the window follows the pointer and no surface has pointer focus.
 ///
-/// Honoured only for a button press on that very window that is still held (the serial of
-/// the press, as xdg_toplevel.move requires); anything else is ignored, which the protocol
-/// allows.
+/// Honoured only for a floating window and a button press on that very window that is still
+/// held (the serial of the press, as xdg_toplevel.move requires); anything else is ignored,
+/// which the protocol allows (tiled windows stay in their tile).
 pub fn start_move(state: &mut State, surface: &ToplevelSurface, seat: &WlSeat, serial: Serial) {
     start_window_grab(state, surface, seat, serial, GrabKind::Move);
 }
@@ -471,7 +596,13 @@ fn start_window_grab(
         .elements()
         .find(|w| w.toplevel().is_some_and(|t| t == surface))
         .cloned();
-    let (true, Some(window)) = (on_this_window, window) else {
+    // Tiled, maximized and fullscreen windows stay where the layout puts them.
+    let floating = window
+        .as_ref()
+        .and_then(crate::shell::id_of)
+        .and_then(|id| state.core.layout.kind_of(id))
+        == Some(crate::layout::PlacementKind::Floating);
+    let (true, true, Some(window)) = (on_this_window, floating, window) else {
         debug!(
             ?serial,
             ?kind,
@@ -535,6 +666,13 @@ impl PointerGrab<State> for WindowGrab {
         match self.kind {
             GrabKind::Move => {
                 let location = self.window_start + delta;
+                if let Some(id) = crate::shell::id_of(&self.window) {
+                    let size = self.window.geometry().size;
+                    data.core.layout.set_floating_rect(
+                        id,
+                        crate::layout::Rect::new(location.x, location.y, size.w, size.h),
+                    );
+                }
                 data.core
                     .space
                     .map_element(self.window.clone(), location, true);

@@ -56,6 +56,13 @@ pub enum Request {
     ExplicitSync,
     /// The client validation report.
     SyncReport,
+    /// Keep the connection open and send events as JSON lines (see `events.rs`).
+    Events,
+    /// Run an action, given as its words (`["workspace", "2"]`; see `action.rs`).
+    Action {
+        /// The action's words.
+        action: Vec<String>,
+    },
     /// Write a PNG of an output to `path` (absolute).
     Screenshot {
         /// Where to write the PNG.
@@ -82,6 +89,15 @@ pub struct OutputInfo {
     pub frames_presented: u64,
     /// Frames that had damage and were rendered.
     pub frames_rendered: u64,
+    /// The workspace it shows.
+    #[serde(default)]
+    pub workspace: Option<String>,
+    /// Its workspaces that have windows, plus the shown one.
+    #[serde(default)]
+    pub workspaces: Vec<String>,
+    /// Whether it has focus (new windows and workspace actions go to it).
+    #[serde(default)]
+    pub active: bool,
     /// What each display plane shows (KMS backend only; the others composite everything).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planes: Option<Vec<PlaneInfo>>,
@@ -112,6 +128,21 @@ pub struct WindowInfo {
     pub size: (i32, i32),
     /// Whether it has keyboard focus.
     pub focused: bool,
+    /// Its id in the layout (what actions on a given window will name).
+    #[serde(default)]
+    pub id: u64,
+    /// The output its workspace is on.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Its workspace (`1`–`10`, or a name).
+    #[serde(default)]
+    pub workspace: Option<String>,
+    /// Whether its workspace is shown (and so is it, unless a fullscreen window covers it).
+    #[serde(default)]
+    pub visible: bool,
+    /// `tiled`, `floating`, `maximized` or `fullscreen`.
+    #[serde(default)]
+    pub layout: String,
 }
 
 /// The answer to a [`Request`].
@@ -151,6 +182,8 @@ pub enum Response {
     },
     /// Answer to `explicit_sync`.
     ExplicitSync(crate::handlers::drm_syncobj::ExplicitSyncStatus),
+    /// Answer to `action`: what it did.
+    Done(String),
     /// The request failed.
     Error(String),
 }
@@ -363,6 +396,11 @@ fn handle_line(state: &mut State, line: &[u8], reply: UnixStream) {
     debug!(?request, "IPC request");
     match request {
         Request::Screenshot { path, output } => screenshot(state, path, output, reply),
+        Request::Action { action } => {
+            let response = run_action(state, &action);
+            send(reply, response);
+        }
+        Request::Events => crate::events::listen(&mut state.core, reply),
         other => {
             let response = answer(state, other);
             send(reply, response);
@@ -370,13 +408,52 @@ fn handle_line(state: &mut State, line: &[u8], reply: UnixStream) {
     }
 }
 
+/// The xdg_toplevel title and app id of `surface`.
+pub fn title_and_app_id(
+    surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
+) -> (Option<String>, Option<String>) {
+    smithay::wayland::compositor::with_states(surface, |states| {
+        states
+            .data_map
+            .get::<smithay::wayland::shell::xdg::XdgToplevelSurfaceData>()
+            .and_then(|d| d.lock().ok().map(|d| (d.title.clone(), d.app_id.clone())))
+            .unwrap_or_default()
+    })
+}
+
+/// Streams events from the compositor on `wayland_socket` to `line` until it closes.
+pub fn stream_events(wayland_socket: &str, mut line: impl FnMut(&str)) -> Result<()> {
+    use std::io::BufRead;
+    let path = socket_path(wayland_socket)?;
+    let mut stream = UnixStream::connect(&path)
+        .with_context(|| format!("no lockstep answers at {}", path.display()))?;
+    let mut text = serde_json::to_vec(&Request::Events)?;
+    text.push(b'\n');
+    stream.write_all(&text).context("cannot send the request")?;
+    for next in std::io::BufReader::new(stream).lines() {
+        line(&next.context("reading events failed")?);
+    }
+    Ok(())
+}
+
+/// Parses and runs an action given as words; the answer says what happened.
+pub fn run_action(state: &mut State, words: &[String]) -> Response {
+    match crate::action::Action::from_words(words) {
+        Ok(action) => match crate::action::run(state, &action) {
+            Ok(message) => Response::Done(message),
+            Err(err) => Response::Error(err.to_string()),
+        },
+        Err(err) => Response::Error(err.to_string()),
+    }
+}
+
 /// Work for the writer thread.
 enum Job {
     /// Write this response.
     Reply(UnixStream, Response),
-    /// Encode this frame as PNG, write it to `path`, then reply.
+    /// Encode this frame as PNG, write it to `path`, then reply (when asked over IPC).
     Screenshot {
-        stream: UnixStream,
+        stream: Option<UnixStream>,
         frame: lockstep_render::Frame,
         path: PathBuf,
         output: String,
@@ -434,6 +511,7 @@ fn run_job(job: Job) {
             path,
             output,
         } => {
+            let path_for_log = path.clone();
             let response = match frame.encode_png() {
                 Ok(png) => match write_regular_file(&path, &png) {
                     Ok(()) => Response::Screenshot {
@@ -446,7 +524,13 @@ fn run_job(job: Job) {
                 Err(err) => Response::Error(format!("PNG encoding failed: {err}")),
             };
             drop(frame);
-            write_reply(stream, &response);
+            match stream {
+                Some(stream) => write_reply(stream, &response),
+                None => match response {
+                    Response::Error(err) => warn!("screenshot: {err}"),
+                    _ => info!(path = %path_for_log.display(), "screenshot saved"),
+                },
+            }
         }
     }
 }
@@ -491,6 +575,8 @@ pub fn answer(state: &State, request: Request) -> Response {
         crate::backend::Backend::Kms(kms) => kms.plane_reports(),
         _ => Vec::new(),
     };
+    let layout_output =
+        |o: &smithay::output::Output| core.layout.outputs().iter().find(|l| l.name == o.name());
     match request {
         Request::Outputs => {
             let mut outputs: Vec<OutputInfo> = core
@@ -512,6 +598,20 @@ pub fn answer(state: &State, request: Request) -> Response {
                         position: (pos.x, pos.y),
                         frames_presented: data.map(|d| d.sequence).unwrap_or_default(),
                         frames_rendered: data.map(|d| d.frames_rendered).unwrap_or_default(),
+                        workspace: layout_output(o)
+                            .and_then(|l| l.active_workspace().map(|w| w.id.to_string())),
+                        workspaces: layout_output(o)
+                            .map(|l| {
+                                l.workspaces
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|(i, w)| *i == l.active || !w.windows.is_empty())
+                                    .map(|(_, w)| w.id.to_string())
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                        active: core.layout.active_output().map(|l| l.name.as_str())
+                            == Some(o.name().as_str()),
                         planes: planes.iter().find(|(n, _)| *n == o.name()).map(|(_, p)| {
                             p.iter()
                                 .map(|p| PlaneInfo {
@@ -530,23 +630,17 @@ pub fn answer(state: &State, request: Request) -> Response {
         Request::Windows => {
             let focus = core.seat.get_keyboard().and_then(|k| k.current_focus());
             let windows = core
-                .space
-                .elements()
-                .filter_map(|w| {
+                .layout
+                .arrange()
+                .into_iter()
+                .filter_map(|p| {
+                    let w = core.windows.get(&p.id)?;
                     let toplevel = w.toplevel()?;
-                    let (title, app_id) = smithay::wayland::compositor::with_states(
-                        toplevel.wl_surface(),
-                        |states| {
-                            states
-                                .data_map
-                                .get::<smithay::wayland::shell::xdg::XdgToplevelSurfaceData>()
-                                .and_then(|d| {
-                                    d.lock().ok().map(|d| (d.title.clone(), d.app_id.clone()))
-                                })
-                                .unwrap_or_default()
-                        },
-                    );
-                    let loc = core.space.element_location(w).unwrap_or_default();
+                    let (title, app_id) = title_and_app_id(toplevel.wl_surface());
+                    let loc = core
+                        .space
+                        .element_location(w)
+                        .unwrap_or((p.content.x, p.content.y).into());
                     let size = w.geometry().size;
                     Some(WindowInfo {
                         title,
@@ -554,6 +648,17 @@ pub fn answer(state: &State, request: Request) -> Response {
                         position: (loc.x, loc.y),
                         size: (size.w, size.h),
                         focused: focus.as_ref() == Some(toplevel.wl_surface()),
+                        id: p.id.0,
+                        output: Some(p.output.clone()),
+                        workspace: Some(p.workspace.to_string()),
+                        visible: p.visible,
+                        layout: match p.kind {
+                            crate::layout::PlacementKind::Tiled => "tiled",
+                            crate::layout::PlacementKind::Floating => "floating",
+                            crate::layout::PlacementKind::Maximized => "maximized",
+                            crate::layout::PlacementKind::Fullscreen => "fullscreen",
+                        }
+                        .into(),
                     })
                 })
                 .collect();
@@ -576,7 +681,9 @@ pub fn answer(state: &State, request: Request) -> Response {
                 dropped,
             }
         }
-        Request::Screenshot { .. } => Response::Error("screenshot is answered elsewhere".into()),
+        Request::Screenshot { .. } | Request::Action { .. } | Request::Events => {
+            Response::Error("this request is answered elsewhere".into())
+        }
     }
 }
 
@@ -613,10 +720,21 @@ fn screenshot(state: &mut State, path: PathBuf, output: Option<String>, reply: U
     };
     // Encoding a large PNG takes tens of milliseconds: do it off the event loop.
     queue(Job::Screenshot {
-        stream: reply,
+        stream: Some(reply),
         frame,
         path,
         output: output.name(),
+    });
+}
+
+/// Encodes `frame` as PNG and writes it to `path` on the writer thread (the screenshot
+/// action); the outcome is logged.
+pub fn save_png(frame: lockstep_render::Frame, path: PathBuf) {
+    queue(Job::Screenshot {
+        stream: None,
+        frame,
+        path,
+        output: String::new(),
     });
 }
 

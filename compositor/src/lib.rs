@@ -4,15 +4,21 @@
 //! in-process test fixture drives. Start at [`server::Server`], which builds the event loop,
 //! the [`state::State`] (backend + core) and the Wayland display.
 
+pub mod action;
 pub mod backend;
+pub mod bindings;
+pub mod config_watch;
 pub mod dispatch;
+pub mod events;
 pub mod frame_clock;
 pub mod handlers;
 pub mod input;
 pub mod ipc;
+pub mod layout;
 pub mod logging;
 pub mod render;
 pub mod server;
+pub mod session;
 pub mod shell;
 pub mod socket;
 pub mod state;

@@ -3,12 +3,9 @@
 mod check_client;
 mod cli;
 
-use std::{
-    ffi::OsString,
-    process::{Command, ExitCode},
-};
+use std::{ffi::OsString, process::ExitCode};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Parser;
 use lockstep::{backend::headless::VirtualOutput, ipc::IpcServer, server::Server};
 use lockstep_config::{Config, Mode};
@@ -74,6 +71,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         other => other,
     };
+    if cli.session {
+        // Children and the environment exported to systemd see these.
+        lockstep::session::set_environment();
+    }
     block_signals()?;
     let mut server = match backend {
         BackendChoice::Headless => {
@@ -95,14 +96,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
         BackendChoice::Auto => unreachable_auto(),
     };
 
+    server.state.core.config_path = cli.config.clone();
     let socket = server.state.core.listen(cli.socket.as_deref())?;
     let socket_str = socket.to_string_lossy().into_owned();
     let _ipc = IpcServer::start(&mut server.state, &socket_str)?;
+    if let Err(err) = lockstep::config_watch::watch(&mut server.state) {
+        warn!("the config file is not watched ({err}); Super+Shift+C or `lockstep msg action reload-config` reloads it");
+    }
     watch_signals(&mut server)?;
 
     // Children and clients started from this process find us through WAYLAND_DISPLAY; the
     // host's DISPLAY must not leak to them (they would open on the host instead).
     std::env::set_var("WAYLAND_DISPLAY", &socket);
+    if cli.session {
+        lockstep::session::announce();
+    }
     cli::announce(&socket_str, server.state.backend.name());
     if !cli.command_args.is_empty() {
         spawn_command(&cli.command_args, &socket)?;
@@ -178,23 +186,14 @@ fn virtual_outputs(cli_outputs: &[Mode], config: &Config) -> Result<Vec<VirtualO
 }
 
 fn spawn_command(args: &[OsString], socket: &OsString) -> Result<()> {
-    let (program, rest) = args
-        .split_first()
-        .ok_or_else(|| anyhow!("empty command after --"))?;
-    let mut command = Command::new(program);
-    lockstep::socket::restore_fd_limit_in_child(&mut command);
-    let mut child = command
-        .args(rest)
-        .env("WAYLAND_DISPLAY", socket)
-        .env_remove("DISPLAY")
-        .spawn()
-        .with_context(|| format!("cannot start {program:?}; is it installed and on PATH?"))?;
-    info!(pid = child.id(), command = ?args, "started command");
-    // Reap it off the event loop so it never becomes a zombie.
-    std::thread::spawn(move || match child.wait() {
-        Ok(status) => info!(%status, "command exited"),
-        Err(err) => warn!(?err, "waiting for the command failed"),
-    });
+    if args.is_empty() {
+        return Err(anyhow!("empty command after --"));
+    }
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    lockstep::action::spawn_program(&args, Some(socket))?;
     Ok(())
 }
 

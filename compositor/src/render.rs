@@ -1,7 +1,11 @@
 //! What an output shows: the elements of one frame, for any renderer.
 //!
 //! Both backends and screenshots build their frames here so that what tests capture is what
-//! users see. Elements go front to back: the pointer, then windows and popups from the space.
+//! users see. Elements go front to back: the pointer, then each window of the space from the
+//! top down (its popups, its surfaces, then its border). Borders are solid rectangles around
+//! the window geometry, `[layout] border_width` wide, in `focused_color` for the focused
+//! window and `unfocused_color` for the others; fullscreen windows have none. Their element
+//! ids live with the window, so the damage tracker redraws a border only when it changes.
 
 use smithay::{
     backend::{
@@ -11,14 +15,15 @@ use smithay::{
             element::{
                 memory::{MemoryRenderBuffer, MemoryRenderBufferRenderElement},
                 render_elements,
+                solid::{SolidColorBuffer, SolidColorRenderElement},
                 surface::{render_elements_from_surface_tree, WaylandSurfaceRenderElement},
-                Kind,
+                AsRenderElements, Kind,
             },
             Bind, Color32F, ExportMem, ImportAll, ImportDmaWl, ImportMem, ImportMemWl, Offscreen,
             Renderer, Texture,
         },
     },
-    desktop::space::{space_render_elements, SpaceRenderElements},
+    desktop::{space::SpaceRenderElements, Window},
     input::pointer::{CursorImageStatus, CursorImageSurfaceData},
     output::Output,
     reexports::wayland_server::protocol::wl_surface::WlSurface,
@@ -42,6 +47,7 @@ render_elements! {
     Surface=WaylandSurfaceRenderElement<R>,
     /// The built-in cursor image.
     Memory=MemoryRenderBufferRenderElement<R>,
+    Solid=SolidColorRenderElement,
 }
 
 /// The elements of an output frame for renderer `R`.
@@ -161,10 +167,133 @@ where
             }
         }
     }
-    if let Ok(space) = space_render_elements(renderer, [&core.space], output, 1.0) {
-        elements.extend(space.into_iter().map(OutputElement::Space));
-    }
+    window_elements(renderer, core, output, &mut elements);
     elements
+}
+
+/// The four border pieces of a window (window user data): top, bottom, left, right.
+struct Border(std::cell::RefCell<[SolidColorBuffer; 4]>);
+
+/// `"#rrggbb"` as a colour (grey if the text is not one; the config validates it).
+fn colour(text: &str) -> Color32F {
+    let (r, g, b) = lockstep_config::parse_color(text).unwrap_or((0x55, 0x55, 0x55));
+    Color32F::new(
+        f32::from(r) / 255.0,
+        f32::from(g) / 255.0,
+        f32::from(b) / 255.0,
+        1.0,
+    )
+}
+
+/// Adds the windows shown on `output`, top first, each followed by its border.
+fn window_elements<R>(
+    renderer: &mut R,
+    core: &Core,
+    output: &Output,
+    elements: &mut Vec<OutputElement<R>>,
+) where
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Send + Texture + 'static,
+{
+    let Some(output_geo) = core.space.output_geometry(output) else {
+        return;
+    };
+    let scale = Scale::from(output.current_scale().fractional_scale());
+    let width = core.layout.config().border_width.max(0);
+    let focused = core.layout.focused();
+    let (focused_colour, unfocused_colour) = (
+        colour(&core.config.layout.focused_color),
+        colour(&core.config.layout.unfocused_color),
+    );
+    for window in core.space.elements().rev() {
+        let Some(location) = core.space.element_location(window) else {
+            continue;
+        };
+        let geometry = window.geometry();
+        let mut bbox = window.bbox_with_popups();
+        bbox.loc += location - geometry.loc;
+        let framed = Rectangle::new(location, geometry.size);
+        let with_border = Rectangle::new(
+            framed.loc - Point::from((width, width)),
+            framed.size + Size::from((2 * width, 2 * width)),
+        );
+        if !bbox.overlaps(output_geo) && !with_border.overlaps(output_geo) {
+            continue;
+        }
+        let render_location =
+            (location - geometry.loc - output_geo.loc).to_physical_precise_round(scale);
+        elements.extend(
+            AsRenderElements::<R>::render_elements::<WaylandSurfaceRenderElement<R>>(
+                window,
+                renderer,
+                render_location,
+                scale,
+                1.0,
+            )
+            .into_iter()
+            .map(OutputElement::Surface),
+        );
+        let id = crate::shell::id_of(window);
+        let fullscreen = id.and_then(|id| core.layout.kind_of(id))
+            == Some(crate::layout::PlacementKind::Fullscreen);
+        if width == 0 || fullscreen {
+            continue;
+        }
+        let colour = if id.is_some() && id == focused {
+            focused_colour
+        } else {
+            unfocused_colour
+        };
+        border_elements(
+            window,
+            framed,
+            width,
+            colour,
+            output_geo.loc,
+            scale,
+            elements,
+        );
+    }
+}
+
+/// The four solid rectangles around `framed` (global logical coordinates).
+fn border_elements<R>(
+    window: &Window,
+    framed: Rectangle<i32, Logical>,
+    width: i32,
+    colour: Color32F,
+    origin: Point<i32, Logical>,
+    scale: Scale<f64>,
+    elements: &mut Vec<OutputElement<R>>,
+) where
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Send + Texture + 'static,
+{
+    let (x, y, w, h) = (framed.loc.x, framed.loc.y, framed.size.w, framed.size.h);
+    let pieces: [Rectangle<i32, Logical>; 4] = [
+        Rectangle::new((x - width, y - width).into(), (w + 2 * width, width).into()),
+        Rectangle::new((x - width, y + h).into(), (w + 2 * width, width).into()),
+        Rectangle::new((x - width, y).into(), (width, h).into()),
+        Rectangle::new((x + w, y).into(), (width, h).into()),
+    ];
+    window
+        .user_data()
+        .insert_if_missing(|| Border(std::cell::RefCell::new(Default::default())));
+    let Some(border) = window.user_data().get::<Border>() else {
+        return;
+    };
+    let mut buffers = border.0.borrow_mut();
+    for (buffer, piece) in buffers.iter_mut().zip(pieces) {
+        buffer.update(piece.size, colour);
+        let at = (piece.loc - origin).to_physical_precise_round(scale);
+        elements.push(OutputElement::Solid(SolidColorRenderElement::from_buffer(
+            buffer,
+            at,
+            scale,
+            1.0,
+            Kind::Unspecified,
+        )));
+    }
 }
 
 /// Renders `output` into `framebuffer` with damage tracking; `age` is the buffer age.

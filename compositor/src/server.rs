@@ -216,6 +216,10 @@ impl State {
         if let Some(window) = self.core.focus_request.take() {
             crate::shell::focus_window(self, &window);
         }
+        if std::mem::take(&mut self.core.focus_dirty) {
+            crate::shell::sync_keyboard_focus(self);
+        }
+        crate::events::after_dispatch(&mut self.core);
         self.core.space.refresh();
         self.core.popups.cleanup();
         if let Err(err) = self.core.display_handle.flush_clients() {

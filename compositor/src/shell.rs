@@ -1,13 +1,20 @@
-//! Window management: where windows go, what has focus.
+//! Window management: the bridge between smithay's toplevels and the layout.
 //!
-//! Deliberately simple floating placement: the first window is centred on the output, later
-//! ones cascade down-right from the previous one and wrap back to the centre when they would
-//! leave the output. New windows take keyboard focus; a click focuses and raises. Maximize and
-//! fullscreen fill the output (respecting the client's max size for maximize).
+//! `layout/` decides where windows go (workspaces, tiling, floating, fullscreen) as plain
+//! data; this module feeds it (a window mapped, unmapped, resized, asking for fullscreen) and
+//! applies its answer: [`apply_layout`] maps each shown window in the `Space` at its place,
+//! unmaps the hidden ones (other workspaces), stacks them in the layout's order and configures
+//! each toplevel to the size and states (`tiled_*`, `maximized`, `fullscreen`) it got.
+//! Floating windows keep the size they choose, clamped to their output.
+//!
+//! Every toplevel the layout knows is in `Core::windows` under its [`WindowId`]; the `Space`
+//! holds only the shown ones. New windows take keyboard focus; a click focuses (and raises a
+//! floating window). After every change the keyboard focus follows the layout's focused
+//! window (`Core::focus_dirty`, handled after each dispatch by [`sync_keyboard_focus`]).
 //!
 //! The focused toplevel has xdg's `activated` state (`update_activated`, called on every
-//! keyboard focus change). Focusing another window ends a popup grab. A window that unmaps
-//! itself with a null buffer comes back where it was. During an interactive resize
+//! keyboard focus change). Focusing another window ends a popup grab. A floating window that
+//! unmaps itself with a null buffer comes back where it was. During an interactive resize
 //! (input.rs starts it) the edges opposite the dragged ones stay put as the client commits.
 
 use std::cell::{Cell, RefCell};
@@ -15,12 +22,11 @@ use std::cell::{Cell, RefCell};
 use smithay::{
     desktop::{PopupGrab, PopupUngrabStrategy, Window},
     input::Seat,
-    output::Output,
     reexports::{
         wayland_protocols::xdg::shell::server::xdg_toplevel,
-        wayland_server::protocol::{wl_output::WlOutput, wl_surface::WlSurface},
+        wayland_server::protocol::wl_surface::WlSurface,
     },
-    utils::{Logical, Point, Rectangle, Size, SERIAL_COUNTER},
+    utils::{Logical, Point, Size, SERIAL_COUNTER},
     wayland::{
         compositor::with_states,
         shell::xdg::{SurfaceCachedState, ToplevelSurface},
@@ -30,11 +36,203 @@ use tracing::debug;
 
 use crate::{
     frame_clock::queue_redraw_all,
+    layout::{Placement, PlacementKind, Rect as LRect, Size as LSize, WindowHints, WindowId},
     state::{Core, State},
 };
 
-/// How far each new window is offset from the previous one.
-const CASCADE_STEP: i32 = 32;
+/// The layout's id for a window (window user data).
+struct LayoutId(WindowId);
+
+/// The layout id of `window`, if it has one.
+pub fn id_of(window: &Window) -> Option<WindowId> {
+    window.user_data().get::<LayoutId>().map(|id| id.0)
+}
+
+/// The layout id of `window`, given now if it has none.
+fn assign_id(core: &mut Core, window: &Window) -> WindowId {
+    if let Some(id) = id_of(window) {
+        return id;
+    }
+    core.next_window_id += 1;
+    let id = WindowId(core.next_window_id);
+    window.user_data().insert_if_missing(|| LayoutId(id));
+    id
+}
+
+/// The window (of any workspace) whose toplevel surface is `root`.
+pub fn window_for_surface(core: &Core, root: &WlSurface) -> Option<(WindowId, Window)> {
+    core.windows
+        .iter()
+        .find(|(_, w)| w.toplevel().is_some_and(|t| t.wl_surface() == root))
+        .map(|(id, w)| (*id, w.clone()))
+}
+
+/// The size limits a toplevel has committed.
+fn limits_of(toplevel: &ToplevelSurface) -> (LSize, LSize) {
+    let (min, max) = with_states(toplevel.wl_surface(), |states| {
+        let mut cached = states.cached_state.get::<SurfaceCachedState>();
+        let current = cached.current();
+        (current.min_size, current.max_size)
+    });
+    (LSize::new(min.w, min.h), LSize::new(max.w, max.h))
+}
+
+/// What the layout needs to know about a toplevel: limits, parent, current size.
+pub fn hints_of(window: &Window) -> WindowHints {
+    let size = window.geometry().size;
+    let Some(toplevel) = window.toplevel() else {
+        return WindowHints::default();
+    };
+    let (min, max) = limits_of(toplevel);
+    WindowHints {
+        min,
+        max,
+        has_parent: toplevel.parent().is_some(),
+        size: LSize::new(size.w, size.h),
+    }
+}
+
+/// Adds a toplevel that got its first buffer to the layout and shows it.
+fn map_window(core: &mut Core, window: Window) {
+    let id = assign_id(core, &window);
+    core.windows.insert(id, window.clone());
+    core.layout.add_window(id, hints_of(&window));
+    // A window that unmapped itself (null buffer) comes back where it was.
+    if let Some(location) = take_last_location(&window) {
+        let size = window.geometry().size;
+        core.layout
+            .set_floating_rect(id, LRect::new(location.x, location.y, size.w, size.h));
+    }
+    // States asked for before the first buffer.
+    if let Some(toplevel) = window.toplevel() {
+        let (fullscreen, maximized) = toplevel.with_pending_state(|state| {
+            (
+                state.states.contains(xdg_toplevel::State::Fullscreen),
+                state.states.contains(xdg_toplevel::State::Maximized),
+            )
+        });
+        if fullscreen {
+            core.layout.set_fullscreen(id, Some(true));
+        }
+        if maximized {
+            core.layout.set_maximized(id, Some(true));
+        }
+    }
+    debug!(window = %id, "mapping window");
+    apply_layout(core);
+    core.focus_request = Some(window);
+}
+
+/// Applies the layout: shown windows mapped at their place in stacking order and configured
+/// to their size and states, hidden ones unmapped. Queues redraws and a pointer refresh, and
+/// lets the keyboard focus follow the layout's.
+pub fn apply_layout(core: &mut Core) {
+    let placements = core.layout.arrange();
+    for placement in &placements {
+        let Some(window) = core.windows.get(&placement.id).cloned() else {
+            continue;
+        };
+        if !placement.visible {
+            if core.space.element_location(&window).is_some() {
+                core.space.unmap_elem(&window);
+            }
+            continue;
+        }
+        configure_placed(core, &window, placement);
+        let location = Point::from((placement.content.x, placement.content.y));
+        if core.space.element_location(&window) != Some(location) {
+            core.space.map_element(window.clone(), location, false);
+        }
+        // Bottom first: raising each in turn leaves them in the layout's stacking order.
+        core.space.raise_element(&window, false);
+    }
+    core.focus_dirty = true;
+    queue_pointer_refresh(core);
+    queue_redraw_all(core);
+}
+
+/// Sets the toplevel's size and states for `placement` and sends a configure if they changed.
+fn configure_placed(core: &Core, window: &Window, placement: &Placement) {
+    use xdg_toplevel::State as S;
+    let Some(toplevel) = window.toplevel() else {
+        return;
+    };
+    let size = Size::from((placement.content.w, placement.content.h));
+    let output_size = core
+        .layout
+        .outputs()
+        .iter()
+        .find(|o| o.name == placement.output)
+        .map(|o| o.working.size());
+    let current = window.geometry().size;
+    let tiled = [S::TiledLeft, S::TiledRight, S::TiledTop, S::TiledBottom];
+    toplevel.with_pending_state(|state| {
+        let was_managed =
+            state.states.contains(S::Fullscreen) || state.states.contains(S::Maximized);
+        for s in [S::Fullscreen, S::Maximized].into_iter().chain(tiled) {
+            state.states.unset(s);
+        }
+        match placement.kind {
+            PlacementKind::Tiled => {
+                for s in tiled {
+                    state.states.set(s);
+                }
+                state.size = Some(size);
+            }
+            PlacementKind::Maximized => {
+                state.states.set(S::Maximized);
+                state.size = Some(size);
+            }
+            PlacementKind::Fullscreen => {
+                state.states.set(S::Fullscreen);
+                state.size = Some(size);
+            }
+            PlacementKind::Floating => {
+                // Floating windows choose their size, but never larger than their output.
+                let too_big = output_size.is_some_and(|o| current.w > o.w || current.h > o.h);
+                if too_big {
+                    state.size = Some(size);
+                } else if was_managed {
+                    state.size = None;
+                }
+            }
+        }
+    });
+    if matches!(
+        placement.kind,
+        PlacementKind::Tiled | PlacementKind::Maximized
+    ) {
+        // A max size smaller than the tile is honoured (the layout centres the window).
+        let clamped = clamp_to_limits(toplevel, size);
+        if clamped.w <= size.w && clamped.h <= size.h {
+            toplevel.with_pending_state(|state| state.size = Some(clamped));
+        }
+    }
+    if toplevel.is_initial_configure_sent() {
+        // Sends nothing when the pending state equals the last one sent.
+        toplevel.send_pending_configure();
+    }
+}
+
+/// Before the initial configure of a new toplevel: the size the layout will give it (when
+/// tiled), so that the client draws its first buffer at the right size.
+pub fn prepare_initial_configure(core: &Core, toplevel: &ToplevelSurface) {
+    let (min, max) = limits_of(toplevel);
+    let hints = WindowHints {
+        min,
+        max,
+        has_parent: toplevel.parent().is_some(),
+        size: LSize::default(),
+    };
+    let Some(size) = core.layout.new_window_size(hints) else {
+        return;
+    };
+    toplevel.with_pending_state(|state| {
+        if state.size.is_none() {
+            state.size = Some(Size::from((size.w, size.h)));
+        }
+    });
+}
 
 /// Handles a commit on a root (non-subsurface) surface: maps windows that got their first
 /// buffer, unmaps windows whose buffer was removed, applies `wl_surface.offset`.
@@ -50,20 +248,11 @@ pub fn on_root_commit(core: &mut Core, root: &WlSurface) {
         if has_buffer(root) {
             let window = core.unmapped.remove(index);
             window.on_commit();
-            // A window that unmapped itself (null buffer) comes back where it was.
-            let location = take_last_location(&window).unwrap_or_else(|| place(core, &window));
-            debug!(?location, "mapping window");
-            core.space.map_element(window.clone(), location, true);
-            core.focus_request = Some(window);
+            map_window(core, window);
         }
         return;
     }
-    let Some(window) = core
-        .space
-        .elements()
-        .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == root))
-        .cloned()
-    else {
+    let Some((id, window)) = window_for_surface(core, root) else {
         return;
     };
     if !has_buffer(root) {
@@ -71,13 +260,34 @@ pub fn on_root_commit(core: &mut Core, root: &WlSurface) {
         unmap_toplevel(core, root, false);
         return;
     }
-    if let Some(delta) = crate::handlers::compositor::take_buffer_delta(root) {
+    let delta = crate::handlers::compositor::take_buffer_delta(root);
+    if core.layout.kind_of(id) == Some(PlacementKind::Floating)
+        && core.space.element_location(&window).is_some()
+    {
+        // Floating windows move as the client asks (buffer offsets, growing subsurfaces,
+        // resizing from the left or top); the layout learns where they ended up.
+        if let Some(delta) = delta {
+            if let Some(loc) = core.space.element_location(&window) {
+                core.space.map_element(window.clone(), loc + delta, false);
+            }
+        }
+        keep_surface_origin(core, &window);
+        keep_resize_anchor(core, &window);
         if let Some(loc) = core.space.element_location(&window) {
-            core.space.map_element(window.clone(), loc + delta, false);
+            let size = window.geometry().size;
+            core.layout
+                .set_floating_rect(id, LRect::new(loc.x, loc.y, size.w, size.h));
         }
     }
-    keep_surface_origin(core, &window);
-    keep_resize_anchor(core, &window);
+    let hints = hints_of(&window);
+    if core
+        .layout
+        .find(id)
+        .is_some_and(|(_, _, e)| e.hints != hints)
+    {
+        core.layout.set_hints(id, hints);
+        apply_layout(core);
+    }
 }
 
 /// The origin of a window's implicit geometry when it was last looked at (window user data).
@@ -249,26 +459,24 @@ fn has_buffer(surface: &WlSurface) -> bool {
     .unwrap_or(false)
 }
 
-/// Removes the toplevel of `surface` from the space; `destroyed` drops it for good, else it
-/// goes back to the unmapped list to be configured and mapped again.
+/// Removes the toplevel of `surface` from the layout and the space; `destroyed` drops it for
+/// good, else it goes back to the unmapped list to be configured and mapped again.
 pub fn unmap_toplevel(core: &mut Core, surface: &WlSurface, destroyed: bool) {
-    let window = core
-        .space
-        .elements()
-        .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
-        .cloned();
-    if let Some(window) = window {
-        if !destroyed {
-            if let Some(location) = core.space.element_location(&window) {
-                window
-                    .user_data()
-                    .insert_if_missing(|| LastLocation(Cell::new(None)));
-                if let Some(last) = window.user_data().get::<LastLocation>() {
-                    last.0.set(Some(location));
-                }
+    if let Some((id, window)) = window_for_surface(core, surface) {
+        let floating = core.layout.kind_of(id) == Some(PlacementKind::Floating);
+        if let (false, true, Some(location)) =
+            (destroyed, floating, core.space.element_location(&window))
+        {
+            window
+                .user_data()
+                .insert_if_missing(|| LastLocation(Cell::new(None)));
+            if let Some(last) = window.user_data().get::<LastLocation>() {
+                last.0.set(Some(location));
             }
         }
         core.space.unmap_elem(&window);
+        core.windows.remove(&id);
+        core.layout.remove_window(id);
         if !destroyed {
             if let Some(toplevel) = window.toplevel() {
                 // Reset so the next buffer-less commit gets a fresh initial configure.
@@ -285,6 +493,7 @@ pub fn unmap_toplevel(core: &mut Core, surface: &WlSurface, destroyed: bool) {
             }
             core.unmapped.push(window);
         }
+        apply_layout(core);
     }
     if destroyed {
         core.unmapped
@@ -310,65 +519,103 @@ fn take_last_location(window: &Window) -> Option<Point<i32, Logical>> {
 }
 
 /// The output under the pointer, or the first one.
-pub fn active_output(core: &Core) -> Option<Output> {
+pub fn active_output(core: &Core) -> Option<smithay::output::Output> {
     let pointer = core.seat.get_pointer().map(|p| p.current_location());
     pointer
         .and_then(|p| core.space.output_under(p).next().cloned())
         .or_else(|| core.space.outputs().next().cloned())
 }
 
-fn place(core: &mut Core, window: &Window) -> Point<i32, Logical> {
-    let Some(output) = active_output(core) else {
-        return (0, 0).into();
-    };
-    let Some(area) = core.space.output_geometry(&output) else {
-        return (0, 0).into();
-    };
-    let size = window.geometry().size;
-    let centred = area.loc + Point::from(((area.size.w - size.w) / 2, (area.size.h - size.h) / 2));
-    let centred = Point::from((centred.x.max(area.loc.x), centred.y.max(area.loc.y)));
-    let candidate = match core.next_cascade {
-        Some(next) if core.space.elements().count() > 0 => next,
-        _ => centred,
-    };
-    let fits = Rectangle::new(candidate, size).loc.x + size.w <= area.loc.x + area.size.w
-        && candidate.y + size.h <= area.loc.y + area.size.h
-        && area.contains(candidate);
-    let location = if fits { candidate } else { centred };
-    core.next_cascade = Some(location + Point::from((CASCADE_STEP, CASCADE_STEP)));
-    location
+/// Tells the layout about every output in the space (added, moved, resized) and forgets
+/// those that left, then applies it. Backends call this after changing outputs.
+pub fn sync_outputs(core: &mut Core) {
+    let present: Vec<(String, LRect)> = core
+        .space
+        .outputs()
+        .filter_map(|o| {
+            let g = core.space.output_geometry(o)?;
+            Some((o.name(), LRect::new(g.loc.x, g.loc.y, g.size.w, g.size.h)))
+        })
+        .collect();
+    let gone: Vec<String> = core
+        .layout
+        .outputs()
+        .iter()
+        .map(|o| o.name.clone())
+        .filter(|name| !present.iter().any(|(n, _)| n == name))
+        .collect();
+    for name in gone {
+        core.layout.remove_output(&name);
+    }
+    for (name, area) in present {
+        core.layout.add_output(&name, area);
+    }
+    apply_layout(core);
 }
 
-/// Moves windows that ended up outside every output back onto the first one.
-pub fn fixup_positions(core: &mut Core) {
-    let Some(first) = core.space.outputs().next().cloned() else {
+/// Gives keyboard focus to the layout's focused window when it does not have it (the
+/// focused window closed, moved to another workspace, or an action focused another one).
+/// Focus on a popup of the focused window stays; so does focus on something that is not a
+/// window while the layout has nothing to focus.
+pub fn sync_keyboard_focus(state: &mut State) {
+    let Some(keyboard) = state.core.seat.get_keyboard() else {
         return;
     };
-    let Some(area) = core.space.output_geometry(&first) else {
+    let wanted = state
+        .core
+        .layout
+        .focused()
+        .and_then(|id| state.core.windows.get(&id))
+        .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
+    let current = keyboard
+        .current_focus()
+        .map(|s| toplevel_root(&state.core, &s));
+    if current == wanted {
         return;
-    };
-    let windows: Vec<Window> = core.space.elements().cloned().collect();
-    for window in windows {
-        let Some(loc) = core.space.element_location(&window) else {
-            continue;
-        };
-        let visible = core
-            .space
-            .outputs()
-            .filter_map(|o| core.space.output_geometry(o))
-            .any(|g| g.overlaps(Rectangle::new(loc, window.geometry().size)));
-        if !visible {
-            core.space.map_element(window, area.loc, false);
+    }
+    if wanted.is_none() {
+        // Keep focus that is on no window of the layout, or on a window still shown; never on
+        // a destroyed surface (the keyboard would keep it, and its buffers, alive).
+        let keep = current.as_ref().is_some_and(|s| {
+            use smithay::reexports::wayland_server::Resource;
+            s.is_alive() && window_for_surface(&state.core, s).is_none()
+                || state
+                    .core
+                    .space
+                    .elements()
+                    .any(|w| w.toplevel().is_some_and(|t| t.wl_surface() == s))
+        });
+        if keep {
+            return;
         }
     }
+    end_popup_grab_of_others(state, wanted.as_ref());
+    keyboard.set_focus(state, wanted, SERIAL_COUNTER.next_serial());
 }
 
-/// Gives keyboard focus to the topmost window (after the focused one went away).
-pub fn focus_topmost(state: &mut State) {
-    let top = state.core.space.elements().last().cloned();
-    let surface = top.and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
+/// Takes keyboard focus from the toplevel of `surface` (it is going away), then lets it
+/// follow the layout (to the window the layout focuses next).
+pub fn focus_away_from(state: &mut State, surface: &WlSurface) {
     if let Some(keyboard) = state.core.seat.get_keyboard() {
-        keyboard.set_focus(state, surface, SERIAL_COUNTER.next_serial());
+        let on_it = keyboard
+            .current_focus()
+            .is_some_and(|s| toplevel_root(&state.core, &s) == *surface);
+        if on_it {
+            keyboard.set_focus(state, None, SERIAL_COUNTER.next_serial());
+        }
+    }
+    sync_keyboard_focus(state);
+}
+
+/// The toplevel surface that `surface` (a subsurface or popup of it, or itself) belongs to.
+fn toplevel_root(core: &Core, surface: &WlSurface) -> WlSurface {
+    let mut root = surface.clone();
+    while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
+        root = parent;
+    }
+    match core.popups.find_popup(&root) {
+        Some(popup) => smithay::desktop::find_popup_root_surface(&popup).unwrap_or(root),
+        None => root,
     }
 }
 
@@ -376,17 +623,8 @@ pub fn focus_topmost(state: &mut State) {
 /// surface, one of its subsurfaces, or a popup of it) and takes it from every other toplevel,
 /// sending a configure to those that changed.
 pub fn update_activated(core: &Core, focused: Option<&WlSurface>) {
-    let root = focused.map(|surface| {
-        let mut root = surface.clone();
-        while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
-            root = parent;
-        }
-        match core.popups.find_popup(&root) {
-            Some(popup) => smithay::desktop::find_popup_root_surface(&popup).unwrap_or(root),
-            None => root,
-        }
-    });
-    for window in core.space.elements().chain(core.unmapped.iter()) {
+    let root = focused.map(|surface| toplevel_root(core, surface));
+    for window in core.windows.values().chain(core.unmapped.iter()) {
         let Some(toplevel) = window.toplevel() else {
             continue;
         };
@@ -436,24 +674,21 @@ fn end_popup_grab_of_others(state: &State, root: Option<&WlSurface>) {
     }
 }
 
-/// Focuses and raises `window`. A popup grab of another window ends (xdg-shell: a grabbing
-/// popup is dismissed when the compositor gives focus elsewhere, e.g. to a new window).
+/// Focuses `window` (showing its workspace, raising it when floating). A popup grab of
+/// another window ends (xdg-shell: a grabbing popup is dismissed when the compositor gives
+/// focus elsewhere, e.g. to a new window).
 pub fn focus_window(state: &mut State, window: &Window) {
     end_popup_grab_of_others(state, window.toplevel().map(|t| t.wl_surface()));
-    state.core.space.raise_element(window, true);
+    if let Some(id) = id_of(window).filter(|id| state.core.layout.contains(*id)) {
+        state.core.layout.focus_window(id);
+        apply_layout(&mut state.core);
+    }
+    state.core.focus_dirty = false;
     let surface = window.toplevel().map(|t| t.wl_surface().clone());
     if let Some(keyboard) = state.core.seat.get_keyboard() {
         keyboard.set_focus(state, surface, SERIAL_COUNTER.next_serial());
     }
     queue_redraw_all(&mut state.core);
-}
-
-fn window_of(core: &Core, surface: &ToplevelSurface) -> Option<Window> {
-    core.space
-        .elements()
-        .chain(core.unmapped.iter())
-        .find(|w| w.toplevel().is_some_and(|t| t == surface))
-        .cloned()
 }
 
 fn clamp_to_limits(surface: &ToplevelSurface, size: Size<i32, Logical>) -> Size<i32, Logical> {
@@ -467,65 +702,39 @@ fn clamp_to_limits(surface: &ToplevelSurface, size: Size<i32, Logical>) -> Size<
     (w.max(min.w), h.max(min.h)).into()
 }
 
-/// Maximizes (or restores) a toplevel on its output.
+/// Maximizes (or restores) a toplevel: through the layout once it is mapped, else as the
+/// state its initial configure carries.
 pub fn maximize(core: &mut Core, surface: &ToplevelSurface, on: bool) {
-    let output = window_of(core, surface)
-        .and_then(|w| core.space.outputs_for_element(&w).into_iter().next())
-        .or_else(|| active_output(core));
-    let area = output.and_then(|o| core.space.output_geometry(&o));
-    surface.with_pending_state(|state| {
-        if on {
-            state.states.set(xdg_toplevel::State::Maximized);
-            state.size = area.map(|a| a.size);
-        } else {
-            state.states.unset(xdg_toplevel::State::Maximized);
-            state.size = None;
+    match window_for_surface(core, surface.wl_surface()) {
+        Some((id, _)) => {
+            core.layout.set_maximized(id, Some(on));
+            apply_layout(core);
         }
-    });
-    if on {
-        if let Some(size) = area.map(|a| clamp_to_limits(surface, a.size)) {
-            surface.with_pending_state(|state| state.size = Some(size));
-        }
-        if let (Some(window), Some(area)) = (window_of(core, surface), area) {
-            if core.space.element_location(&window).is_some() {
-                core.space.map_element(window, area.loc, true);
-            }
-        }
-    }
-    if surface.is_initial_configure_sent() {
-        surface.send_pending_configure();
+        None => set_unmapped_state(surface, xdg_toplevel::State::Maximized, on),
     }
 }
 
-/// Makes a toplevel fullscreen on `output` (or its own), or leaves fullscreen.
-pub fn fullscreen(core: &mut Core, surface: &ToplevelSurface, output: Option<WlOutput>, on: bool) {
-    let wl_output = output.clone();
-    let output = output
-        .and_then(|o| Output::from_resource(&o))
-        .or_else(|| {
-            window_of(core, surface)
-                .and_then(|w| core.space.outputs_for_element(&w).into_iter().next())
-        })
-        .or_else(|| active_output(core));
-    let area = output.as_ref().and_then(|o| core.space.output_geometry(o));
-    surface.with_pending_state(|state| {
+/// Makes a toplevel fullscreen (on its own output), or leaves fullscreen: through the layout
+/// once it is mapped, else as the state its initial configure carries.
+pub fn fullscreen(core: &mut Core, surface: &ToplevelSurface, on: bool) {
+    match window_for_surface(core, surface.wl_surface()) {
+        Some((id, _)) => {
+            core.layout.set_fullscreen(id, Some(on));
+            apply_layout(core);
+        }
+        None => set_unmapped_state(surface, xdg_toplevel::State::Fullscreen, on),
+    }
+}
+
+/// Sets `state` on a toplevel that is not mapped yet; the layout takes it over at map time.
+fn set_unmapped_state(surface: &ToplevelSurface, state: xdg_toplevel::State, on: bool) {
+    surface.with_pending_state(|pending| {
         if on {
-            state.states.set(xdg_toplevel::State::Fullscreen);
-            state.size = area.map(|a| a.size);
-            state.fullscreen_output = wl_output.clone();
+            pending.states.set(state);
         } else {
-            state.states.unset(xdg_toplevel::State::Fullscreen);
-            state.size = None;
-            state.fullscreen_output = None;
+            pending.states.unset(state);
         }
     });
-    if on {
-        if let (Some(window), Some(area)) = (window_of(core, surface), area) {
-            if core.space.element_location(&window).is_some() {
-                core.space.map_element(window, area.loc, true);
-            }
-        }
-    }
     if surface.is_initial_configure_sent() {
         surface.send_pending_configure();
     }

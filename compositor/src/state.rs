@@ -105,6 +105,18 @@ pub struct Core {
     pub loop_signal: LoopSignal,
     /// The configuration in force.
     pub config: Config,
+    /// The file the config came from (`--config`), `None` for the default path; what the
+    /// reload action reads.
+    pub config_path: Option<std::path::PathBuf>,
+    /// Key bindings compiled from the config.
+    pub bindings: crate::bindings::Bindings,
+    /// Whether the session is locked (bindings then run only with `allow_when_locked`).
+    /// Always false until the session-lock protocol is implemented.
+    pub session_locked: bool,
+    /// A config reload is scheduled (the file changed; `config_watch.rs`).
+    pub config_reload_pending: bool,
+    /// `lockstep msg events` listeners.
+    pub events: crate::events::EventStream,
     /// The Wayland socket name clients connect to (empty when only socket pairs are used).
     pub socket_name: Option<OsString>,
     /// When the compositor started.
@@ -150,8 +162,16 @@ pub struct Core {
     pub cursor_status: CursorImageStatus,
     /// Whether any pointer input has happened (headless outputs show no cursor before that).
     pub pointer_seen: bool,
-    /// Where the next cascaded window goes.
-    pub next_cascade: Option<Point<i32, Logical>>,
+    /// Workspaces, tiling, floating: where every window goes (see `layout/`).
+    pub layout: crate::layout::Layout,
+    /// Every toplevel the layout knows (on any workspace), by its layout id. The space holds
+    /// only the shown ones.
+    pub windows: std::collections::BTreeMap<crate::layout::WindowId, Window>,
+    /// The last window id handed out.
+    pub next_window_id: u64,
+    /// The layout changed: the keyboard focus should follow its focused window after this
+    /// dispatch.
+    pub focus_dirty: bool,
     /// linux-drm-syncobj-v1, when explicit sync is on.
     pub drm_syncobj: Option<lockstep_protocols::linux_drm_syncobj_v1::DrmSyncobjState>,
     /// Whether explicit sync is on, and why (not).
@@ -219,11 +239,18 @@ impl Core {
 
         let validation = config.explicit_sync.validation;
         let protocols = crate::handlers::Protocols::new(&dh, loop_handle.clone());
+        let layout = crate::layout::Layout::new(layout_config(&config));
+        let bindings = crate::bindings::Bindings::new(&config);
         Ok(Self {
             display_handle: dh.clone(),
             loop_handle,
             loop_signal,
             config,
+            config_path: None,
+            bindings,
+            session_locked: false,
+            config_reload_pending: false,
+            events: Default::default(),
             socket_name: None,
             start_time: Instant::now(),
             clock,
@@ -245,7 +272,10 @@ impl Core {
             pending_screencopies: Vec::new(),
             cursor_status: CursorImageStatus::default_named(),
             pointer_seen: false,
-            next_cascade: None,
+            layout,
+            windows: Default::default(),
+            next_window_id: 0,
+            focus_dirty: false,
             drm_syncobj: None,
             explicit_sync: crate::handlers::drm_syncobj::ExplicitSyncStatus {
                 enabled: false,
@@ -269,7 +299,8 @@ impl Core {
         Ok(socket_name)
     }
 
-    /// Adds `output` to the space at `position` with bookkeeping for its frame clock.
+    /// Adds `output` to the space at `position` with bookkeeping for its frame clock, and to
+    /// the layout.
     pub fn add_output(&mut self, output: &Output, position: Point<i32, Logical>) {
         let refresh = output
             .current_mode()
@@ -287,6 +318,14 @@ impl Core {
                 flip_paced: false,
             },
         );
+        crate::shell::sync_outputs(self);
+    }
+
+    /// Removes `output` from the space and the layout (its windows move to another output).
+    pub fn remove_output(&mut self, output: &Output) {
+        self.space.unmap_output(output);
+        self.outputs.remove(&output.name());
+        crate::shell::sync_outputs(self);
     }
 
     /// Where a new output goes by default: right of all others (0 when there is none).
@@ -307,6 +346,17 @@ impl Core {
     /// The current monotonic time, as wp_presentation and frame callbacks use it.
     pub fn now(&self) -> Duration {
         self.clock.now().into()
+    }
+}
+
+/// The layout settings of `config`.
+pub fn layout_config(config: &Config) -> crate::layout::LayoutConfig {
+    let layout = &config.layout;
+    crate::layout::LayoutConfig {
+        gaps: i32::try_from(layout.gaps).unwrap_or(0),
+        border_width: i32::try_from(layout.border_width).unwrap_or(0),
+        master_ratio: layout.master_ratio,
+        new_windows_float: layout.new_windows == lockstep_config::NewWindows::Floating,
     }
 }
 

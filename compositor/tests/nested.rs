@@ -8,6 +8,7 @@
 mod common;
 
 use std::{
+    fs,
     path::{Path, PathBuf},
     process::Command,
     thread,
@@ -52,11 +53,22 @@ impl Xvfb {
             ]);
             let mut proc = Proc::spawn(&format!("Xvfb-{n}"), command, logs.path());
             let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+            // The display is ours only if the lock file names our Xvfb: when parallel tests
+            // race for one number, the socket of the winner appears while the loser has not
+            // exited yet, and a lockstep on the loser's side would lose its X connection (and
+            // be ended by Xlib) when the winner's test ends.
+            let ours = |proc: &Proc| {
+                fs::read_to_string(format!("/tmp/.X{n}-lock"))
+                    .is_ok_and(|pid| pid.trim().parse::<u32>() == Ok(proc.pid()))
+            };
             let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline && proc.exited().is_none() && !socket.exists() {
+            while Instant::now() < deadline
+                && proc.exited().is_none()
+                && !(socket.exists() && ours(&proc))
+            {
                 thread::sleep(Duration::from_millis(20));
             }
-            if socket.exists() && proc.exited().is_none() {
+            if socket.exists() && ours(&proc) && proc.exited().is_none() {
                 return Self {
                     display: format!(":{n}"),
                     _proc: proc,
@@ -103,6 +115,7 @@ fn winit_options(xvfb: &Xvfb, command: &[&str]) -> LockstepOptions {
         env: vec![("DISPLAY".into(), xvfb.display.clone())],
         command: command.iter().map(|s| (*s).to_owned()).collect(),
         fd_limit: None,
+        args: Vec::new(),
     }
 }
 

@@ -330,3 +330,145 @@ fn grim_captures_what_lockstep_shows() {
         }
     });
 }
+
+/// Runs an action through `lockstep msg action`'s IPC request.
+fn action(lockstep: &Lockstep, words: &[&str]) {
+    let request = lockstep::ipc::Request::Action {
+        action: words.iter().map(|w| (*w).to_owned()).collect(),
+    };
+    match lockstep.ipc(&request) {
+        lockstep::ipc::Response::Done(_) => {}
+        other => panic!("action {words:?}: {other:?}\n{}", lockstep.output()),
+    }
+}
+
+/// Whether the middle row and middle column of `w`'s place on `frame` are all window, no
+/// background: true only once the frame shows the window at its new place and size (a stale
+/// frame of the previous tiling has a gap or another window's border there).
+fn crosses_its_window(
+    frame: &lockstep_render::Frame,
+    w: &lockstep::ipc::WindowInfo,
+    background: [u8; 3],
+) -> bool {
+    let (x0, y0, width, height) = (w.position.0, w.position.1, w.size.0, w.size.1);
+    let is_background = |x: i32, y: i32| {
+        frame
+            .pixel(x as u32, y as u32)
+            .is_none_or(|[r, g, b, _]| [r, g, b] == background)
+    };
+    let row = (x0..x0 + width).all(|x| !is_background(x, y0 + height / 2));
+    let column = (y0..y0 + height).all(|y| !is_background(x0 + width / 2, y));
+    row && column
+}
+
+/// Waits until `count` windows are shown and each shows its content (not background) in
+/// its own region; returns them.
+fn tiled_windows_shown(
+    lockstep: &Lockstep,
+    background: [u8; 3],
+    count: usize,
+    file: &str,
+) -> Vec<lockstep::ipc::WindowInfo> {
+    let deadline = Instant::now() + CONTENT_TIMEOUT * 2;
+    loop {
+        let windows: Vec<_> = lockstep
+            .windows()
+            .into_iter()
+            .filter(|w| w.visible)
+            .collect();
+        let frame = lockstep.screenshot(file, None);
+        // Tiles fill the output but for gaps and borders: until every window has its new
+        // size, the windows cover less than that.
+        let covered: i32 = windows.iter().map(|w| w.size.0 * w.size.1).sum();
+        let shown = windows.len() == count
+            && covered > 1264 * 704 * 95 / 100
+            && windows.iter().all(|w| {
+                w.layout == "tiled"
+                    && fraction_not(&window_region(&frame, w), background) > 0.95
+                    && crosses_its_window(&frame, w, background)
+            });
+        if shown {
+            return windows;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "expected {count} tiled windows showing their content: {windows:#?}; see {}\n{}",
+                screenshot_dir().join(file).display(),
+                lockstep.output()
+            );
+        }
+        thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn three_foot_windows_tile_and_move_between_workspaces() {
+    let test = "three_foot_windows_tile_and_move_between_workspaces";
+    if !require_programs(test, &["foot"]) {
+        return;
+    }
+    with_timeout(test, TEST_TIMEOUT, move || {
+        // A short tag: the socket path must fit in a sockaddr_un.
+        let mut lockstep = Lockstep::start("foot-tiled", LockstepOptions::headless());
+        let background = lockstep.background();
+        // The `terminal` action (Super+Return) starts foot.
+        for _ in 0..3 {
+            action(&lockstep, &["terminal"]);
+        }
+        let windows = tiled_windows_shown(&lockstep, background, 3, "foot-tiled.png");
+        for (i, a) in windows.iter().enumerate() {
+            assert!(
+                a.position.0 >= 0
+                    && a.position.1 >= 0
+                    && a.position.0 + a.size.0 <= 1280
+                    && a.position.1 + a.size.1 <= 720,
+                "{a:?} leaves the output"
+            );
+            for b in &windows[i + 1..] {
+                let apart = a.position.0 + a.size.0 <= b.position.0
+                    || b.position.0 + b.size.0 <= a.position.0
+                    || a.position.1 + a.size.1 <= b.position.1
+                    || b.position.1 + b.size.1 <= a.position.1;
+                assert!(apart, "{a:?} overlaps {b:?}");
+            }
+        }
+
+        // The focused one goes to workspace 2: its place shows the others or background.
+        let focused = windows
+            .iter()
+            .find(|w| w.focused)
+            .expect("a focused foot")
+            .clone();
+        action(&lockstep, &["move-to-workspace", "2"]);
+        let remaining = tiled_windows_shown(&lockstep, background, 2, "foot-workspace-1.png");
+        assert!(remaining.iter().all(|w| w.id != focused.id));
+        action(&lockstep, &["workspace", "2"]);
+        let back = tiled_windows_shown(&lockstep, background, 1, "foot-workspace-2.png");
+        assert_eq!(back[0].id, focused.id);
+
+        // Fullscreen covers the output.
+        action(&lockstep, &["fullscreen"]);
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        loop {
+            let window = lockstep
+                .windows()
+                .into_iter()
+                .find(|w| w.id == focused.id)
+                .expect("the foot window");
+            let frame = lockstep.screenshot("foot-fullscreen.png", None);
+            if window.size == (1280, 720)
+                && window.position == (0, 0)
+                && fraction_not(&frame, background) > 0.99
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "foot did not go fullscreen: {window:?}\n{}",
+                lockstep.output()
+            );
+            thread::sleep(Duration::from_millis(250));
+        }
+        lockstep.assert_running();
+    });
+}

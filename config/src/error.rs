@@ -73,6 +73,12 @@ pub enum ErrorKind {
     ZeroTimeout,
     /// Two `[[output]]` tables with the same `name` (or two without one).
     DuplicateOutputName,
+    /// A `[binds]` key that is not `Modifier+...+Key`.
+    InvalidKeyCombo,
+    /// A `[binds]` action that does not parse.
+    InvalidAction,
+    /// A `[layout]` value out of its range (negative gaps, master_ratio outside 0.1–0.9).
+    LayoutOutOfRange,
 }
 
 /// One error in a configuration file, with its location.
@@ -330,6 +336,11 @@ fn did_you_mean<'a>(key: &str, valid: &'a [String]) -> Option<&'a str> {
         .filter(|(d, _)| *d <= (key.chars().count() / 3).max(1) && *d < key.chars().count())
         .min_by_key(|(d, _)| *d)
         .map(|(_, v)| v)
+}
+
+/// Whether `word` is close enough to `candidate` to be a typo of it.
+pub(crate) fn is_close(word: &str, candidate: &str) -> bool {
+    did_you_mean(word, &[candidate.to_owned()]).is_some()
 }
 
 /// Levenshtein distance, in characters.

@@ -102,6 +102,7 @@
 #![doc = concat!("```toml\n", include_str!("../example-config.toml"), "```")]
 #![warn(missing_docs)]
 
+mod binds;
 mod error;
 mod mode;
 mod model;
@@ -113,9 +114,16 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use binds::{
+    Action, ActionParseError, BindSpec, Binding, Direction, KeyCombo, Modifiers, ACTION_NAMES,
+    DEFAULT_BINDS,
+};
 pub use error::{ConfigError, Diagnostic, ErrorKind};
 pub use mode::{Mode, ModeParseError, MAX_MODE_SIZE, MAX_REFRESH_MHZ};
-pub use model::{Config, CursorConfig, ExplicitSyncConfig, KeyboardConfig, OutputConfig, Position};
+pub use model::{
+    parse_color, Config, CursorConfig, ExplicitSyncConfig, KeyboardConfig, LayoutConfig,
+    NewWindows, OutputConfig, Position,
+};
 
 /// Largest accepted output position coordinate, either sign, in logical pixels: far beyond
 /// any real layout (64 side-by-side 16K displays), and small enough that adding any output

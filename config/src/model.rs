@@ -24,6 +24,63 @@ pub struct Config {
     pub explicit_sync: ExplicitSyncConfig,
     /// The `[cursor]` table.
     pub cursor: CursorConfig,
+    /// The `[layout]` table.
+    pub layout: LayoutConfig,
+    /// The `[binds]` table as written: key combination -> action. Use
+    /// [`Config::bindings`] for the bindings in force (defaults included).
+    pub binds: std::collections::BTreeMap<String, crate::binds::BindSpec>,
+}
+
+/// How new windows are placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NewWindows {
+    /// Tiled master–stack (dialogs float).
+    #[default]
+    Tiled,
+    /// Floating: centred, then cascading.
+    Floating,
+}
+
+/// The `[layout]` table: tiling, gaps, borders.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LayoutConfig {
+    /// Pixels between tiles and around them, 0–200. Default 8.
+    pub gaps: u32,
+    /// Width of the border around each window, 0–50. Default 2.
+    pub border_width: u32,
+    /// Border colour of the focused window, `"#rrggbb"`. Default `"#4c7899"`.
+    pub focused_color: String,
+    /// Border colour of other windows, `"#rrggbb"`. Default `"#333333"`.
+    pub unfocused_color: String,
+    /// The master window's share of the width, 0.1–0.9. Default 0.5.
+    pub master_ratio: f64,
+    /// `"tiled"` or `"floating"`. Default `"tiled"`.
+    pub new_windows: NewWindows,
+}
+
+impl Default for LayoutConfig {
+    fn default() -> Self {
+        LayoutConfig {
+            gaps: 8,
+            border_width: 2,
+            focused_color: "#4c7899".to_owned(),
+            unfocused_color: "#333333".to_owned(),
+            master_ratio: 0.5,
+            new_windows: NewWindows::Tiled,
+        }
+    }
+}
+
+/// Parses `"#rrggbb"` into (r, g, b).
+pub fn parse_color(text: &str) -> Option<(u8, u8, u8)> {
+    let hex = text.strip_prefix('#')?;
+    if hex.len() != 6 || !hex.is_ascii() {
+        return None;
+    }
+    let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some((byte(0)?, byte(2)?, byte(4)?))
 }
 
 /// One `[[output]]` table.

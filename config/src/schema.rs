@@ -25,6 +25,8 @@ pub(crate) const SECTIONS: &[Section] = &[
             ("keyboard", "a `[keyboard]` table"),
             ("explicit_sync", "an `[explicit_sync]` table"),
             ("cursor", "a `[cursor]` table"),
+            ("layout", "a `[layout]` table"),
+            ("binds", "a `[binds]` table of \"Keys\" = \"action\""),
         ],
     },
     Section {
@@ -120,6 +122,35 @@ pub(crate) const SECTIONS: &[Section] = &[
             ("size", "a whole number of pixels, e.g. `size = 24`"),
         ],
     },
+    Section {
+        name: "[layout]",
+        keys: &[
+            (
+                "gaps",
+                "a whole number of pixels, 0 to 200, e.g. `gaps = 8`",
+            ),
+            (
+                "border_width",
+                "a whole number of pixels, 0 to 50, e.g. `border_width = 2`",
+            ),
+            (
+                "focused_color",
+                "a colour \"#rrggbb\", e.g. `focused_color = \"#4c7899\"`",
+            ),
+            (
+                "unfocused_color",
+                "a colour \"#rrggbb\", e.g. `unfocused_color = \"#333333\"`",
+            ),
+            (
+                "master_ratio",
+                "a number from 0.1 to 0.9, e.g. `master_ratio = 0.6`",
+            ),
+            (
+                "new_windows",
+                "\"tiled\" or \"floating\", e.g. `new_windows = \"floating\"`",
+            ),
+        ],
+    },
 ];
 
 /// The section whose keys are exactly `keys` (serde's list of expected fields).
@@ -185,6 +216,7 @@ mod tests {
             ("[keyboard]", "[keyboard]\nbogus = 1"),
             ("[explicit_sync]", "[explicit_sync]\nbogus = 1"),
             ("[cursor]", "[cursor]\nbogus = 1"),
+            ("[layout]", "[layout]\nbogus = 1"),
         ];
         assert_eq!(docs.len(), SECTIONS.len());
         for (name, doc) in docs {

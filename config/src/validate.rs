@@ -22,6 +22,18 @@ struct Spans {
     #[serde(default)]
     output: Vec<Spanned<OutputSpans>>,
     explicit_sync: Option<ExplicitSyncSpans>,
+    layout: Option<LayoutSpans>,
+    #[serde(default)]
+    binds: std::collections::BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize)]
+struct LayoutSpans {
+    gaps: Span,
+    border_width: Span,
+    focused_color: Span,
+    unfocused_color: Span,
+    master_ratio: Span,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +121,93 @@ pub(crate) fn validate(config: &Config, text: &str, path: PathBuf) -> Result<(),
                 ErrorKind::DuplicateOutputName,
                 message,
                 hint,
+            );
+        }
+    }
+
+    let layout = &config.layout;
+    let layout_span = |field: fn(&LayoutSpans) -> &Span| {
+        spans
+            .layout
+            .as_ref()
+            .and_then(|l| field(l).as_ref())
+            .map_or(0..0, |s| s.span())
+    };
+    if layout.gaps > 200 {
+        return fail(
+            layout_span(|l| &l.gaps),
+            ErrorKind::LayoutOutOfRange,
+            format!("gaps = {} is more than 200 pixels", layout.gaps),
+            "gaps is the space between and around tiles, e.g. `gaps = 8`".to_owned(),
+        );
+    }
+    if layout.border_width > 50 {
+        return fail(
+            layout_span(|l| &l.border_width),
+            ErrorKind::LayoutOutOfRange,
+            format!(
+                "border_width = {} is more than 50 pixels",
+                layout.border_width
+            ),
+            "border_width is drawn inside each tile, e.g. `border_width = 2`".to_owned(),
+        );
+    }
+    if !(layout.master_ratio >= 0.1 && layout.master_ratio <= 0.9) {
+        return fail(
+            layout_span(|l| &l.master_ratio),
+            ErrorKind::LayoutOutOfRange,
+            format!("master_ratio = {} is out of range", layout.master_ratio),
+            "master_ratio is the master window's share of the width, from 0.1 to 0.9, e.g. \
+             `master_ratio = 0.6`"
+                .to_owned(),
+        );
+    }
+    for (value, field) in [
+        (
+            &layout.focused_color,
+            (|l| &l.focused_color) as fn(&LayoutSpans) -> &Span,
+        ),
+        (&layout.unfocused_color, |l| &l.unfocused_color),
+    ] {
+        if crate::parse_color(value).is_none() {
+            return fail(
+                layout_span(field),
+                ErrorKind::InvalidValue,
+                format!("{value:?} is not a colour"),
+                "colours are written \"#rrggbb\" in hexadecimal, e.g. `\"#4c7899\"`".to_owned(),
+            );
+        }
+    }
+    for (keys, spec) in &config.binds {
+        let key_span = spans
+            .binds
+            .keys()
+            .find(|k| k.get_ref() == keys)
+            .map_or(0..0, |k| k.span());
+        if let Err(err) = crate::KeyCombo::parse(keys) {
+            return fail(
+                key_span,
+                ErrorKind::InvalidKeyCombo,
+                err.message,
+                "bindings are written `\"Super+Shift+Q\" = \"close\"`: modifiers Super, Ctrl, \
+                 Alt, Shift, then an xkb key name (Return, q, 1, Left, space)"
+                    .to_owned(),
+            );
+        }
+        let (action, _) = spec.parts();
+        if let Err(err) = crate::Action::parse(action) {
+            let value_span = spans
+                .binds
+                .iter()
+                .find(|(k, _)| k.get_ref() == keys)
+                .map_or(0..0, |(_, v)| v.span());
+            return fail(
+                value_span,
+                ErrorKind::InvalidAction,
+                err.message,
+                "an action is words like `\"workspace 2\"` or `\"spawn foot\"`; the README \
+                 lists them all, and `\"none\"` removes a default binding"
+                    .to_owned(),
             );
         }
     }

@@ -14,6 +14,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("src/error.rs", include_str!("../src/error.rs")),
     ("src/schema.rs", include_str!("../src/schema.rs")),
     ("src/validate.rs", include_str!("../src/validate.rs")),
+    ("src/binds.rs", include_str!("../src/binds.rs")),
 ];
 
 /// The ```toml blocks of the `//!` and `///` comments of `source`, with their first line.
@@ -126,6 +127,24 @@ fn empty_file_is_the_defaults() {
     assert_eq!(d.explicit_sync.acquire_timeout_ms, 2000);
     assert_eq!(d.explicit_sync.acquire_timeout().as_millis(), 2000);
     assert_eq!((d.cursor.theme.as_str(), d.cursor.size), ("default", 24));
+    assert_eq!((d.layout.gaps, d.layout.border_width), (8, 2));
+    assert_eq!(d.bindings().len(), lockstep_config::DEFAULT_BINDS.len());
+}
+
+#[test]
+fn the_example_config_binds_what_it_says() {
+    let config = Config::parse(EXAMPLE, Path::new("example-config.toml")).unwrap();
+    let binds = config.bindings();
+    assert_eq!(binds.len(), lockstep_config::DEFAULT_BINDS.len() + 1);
+    assert!(binds
+        .iter()
+        .any(|b| b.combo.to_string() == "Super+Shift+Return"
+            && b.action
+                == lockstep_config::Action::Spawn(vec![
+                    "foot".into(),
+                    "--app-id".into(),
+                    "scratch".into()
+                ])));
 }
 
 #[test]

@@ -22,7 +22,8 @@ fn check(text: &str, kind: ErrorKind, (line, column): (usize, usize), message: &
 }
 
 const OUTPUT_KEYS: &str = "`name`, `mode`, `scale`, `position`, `enabled`";
-const TABLES: &str = "`[[output]]`, `[keyboard]`, `[explicit_sync]`, `[cursor]`";
+const TABLES: &str =
+    "`[[output]]`, `[keyboard]`, `[explicit_sync]`, `[cursor]`, `[layout]`, `[binds]`";
 
 #[test]
 fn unknown_key_suggests_the_closest() {
@@ -64,11 +65,11 @@ fn unknown_key_without_a_close_match_lists_valid_keys() {
 #[test]
 fn unknown_key_in_the_wrong_table_says_where_it_belongs() {
     check(
-        "layout = \"us\"\n",
+        "variant = \"dvorak\"\n",
         ErrorKind::UnknownKey,
         (1, 1),
-        "unknown section or key `layout` at the top level",
-        &format!("`layout` belongs in [keyboard]; valid top-level tables: {TABLES}"),
+        "unknown section or key `variant` at the top level",
+        &format!("`variant` belongs in [keyboard]; valid top-level tables: {TABLES}"),
     );
     check(
         "[keyboard]\nscale = 2\n",
@@ -399,5 +400,54 @@ fn rendering_without_hint_and_at_end_of_file() {
         err.to_string(),
         "c.toml:2:6: error: expected `.`, `=`\n  |\n2 | model\n  |      ^\n  \
          = hint: keys and values are written `key = value`"
+    );
+}
+
+#[test]
+fn bad_binding_keys_and_actions_are_shown_where_they_are() {
+    check(
+        "[binds]\n\"Hyper+Q\" = \"close\"\n",
+        ErrorKind::InvalidKeyCombo,
+        (2, 1),
+        "unknown modifier `hyper` in `Hyper+Q`; modifiers are Super, Ctrl, Alt and Shift",
+        "bindings are written `\"Super+Shift+Q\" = \"close\"`: modifiers Super, Ctrl, Alt, \
+         Shift, then an xkb key name (Return, q, 1, Left, space)",
+    );
+    check(
+        "[binds]\n\"Super+Q\" = \"fulscreen\"\n",
+        ErrorKind::InvalidAction,
+        (2, 13),
+        "unknown action `fulscreen`; did you mean `fullscreen`? actions are: spawn, spawn-sh, terminal, \
+         launcher, close, focus, move, workspace, move-to-workspace, move-workspace-to-output, \
+         resize, toggle-floating, fullscreen, maximize, reload-config, quit, screenshot, none",
+        "an action is words like `\"workspace 2\"` or `\"spawn foot\"`; the README lists them \
+         all, and `\"none\"` removes a default binding",
+    );
+    check(
+        "[binds]\n\"Super+1\" = { action = \"workspace\" }\n",
+        ErrorKind::InvalidAction,
+        (2, 13),
+        "`workspace` takes one argument: a workspace number or name, e.g. `workspace 2`",
+        "an action is words like `\"workspace 2\"` or `\"spawn foot\"`; the README lists them \
+         all, and `\"none\"` removes a default binding",
+    );
+}
+
+#[test]
+fn layout_values_out_of_range() {
+    check(
+        "[layout]\nmaster_ratio = 1.5\n",
+        ErrorKind::LayoutOutOfRange,
+        (2, 16),
+        "master_ratio = 1.5 is out of range",
+        "master_ratio is the master window's share of the width, from 0.1 to 0.9, e.g. \
+         `master_ratio = 0.6`",
+    );
+    check(
+        "[layout]\nfocused_color = \"blue\"\n",
+        ErrorKind::InvalidValue,
+        (2, 17),
+        "\"blue\" is not a colour",
+        "colours are written \"#rrggbb\" in hexadecimal, e.g. `\"#4c7899\"`",
     );
 }

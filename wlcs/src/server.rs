@@ -192,7 +192,11 @@ struct Running {
 }
 
 fn build(channel: Channel<Request>) -> anyhow::Result<Running> {
-    let mut server = Server::headless(Default::default(), &[OUTPUT])?;
+    // WLCS places each window itself (`position_window_absolute`) and checks input at
+    // coordinates relative to that place, at the size the test client chose: windows float.
+    let mut config = lockstep_config::Config::default();
+    config.layout.new_windows = lockstep_config::NewWindows::Floating;
+    let mut server = Server::headless(config, &[OUTPUT])?;
     // WLCS clients look at the seat's capabilities when they bind it, and a case may connect
     // its client before it creates its touch device: offer touch from the start.
     server.state.add_touch();
@@ -280,6 +284,15 @@ fn position_window(
         .cloned();
     match window {
         Some(window) => {
+            // Through the layout, which owns where floating windows are.
+            if let Some(id) = lockstep::shell::id_of(&window) {
+                let size = window.geometry().size;
+                state.core.layout.set_floating_rect(
+                    id,
+                    lockstep::layout::Rect::new(location.x, location.y, size.w, size.h),
+                );
+                lockstep::shell::apply_layout(&mut state.core);
+            }
             state.core.space.map_element(window, location, false);
             state.refresh_pointer_focus();
             lockstep::frame_clock::queue_redraw_all(&mut state.core);

@@ -332,8 +332,7 @@ impl Kms {
         for name in gone {
             if let Some(out) = self.outputs.remove(&name) {
                 info!(output = %name, "display disconnected; output removed");
-                core.space.unmap_output(&out.output);
-                core.outputs.remove(&name);
+                core.remove_output(&out.output);
                 core.display_handle.remove_global::<State>(out.global);
                 // Dropping the pipeline removes its framebuffers; the kernel turns off the
                 // planes and the CRTC that showed them.
@@ -349,25 +348,9 @@ impl Kms {
                 Err(err) => warn!(output = %name, "cannot use the new display: {err:#}"),
             }
         }
-        // Windows left on no output come back to the first one.
-        core.space.refresh();
-        let Some(first) = core.space.outputs().next().cloned() else {
-            return;
-        };
-        let origin = core
-            .space
-            .output_geometry(&first)
-            .map(|g| g.loc)
-            .unwrap_or_default();
-        let stranded: Vec<_> = core
-            .space
-            .elements()
-            .filter(|w| core.space.outputs_for_element(w).is_empty())
-            .cloned()
-            .collect();
-        for window in stranded {
-            core.space.map_element(window, origin, false);
-        }
+        // The layout moved the windows of unplugged outputs to the remaining ones (and
+        // brings them back to a returning one).
+        crate::shell::sync_outputs(core);
         crate::frame_clock::queue_redraw_all(core);
     }
 

@@ -186,7 +186,7 @@ impl State {
                     w.full_redraw = true;
                 }
                 info!(size = ?(size.w, size.h), "host window resized");
-                crate::shell::fixup_positions(&mut self.core);
+                crate::shell::sync_outputs(&mut self.core);
                 queue_redraw(&mut self.core, &output);
             }
             WinitEvent::Input(event) => process_winit_input(self, event),

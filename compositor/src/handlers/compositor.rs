@@ -72,13 +72,7 @@ impl State {
             while let Some(parent) = get_parent(&root) {
                 root = parent;
             }
-            if let Some(window) = self
-                .core
-                .space
-                .elements()
-                .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
-                .cloned()
-            {
+            if let Some((_, window)) = crate::shell::window_for_surface(&self.core, &root) {
                 window.on_commit();
             }
             crate::shell::on_root_commit(&mut self.core, &root);
@@ -134,8 +128,8 @@ impl State {
 fn ensure_initial_configure(state: &mut State, surface: &WlSurface) {
     if let Some(toplevel) = state
         .core
-        .space
-        .elements()
+        .windows
+        .values()
         .find_map(|w| w.toplevel().filter(|t| t.wl_surface() == surface).cloned())
         .or_else(|| {
             state
@@ -153,6 +147,7 @@ fn ensure_initial_configure(state: &mut State, surface: &WlSurface) {
                 .unwrap_or(true)
         });
         if !sent {
+            crate::shell::prepare_initial_configure(&state.core, &toplevel);
             toplevel.send_configure();
         }
         return;

@@ -57,12 +57,8 @@ impl XdgActivationHandler for State {
             debug!(surface = ?surface.id(), "activation token expired; ignored");
             return;
         }
-        let window = self
-            .core
-            .space
-            .elements()
-            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &surface))
-            .cloned();
+        // Any window of the layout: activating one on a hidden workspace shows that workspace.
+        let window = crate::shell::window_for_surface(&self.core, &surface).map(|(_, w)| w);
         match window {
             Some(window) => crate::shell::focus_window(self, &window),
             None => debug!(surface = ?surface.id(), "activation of a surface that is no window"),

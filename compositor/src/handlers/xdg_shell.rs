@@ -114,11 +114,14 @@ impl XdgShellHandler for State {
     }
 
     fn fullscreen_request(&mut self, surface: ToplevelSurface, output: Option<WlOutput>) {
-        crate::shell::fullscreen(&mut self.core, &surface, output, true);
+        // The window goes fullscreen on the output it is on; `output` is a preference the
+        // protocol lets us ignore.
+        let _ = output;
+        crate::shell::fullscreen(&mut self.core, &surface, true);
     }
 
     fn unfullscreen_request(&mut self, surface: ToplevelSurface) {
-        crate::shell::fullscreen(&mut self.core, &surface, None, false);
+        crate::shell::fullscreen(&mut self.core, &surface, false);
     }
 
     fn move_request(&mut self, surface: ToplevelSurface, seat: WlSeat, serial: Serial) {
@@ -138,7 +141,7 @@ impl XdgShellHandler for State {
     fn toplevel_destroyed(&mut self, surface: ToplevelSurface) {
         self.lift_touch_points_on(surface.wl_surface());
         crate::shell::unmap_toplevel(&mut self.core, surface.wl_surface(), true);
-        crate::shell::focus_topmost(self);
+        crate::shell::focus_away_from(self, surface.wl_surface());
         queue_redraw_all(&mut self.core);
     }
 

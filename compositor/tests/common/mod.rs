@@ -45,16 +45,9 @@ pub fn clients_required() -> bool {
     std::env::var("LOCKSTEP_REQUIRE_CLIENTS").is_ok_and(|v| v == "1")
 }
 
-/// Finds `program` on `PATH`.
+/// Finds `program` on `PATH` (as lockstep's own actions do).
 pub fn find_program(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            candidate
-                .metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+    lockstep::action::find_in_path(program)
 }
 
 /// `true` when every program in `programs` is installed. Otherwise prints a skip message and
@@ -288,6 +281,8 @@ pub struct LockstepOptions {
     pub command: Vec<String>,
     /// Start lockstep with this soft and hard RLIMIT_NOFILE (fd exhaustion tests).
     pub fd_limit: Option<u64>,
+    /// More options before `--` (e.g. `--session`).
+    pub args: Vec<String>,
 }
 
 impl LockstepOptions {
@@ -299,6 +294,7 @@ impl LockstepOptions {
             env: Vec::new(),
             command: Vec::new(),
             fd_limit: None,
+            args: Vec::new(),
         }
     }
 }
@@ -320,6 +316,7 @@ impl Lockstep {
         for output in &options.outputs {
             command.args(["--output", output]);
         }
+        command.args(&options.args);
         for (key, value) in &options.env {
             command.env(key, value);
         }

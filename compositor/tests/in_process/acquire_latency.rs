@@ -190,7 +190,7 @@ fn acquire_latency() {
         return;
     };
     for blocked in [1usize, 100, 1000] {
-        let mut config = lockstep_config::Config::default();
+        let mut config = crate::fixture::floating_config();
         config.explicit_sync.max_held_commits_per_client = 100_000;
         let mut f = Fixture::with_config(config, &[crate::fixture::DEFAULT_OUTPUT]);
         let c = f.add_client();
@@ -239,7 +239,7 @@ fn soft_setup() -> SoftSetup {
     use lockstep::handlers::drm_syncobj::init_with;
     // Explicit sync off in the config, so a real render node (in the VM) does not add a
     // second global; the soft device is the only one.
-    let mut config = lockstep_config::Config::default();
+    let mut config = crate::fixture::floating_config();
     config.explicit_sync.enabled = false;
     // The benchmark holds up to 1,000 commits of one client.
     config.explicit_sync.max_held_commits_per_client = 100_000;

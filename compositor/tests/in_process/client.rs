@@ -75,6 +75,12 @@ pub struct ClientData {
     pub globals: HashMap<String, (u32, u32)>,
     /// Data device state (copy/paste tests).
     pub clipboard: crate::data_device::Clipboard,
+    /// wl_keyboard.key events: (evdev key code, pressed).
+    pub keys: Vec<(u32, bool)>,
+    /// Toplevels that got xdg_toplevel.close, by id.
+    pub closed: Vec<u32>,
+    /// The last xdg_activation token the compositor handed out.
+    pub activation_token: Option<String>,
 }
 
 /// A connected test client.
@@ -328,10 +334,14 @@ impl Dispatch<XdgToplevel, ()> for ClientData {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let xdg_toplevel::Event::Configure { width, height, .. } = event {
-            state
-                .toplevel_sizes
-                .insert(toplevel.id().protocol_id(), (width, height));
+        match event {
+            xdg_toplevel::Event::Configure { width, height, .. } => {
+                state
+                    .toplevel_sizes
+                    .insert(toplevel.id().protocol_id(), (width, height));
+            }
+            xdg_toplevel::Event::Close => state.closed.push(toplevel.id().protocol_id()),
+            _ => {}
         }
     }
 }
@@ -454,3 +464,21 @@ wayland_client::delegate_noop!(ClientData: ignore WlShmPool);
 wayland_client::delegate_noop!(ClientData: ignore WlSurface);
 wayland_client::delegate_noop!(ClientData: ignore WlSubsurface);
 wayland_client::delegate_noop!(ClientData: ignore XdgPositioner);
+wayland_client::delegate_noop!(ClientData: ignore wayland_protocols::wp::keyboard_shortcuts_inhibit::zv1::client::zwp_keyboard_shortcuts_inhibit_manager_v1::ZwpKeyboardShortcutsInhibitManagerV1);
+wayland_client::delegate_noop!(ClientData: ignore wayland_protocols::wp::keyboard_shortcuts_inhibit::zv1::client::zwp_keyboard_shortcuts_inhibitor_v1::ZwpKeyboardShortcutsInhibitorV1);
+wayland_client::delegate_noop!(ClientData: ignore wayland_protocols::xdg::activation::v1::client::xdg_activation_v1::XdgActivationV1);
+
+impl Dispatch<wayland_protocols::xdg::activation::v1::client::xdg_activation_token_v1::XdgActivationTokenV1, ()> for ClientData {
+    fn event(
+        state: &mut Self,
+        _: &wayland_protocols::xdg::activation::v1::client::xdg_activation_token_v1::XdgActivationTokenV1,
+        event: wayland_protocols::xdg::activation::v1::client::xdg_activation_token_v1::Event,
+        _: &(),
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let wayland_protocols::xdg::activation::v1::client::xdg_activation_token_v1::Event::Done { token } = event {
+            state.activation_token = Some(token);
+        }
+    }
+}

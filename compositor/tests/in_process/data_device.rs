@@ -111,8 +111,20 @@ impl Dispatch<WlKeyboard, ()> for ClientData {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let wl_keyboard::Event::Enter { serial, .. } = event {
-            state.clipboard.enter_serial = Some(serial);
+        match event {
+            wl_keyboard::Event::Enter { serial, .. } => {
+                state.clipboard.enter_serial = Some(serial);
+            }
+            wl_keyboard::Event::Key {
+                key,
+                state: key_state,
+                ..
+            } => {
+                let pressed =
+                    key_state == wayland_client::WEnum::Value(wl_keyboard::KeyState::Pressed);
+                state.keys.push((key, pressed));
+            }
+            _ => {}
         }
     }
 }

@@ -35,14 +35,35 @@ pub const DEFAULT_OUTPUT: VirtualOutput = VirtualOutput {
     position: None,
 };
 
+/// The config most tests run with: the defaults, but new windows float (centred, then
+/// cascading) instead of tiling, and without borders.
+///
+/// Why: these tests check exact pixels (the background right next to a window, too), popup
+/// positions, input coordinates and frame pacing of windows whose size the test client
+/// picks; they were written against (and are clearer with) bare windows that keep that size
+/// at a predictable place. Tiling and borders are what `desktop.rs` tests, with
+/// [`Fixture::tiling`].
+pub fn floating_config() -> lockstep_config::Config {
+    let mut config = lockstep_config::Config::default();
+    config.layout.new_windows = lockstep_config::NewWindows::Floating;
+    config.layout.border_width = 0;
+    config
+}
+
 impl Fixture {
-    /// A server with one 1280×720@60 output.
+    /// A server with one 1280×720@60 output; new windows float (see [`floating_config`]).
     pub fn new() -> Self {
         Self::with_outputs(&[DEFAULT_OUTPUT])
     }
 
+    /// A server with `outputs`; new windows float (see [`floating_config`]).
     pub fn with_outputs(outputs: &[VirtualOutput]) -> Self {
-        Self::with_config(Default::default(), outputs)
+        Self::with_config(floating_config(), outputs)
+    }
+
+    /// A server with one 1280×720@60 output and the default config: new windows tile.
+    pub fn tiling() -> Self {
+        Self::with_config(Default::default(), &[DEFAULT_OUTPUT])
     }
 
     pub fn with_config(config: lockstep_config::Config, outputs: &[VirtualOutput]) -> Self {
@@ -55,7 +76,7 @@ impl Fixture {
 
     /// A server on the KMS device at `path` (vkms in the VM), opened directly as root.
     pub fn kms(path: &std::path::Path) -> Self {
-        Self::kms_with_config(path, Default::default())
+        Self::kms_with_config(path, floating_config())
     }
 
     /// [`Fixture::kms`] with a config.

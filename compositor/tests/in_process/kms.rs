@@ -507,7 +507,7 @@ fn kms_validation_reports_reuse_before_the_flip_that_releases_the_buffer() {
     let (Some(path), Some(device)) = (vkms(test), sync_device(test)) else {
         return;
     };
-    let mut config = lockstep_config::Config::default();
+    let mut config = crate::fixture::floating_config();
     config.explicit_sync.validation = true;
     let mut f = Fixture::kms_with_config(&path, config);
     let c = f.add_client();

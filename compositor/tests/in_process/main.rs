@@ -4,6 +4,7 @@
 mod acquire_latency;
 mod client;
 mod data_device;
+mod desktop;
 mod fixture;
 mod idle;
 mod kms;

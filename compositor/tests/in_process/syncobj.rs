@@ -268,7 +268,7 @@ fn an_acquire_point_that_never_signals_stalls_only_that_surface() {
     let Some(device) = device("acquire_never_signals") else {
         return;
     };
-    let mut config = lockstep_config::Config::default();
+    let mut config = crate::fixture::floating_config();
     config.explicit_sync.acquire_timeout_ms = 200;
     let mut f = Fixture::with_config(config, &[DEFAULT_OUTPUT]);
     let c = f.add_client();
@@ -388,7 +388,7 @@ fn validation_mode_records_each_kind_of_mistake() {
     let Some(device) = device("validation_mode") else {
         return;
     };
-    let mut config = lockstep_config::Config::default();
+    let mut config = crate::fixture::floating_config();
     config.explicit_sync.validation = true;
     config.explicit_sync.acquire_timeout_ms = 200;
     let mut f = Fixture::with_config(config, &[DEFAULT_OUTPUT]);

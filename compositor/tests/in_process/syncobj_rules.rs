@@ -67,7 +67,7 @@ struct Rules {
 
 impl Rules {
     fn new() -> Self {
-        Self::with_config(lockstep_config::Config::default())
+        Self::with_config(crate::fixture::floating_config())
     }
 
     fn with_config(config: lockstep_config::Config) -> Self {
@@ -455,7 +455,7 @@ fn syncobj_rule_client_gone_with_commits_queued_behind_a_held_one() {
 // smithay's cache and this commit brought its buffer on screen).
 #[test]
 fn syncobj_a_bufferless_commit_after_a_late_acquire_never_shows_the_buffer() {
-    let mut config = lockstep_config::Config::default();
+    let mut config = crate::fixture::floating_config();
     config.explicit_sync.acquire_timeout_ms = 50;
     config.explicit_sync.validation = true;
     let mut r = Rules::with_config(config);
@@ -491,7 +491,7 @@ fn syncobj_a_bufferless_commit_after_a_late_acquire_never_shows_the_buffer() {
 /// `wl_display`; another client is not affected and every wait of the first one ends.
 #[test]
 fn syncobj_held_commits_are_capped_per_client() {
-    let mut config = lockstep_config::Config::default();
+    let mut config = crate::fixture::floating_config();
     config.explicit_sync.max_held_commits_per_client = 4;
     let mut r = Rules::with_config(config);
     let other = r.f.add_client();
@@ -550,7 +550,7 @@ fn syncobj_held_commits_are_capped_per_client() {
 /// Validation mode forgets the timelines a client destroyed, so its memory stays bounded.
 #[test]
 fn syncobj_validation_forgets_destroyed_timelines() {
-    let mut config = lockstep_config::Config::default();
+    let mut config = crate::fixture::floating_config();
     config.explicit_sync.validation = true;
     let mut r = Rules::with_config(config);
     let surface = r.top.surface.clone();
@@ -613,7 +613,7 @@ fn syncobj_uncommitted_subsurface_state_is_not_shown_with_the_parents_commit() {
 fn syncobj_validation_reports_reuse_before_the_release_point_is_signalled() {
     use lockstep::sync_validation::MistakeKind;
     for deferred in [true, false] {
-        let mut config = lockstep_config::Config::default();
+        let mut config = crate::fixture::floating_config();
         config.explicit_sync.validation = true;
         let mut r = Rules::with_release(config, deferred);
         let surface = r.top.surface.clone();

@@ -1,0 +1,309 @@
+//! Actions: everything a user can ask lockstep to do, and the one place that does it.
+//!
+//! Key bindings (`bindings.rs`) and IPC (`lockstep msg action ...`, `ipc.rs`) both end in
+//! [`run`], so every binding can be tested over IPC and the list is documented once (the
+//! README's action table). The [`Action`] type and its word grammar (`"workspace 3"`) live
+//! in the config crate, so that a misspelt action in `[binds]` is a load-time error with a
+//! line and column; this module re-exports it and executes it.
+//!
+//! Window actions act on the focused window through the layout, then apply the layout
+//! (`shell::apply_layout`), which configures the toplevels and lets keyboard focus follow.
+//! Programs are started with the Wayland socket in `WAYLAND_DISPLAY`, without the host's
+//! `DISPLAY`, with the open-file limit and signal mask lockstep itself started with, and are
+//! reaped on a thread of their own so the event loop never waits for them.
+
+use std::{
+    ffi::OsStr,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+pub use lockstep_config::{Action, Direction};
+use tracing::{info, warn};
+
+use crate::{layout, shell, state::State};
+
+/// Why an action could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The program could not be started.
+    #[error("cannot start {program:?}: {source}; is it installed and on PATH?")]
+    Spawn {
+        /// What was started.
+        program: String,
+        /// Why not.
+        source: std::io::Error,
+    },
+    /// `terminal` found none of the terminals it looks for.
+    #[error("no terminal found: install foot or weston-terminal, or set $TERMINAL")]
+    NoTerminal,
+    /// `launcher` found no launcher.
+    #[error("no launcher found: install fuzzel, or bind Super+D to `spawn <your launcher>`")]
+    NoLauncher,
+    /// An output name that does not exist.
+    #[error("no output named {0:?}")]
+    NoSuchOutput(String),
+    /// An empty workspace name.
+    #[error("a workspace needs a number or a name")]
+    BadWorkspace,
+    /// The config file could not be loaded; the running config stays.
+    #[error("the config was not reloaded (the running config stays): {0}")]
+    Config(String),
+    /// No output to take a screenshot of.
+    #[error("no output to take a screenshot of")]
+    NoOutput,
+    /// Capturing the output failed.
+    #[error("screenshot failed: {0}")]
+    Capture(String),
+}
+
+/// Runs `action`; `Ok` carries a short description of what happened (for IPC and logs).
+pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
+    info!(?action, "action");
+    let core = &mut state.core;
+    let done = |what: &str| Ok(what.to_owned());
+    let result = match action {
+        Action::Spawn(args) => spawn_program(args, core.socket_name.as_deref()),
+        Action::SpawnSh(command) => spawn_program(
+            &["sh".to_owned(), "-c".to_owned(), command.clone()],
+            core.socket_name.as_deref(),
+        ),
+        Action::Terminal => {
+            let terminal = find_terminal().ok_or(ActionError::NoTerminal)?;
+            spawn_program(&terminal, core.socket_name.as_deref())
+        }
+        Action::Launcher => {
+            let launcher = find_in_path("fuzzel").ok_or(ActionError::NoLauncher)?;
+            spawn_program(
+                &[launcher.to_string_lossy().into_owned()],
+                core.socket_name.as_deref(),
+            )
+        }
+        Action::Close => {
+            let toplevel = core
+                .layout
+                .focused()
+                .and_then(|id| core.windows.get(&id))
+                .and_then(|w| w.toplevel().cloned());
+            match toplevel {
+                Some(toplevel) => {
+                    toplevel.send_close();
+                    done("asked the focused window to close")
+                }
+                None => done("no window has focus"),
+            }
+        }
+        Action::Focus(direction) => {
+            core.layout.focus_direction(*direction);
+            done("focus moved")
+        }
+        Action::Move(direction) => {
+            core.layout.move_direction(*direction);
+            done("window moved")
+        }
+        Action::Workspace(name) => {
+            let id = layout::WorkspaceId::parse(name).ok_or(ActionError::BadWorkspace)?;
+            core.layout.switch_workspace(&id);
+            Ok(format!("workspace {id} shown"))
+        }
+        Action::MoveToWorkspace(name) => {
+            let id = layout::WorkspaceId::parse(name).ok_or(ActionError::BadWorkspace)?;
+            core.layout.move_to_workspace(id.clone());
+            Ok(format!("moved to workspace {id}"))
+        }
+        Action::MoveWorkspaceToOutput(name) => {
+            if !core.layout.outputs().iter().any(|o| &o.name == name) {
+                return Err(ActionError::NoSuchOutput(name.clone()));
+            }
+            core.layout.move_workspace_to_output(name);
+            Ok(format!("workspace moved to {name}"))
+        }
+        Action::Resize(grow) => {
+            let mut config = core.layout.config().clone();
+            let step = if *grow { 0.05 } else { -0.05 };
+            config.master_ratio = (config.master_ratio + step).clamp(0.1, 0.9);
+            let ratio = config.master_ratio;
+            core.layout.set_config(config);
+            Ok(format!("master column at {:.0} %", ratio * 100.0))
+        }
+        Action::ToggleFloating => {
+            core.layout.toggle_floating();
+            done("floating toggled")
+        }
+        Action::Fullscreen => {
+            if let Some(id) = core.layout.focused() {
+                core.layout.set_fullscreen(id, None);
+            }
+            done("fullscreen toggled")
+        }
+        Action::Maximize => {
+            if let Some(id) = core.layout.focused() {
+                core.layout.set_maximized(id, None);
+            }
+            done("maximize toggled")
+        }
+        Action::ReloadConfig => return reload_config(state),
+        Action::Quit => {
+            info!("quitting (quit action)");
+            core.loop_signal.stop();
+            return done("quitting");
+        }
+        Action::Screenshot(path) => return screenshot(state, path.clone()),
+        Action::None => return done("nothing to do"),
+    };
+    shell::apply_layout(&mut state.core);
+    state.core.focus_dirty = false;
+    shell::sync_keyboard_focus(state);
+    result
+}
+
+/// Reads the config file again; an invalid file keeps the running config and says why.
+pub fn reload_config(state: &mut State) -> Result<String, ActionError> {
+    let path = state.core.config_path.clone();
+    match lockstep_config::Config::load(path.as_deref()) {
+        Ok(loaded) => {
+            let config = loaded.config;
+            if config.keyboard != state.core.config.keyboard {
+                warn!("the [keyboard] settings changed; they apply when lockstep restarts");
+            }
+            state
+                .core
+                .layout
+                .set_config(crate::state::layout_config(&config));
+            state.core.bindings = crate::bindings::Bindings::new(&config);
+            state.core.config = config;
+            shell::apply_layout(&mut state.core);
+            info!(source = %loaded.source, "config reloaded");
+            state
+                .core
+                .events
+                .emit(&crate::events::Event::ConfigReloaded {
+                    source: loaded.source.to_string(),
+                });
+            Ok(format!("config reloaded from {}", loaded.source))
+        }
+        Err(err) => {
+            warn!("config not reloaded, keeping the running one:\n{err}");
+            state
+                .core
+                .events
+                .emit(&crate::events::Event::ConfigRejected {
+                    error: err.to_string(),
+                });
+            Err(ActionError::Config(err.to_string()))
+        }
+    }
+}
+
+fn screenshot(state: &mut State, path: Option<PathBuf>) -> Result<String, ActionError> {
+    let output = state
+        .core
+        .layout
+        .active_output()
+        .and_then(|o| state.core.output_by_name(&o.name))
+        .ok_or(ActionError::NoOutput)?;
+    let path = path.unwrap_or_else(default_screenshot_path);
+    let frame = state
+        .backend
+        .capture(&mut state.core, &output)
+        .map_err(|err| ActionError::Capture(format!("{err:#}")))?;
+    crate::ipc::save_png(frame, path.clone());
+    Ok(format!("saving {}", path.display()))
+}
+
+/// `$XDG_PICTURES_DIR`, else `$HOME`, else `/tmp`, with a name from the time.
+fn default_screenshot_path() -> PathBuf {
+    let dir = std::env::var_os("XDG_PICTURES_DIR")
+        .or_else(|| std::env::var_os("HOME"))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    dir.join(format!("lockstep-{secs}.png"))
+}
+
+/// The terminal `terminal` starts: foot, else weston-terminal, else `$TERMINAL`.
+pub fn find_terminal() -> Option<Vec<String>> {
+    for program in ["foot", "weston-terminal"] {
+        if let Some(path) = find_in_path(program) {
+            return Some(vec![path.to_string_lossy().into_owned()]);
+        }
+    }
+    let terminal = std::env::var("TERMINAL").ok()?;
+    let words: Vec<String> = terminal.split_whitespace().map(str::to_owned).collect();
+    (!words.is_empty()).then_some(words)
+}
+
+/// `program` on `$PATH`, if it is there and executable.
+pub fn find_in_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Starts `args` (program and arguments) for the session on Wayland socket `socket`.
+pub fn spawn_program(args: &[String], socket: Option<&OsStr>) -> Result<String, ActionError> {
+    let Some((program, rest)) = args.split_first() else {
+        return Err(ActionError::Spawn {
+            program: String::new(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "empty command"),
+        });
+    };
+    let mut command = Command::new(program);
+    command.args(rest).env_remove("DISPLAY");
+    if let Some(socket) = socket {
+        command.env("WAYLAND_DISPLAY", socket);
+    }
+    prepare_child(&mut command);
+    let mut child = command.spawn().map_err(|source| ActionError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+    let pid = child.id();
+    info!(pid, command = ?args, "started program");
+    // Reap it off the event loop so it never becomes a zombie.
+    let name = Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let reaper = std::thread::Builder::new()
+        .name("lockstep-reap".into())
+        .spawn(move || match child.wait() {
+            Ok(status) => info!(pid, %status, program = %name, "program exited"),
+            Err(err) => warn!(pid, ?err, "waiting for a program failed"),
+        });
+    if let Err(err) = reaper {
+        warn!(pid, %err, "cannot start a thread to reap the program; it stays a zombie when it exits");
+    }
+    Ok(format!("started {program} (pid {pid})"))
+}
+
+/// What every program lockstep starts gets: the open-file limit lockstep started with, and
+/// no blocked signals (lockstep blocks SIGINT and SIGTERM to read them from a signalfd, and a
+/// blocked mask survives exec: a shell in a terminal started from a binding would otherwise
+/// ignore Ctrl+C for everything it runs).
+pub fn prepare_child(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    crate::socket::restore_fd_limit_in_child(command);
+    // SAFETY: the closure runs in the forked child before exec; sigemptyset and
+    // pthread_sigmask are async-signal-safe and it allocates nothing. `set` is a valid,
+    // initialised sigset_t on the child's stack.
+    unsafe {
+        command.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            if libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
