@@ -45,6 +45,19 @@ impl XdgShellHandler for State {
     }
 
     fn new_popup(&mut self, surface: PopupSurface, _positioner: PositionerState) {
+        if popup_parent_loops(&surface) {
+            // smithay 0.7 accepts a popup whose parent is itself (or one of its own popups),
+            // and walking to the root of such a tree never ends. The protocol's error is
+            // xdg_wm_base.invalid_popup_parent (3), but smithay keeps the client's xdg_wm_base
+            // private, so it is posted on the popup with that code and name.
+            smithay::reexports::wayland_server::Resource::post_error(
+                surface.xdg_popup(),
+                3u32,
+                "xdg_wm_base.invalid_popup_parent: a popup cannot be its own parent or the \
+                 parent of its own parent",
+            );
+            return;
+        }
         self.unconstrain_popup(&surface);
         if let Err(err) = self.core.popups.track_popup(PopupKind::from(surface)) {
             warn!(?err, "cannot track popup");
@@ -234,3 +247,34 @@ pub fn is_window_surface(window: &Window, surface: &WlSurface) -> bool {
 
 delegate_xdg_shell!(State);
 delegate_xdg_decoration!(State);
+
+/// Whether following `surface`'s popup parents comes back to it (or goes absurdly deep).
+fn popup_parent_loops(surface: &PopupSurface) -> bool {
+    use smithay::wayland::{
+        compositor::{get_role, with_states},
+        shell::xdg::{XdgPopupSurfaceData, XDG_POPUP_ROLE},
+    };
+    let me = surface.wl_surface();
+    let mut parent = surface.get_parent_surface();
+    for _ in 0..MAX_POPUP_DEPTH {
+        let Some(p) = parent else {
+            return false;
+        };
+        if &p == me {
+            return true;
+        }
+        if get_role(&p) != Some(XDG_POPUP_ROLE) {
+            return false;
+        }
+        parent = with_states(&p, |states| {
+            states
+                .data_map
+                .get::<XdgPopupSurfaceData>()
+                .and_then(|d| d.lock().ok().and_then(|d| d.parent.clone()))
+        });
+    }
+    true
+}
+
+/// Deeper popup trees than this are refused (menus nest a handful deep).
+const MAX_POPUP_DEPTH: usize = 64;

@@ -404,3 +404,26 @@ fn a_null_string_where_the_protocol_forbids_one_disconnects_only_that_client() {
     );
     assert_good_client_unharmed(&mut f, good);
 }
+
+#[test]
+fn a_popup_parented_to_itself_is_a_protocol_error_not_a_hang() {
+    // smithay 0.7 accepts it and walking to the popup tree's root never ended (100 % CPU
+    // forever; found by lockstep-fuzz).
+    let mut f = Fixture::new();
+    let good = good_client(&mut f);
+    let c = f.add_client();
+    let cl = f.client(c);
+    let surface = cl.compositor.create_surface(&cl.qh, ());
+    let xdg = cl.wm_base.get_xdg_surface(&surface, &cl.qh, ());
+    let positioner = cl.wm_base.create_positioner(&cl.qh, ());
+    positioner.set_size(10, 10);
+    positioner.set_anchor_rect(0, 0, 1, 1);
+    let _popup = xdg.get_popup(Some(&xdg), &positioner, &cl.qh, ());
+    let got_error = f.wait_until(Duration::from_secs(2), |f| {
+        f.client(c).protocol_error().is_some()
+    });
+    assert!(got_error, "no protocol error for a popup parented to itself");
+    let (code, interface, _) = f.client(c).protocol_error().unwrap();
+    assert_eq!((code, interface.as_str()), (3, "xdg_popup"));
+    assert_good_client_unharmed(&mut f, good);
+}
