@@ -41,6 +41,8 @@ use crate::{
 
 /// How long a session waits for a sync before giving up on the connection.
 const STALL: Duration = Duration::from_secs(10);
+/// The same after the session sent a message with a lying size (see [`End`]).
+const DESYNC_WAIT: Duration = Duration::from_secs(1);
 
 /// What the whole run shares with every client thread.
 #[derive(Debug)]
@@ -58,8 +60,16 @@ pub struct Shared {
     pub hostile: f64,
     /// Never send `wl_shm_pool.resize` with a size of 0 (a known crash being fixed).
     pub avoid_resize0: bool,
+    /// Never send a null string where the XML does not allow one (wayland-backend 0.3.17
+    /// does not check, and the generated parser unwraps: a known crash).
+    pub avoid_null_strings: bool,
+    /// Never send a negative `width`/`height` (smithay's `Size::new` debug-asserts on them
+    /// in several handlers: a known crash class in debug builds).
+    pub avoid_negative_sizes: bool,
     /// Requests never to send, as `interface.request` (known crashes being fixed).
     pub avoid_requests: Vec<String>,
+    /// Keep the last requests before the first protocol error of each kind (for the summary).
+    pub error_examples: bool,
     /// Set to stop every client.
     pub stop: AtomicBool,
     /// One request history per client thread.
@@ -108,8 +118,10 @@ pub enum End {
     Killed,
     /// The server closed without an error.
     Closed,
-    /// A sync went unanswered for [`STALL`].
+    /// A sync went unanswered for [`STALL`] on an intact stream.
     Stalled,
+    /// A sync went unanswered after the session sent a message with a lying size.
+    StalledAfterDesync,
     /// The run is over.
     Stopped,
 }
@@ -134,6 +146,9 @@ pub struct Session<'s> {
     /// This session's share of hostile requests.
     pub(crate) hostility: f64,
     sync_pending: Option<(u32, Instant)>,
+    /// A message with a lying size or garbage went out: the server may now be waiting for
+    /// bytes that never come, so an unanswered sync is the fuzzer's doing.
+    pub(crate) desynced: bool,
     got_error: bool,
     write_failed: bool,
 }
@@ -161,8 +176,15 @@ pub fn run_client(shared: Arc<Shared>, index: usize, mut rng: Rng) {
         match end {
             End::Clean => Stats::bump(&stats.clean_closes),
             End::Killed => Stats::bump(&stats.killed_with_error),
-            End::Closed => Stats::bump(&stats.closed_without_error),
-            End::Stalled => Stats::bump(&stats.stalled),
+            End::Closed => {
+                Stats::bump(&stats.closed_without_error);
+                stats.example("closed without an error", history);
+            }
+            End::Stalled => {
+                Stats::bump(&stats.stalled);
+                stats.example("stalled on an intact stream", history);
+            }
+            End::StalledAfterDesync => Stats::bump(&stats.stalled_after_desync),
             End::Stopped => {}
         }
     }
@@ -184,6 +206,7 @@ impl<'s> Session<'s> {
             serials: VecDeque::new(),
             hostility: hostility.min(1.0),
             sync_pending: None,
+            desynced: false,
             got_error: false,
             write_failed: false,
         };
@@ -330,8 +353,15 @@ impl<'s> Session<'s> {
             }
             // Synced: the batch is done.
             let (_, since) = self.sync_pending?;
-            if since.elapsed() > STALL {
-                return Some(End::Stalled);
+            // After a lying message the server may wait for bytes that never come; give it
+            // a moment to close us, then move on rather than idling for the full limit.
+            let limit = if self.desynced { DESYNC_WAIT } else { STALL };
+            if since.elapsed() > limit {
+                return Some(if self.desynced {
+                    End::StalledAfterDesync
+                } else {
+                    End::Stalled
+                });
             }
             if self.shared.stop.load(Ordering::Relaxed) {
                 return Some(End::Stopped);
@@ -378,9 +408,9 @@ impl<'s> Session<'s> {
             match self.conn.next_message() {
                 Ok(Some((object, opcode, body))) => self.handle_event(object, opcode, &body),
                 Ok(None) => return false,
-                Err(_) => {
+                Err(err) => {
                     // A header we cannot cut at: nothing after it can be parsed either.
-                    Stats::bump(&self.shared.stats.unknown_events);
+                    self.unparsed(format!("{err}"));
                     return true;
                 }
             }
@@ -389,17 +419,23 @@ impl<'s> Session<'s> {
 
     fn handle_event(&mut self, object: u32, opcode: u16, body: &[u8]) {
         let Some(obj) = self.objects.get(&object) else {
-            Stats::bump(&self.shared.stats.unknown_events);
+            self.unparsed(format!("event {opcode} for unknown object {object}"));
             return;
         };
         let iface = obj.iface.clone();
         let version = obj.version;
         let Some(msg) = iface.events.get(usize::from(opcode)) else {
-            Stats::bump(&self.shared.stats.unknown_events);
+            self.unparsed(format!(
+                "unknown event {opcode} for {}#{object}",
+                iface.name
+            ));
             return;
         };
         let Ok(args) = decode(body, msg, self.conn.fds()) else {
-            Stats::bump(&self.shared.stats.unknown_events);
+            self.unparsed(format!(
+                "{}#{object}.{} does not decode",
+                iface.name, msg.name
+            ));
             return;
         };
         match (iface.name.as_str(), msg.name.as_str()) {
@@ -417,7 +453,11 @@ impl<'s> Session<'s> {
                 self.history.push(format!(
                     "<- wl_display.error({interface}#{target}, {code}, {message:?})"
                 ));
+                let kind = format!("got {interface} error {code} ({message})");
                 self.shared.stats.protocol_error(interface, code, message);
+                if self.shared.error_examples {
+                    self.shared.stats.example(&kind, self.history);
+                }
                 self.got_error = true;
             }
             ("wl_display", "delete_id") => {
@@ -466,6 +506,15 @@ impl<'s> Session<'s> {
         if msg.destructor {
             self.kill(object);
         }
+    }
+
+    /// Counts an event the session could not parse and keeps the first few as examples.
+    fn unparsed(&mut self, what: String) {
+        Stats::bump(&self.shared.stats.unknown_events);
+        self.history.push(format!("<- (unparsed: {what})"));
+        self.shared
+            .stats
+            .example("received an unparsed event", self.history);
     }
 
     /// Binds every global at a random version both sides support.

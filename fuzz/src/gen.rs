@@ -135,6 +135,10 @@ impl Session<'_> {
                         continue;
                     }
                 }
+                // A known request without its arguments: wayland-backend waits for the rest
+                // of the message forever (it never rejects a short message), so this
+                // client's later syncs go unanswered.
+                self.desynced = true;
                 let line = format!("{}#{id}.<opcode {opcode}>()", iface.name);
                 self.send(encode(id, opcode as u16, Vec::new()), line, true);
                 return;
@@ -223,6 +227,16 @@ impl Session<'_> {
         } else {
             (Some(self.rng.index(msg.args.len())), None)
         };
+        if key.starts_with("zwp_linux_buffer_params_v1.create") && !hostile {
+            let planes = match self.objects.get(&id).map(|o| &o.extra) {
+                Some(Extra::Params { planes }) => *planes,
+                _ => 0,
+            };
+            if planes == 0 && self.rng.chance(0.9) {
+                // Without a plane this is always the same error: add one first.
+                return false;
+            }
+        }
         let first_id = self.next_id;
         let mut built = Built::new();
         let special = match key.as_str() {
@@ -256,6 +270,10 @@ impl Session<'_> {
             msg.name,
             built.parts.join(", ")
         );
+        if built.values.iter().any(|v| matches!(v, Value::FdMissing)) {
+            // The server waits for an fd that never comes.
+            self.desynced = true;
+        }
         let mut out = encode(id, opcode as u16, built.values);
         let line = match breakage {
             Some(b) => format!("{line}  {}", self.break_message(&mut out, b)),
@@ -295,16 +313,21 @@ impl Session<'_> {
                 format!("[+{n} surplus fds]")
             }
             Breakage::SizeTooBig => {
+                // Padded to the size it claims: the server gets a complete message with
+                // trailing bytes after the arguments (a stall otherwise, waiting for them).
                 let size = real + 4 * (1 + self.rng.below(64) as u32);
                 set_size(out, size);
-                format!("[size field {size}, real {real}]")
+                out.bytes.resize(size as usize, 0);
+                format!("[size field {size}, {real} bytes of arguments, zero-padded]")
             }
             Breakage::SizeTooSmall => {
+                self.desynced = true;
                 let size = self.rng.below(u64::from(real)) as u32;
                 set_size(out, size);
                 format!("[size field {size}, real {real}]")
             }
             Breakage::Truncated => {
+                self.desynced = true;
                 let keep = 8 + self.rng.index(out.bytes.len() - 7);
                 out.bytes.truncate(keep);
                 set_size(out, keep as u32);
@@ -321,6 +344,7 @@ impl Session<'_> {
         let len = 8 + 4 * self.rng.index(16);
         let mut bytes = self.rng.bytes(len);
         bytes[..4].copy_from_slice(&id.to_ne_bytes());
+        self.desynced = true;
         let line = format!("(garbage: {len} bytes to #{id})");
         self.send(
             OutMessage {
@@ -478,6 +502,7 @@ impl Session<'_> {
         let mut v = [offset, width, height, stride, format];
         if hostile {
             let i = self.rng.index(5);
+            let negative_ok = !self.shared.avoid_negative_sizes || !(i == 1 || i == 2);
             v[i] = *self.rng.pick(&[
                 -1,
                 0,
@@ -488,6 +513,9 @@ impl Session<'_> {
                 0x4000,
                 1,
             ]);
+            if !negative_ok {
+                v[i] = v[i].abs();
+            }
         }
         for (k, value) in v.into_iter().enumerate() {
             b.push(if k == 4 {
@@ -553,6 +581,9 @@ impl Session<'_> {
             match self.rng.below(4) {
                 // Wider than the stride says: the stride < width × bpp case.
                 0 => (width, height) = (16384, 1),
+                1 if self.shared.avoid_negative_sizes => {
+                    (width, height) = (*self.rng.pick(&[0, i32::MAX]), 1)
+                }
                 1 => (width, height) = (*self.rng.pick(&[0, -1, i32::MAX]), 1),
                 2 => format = self.rng.next_u32(),
                 _ => flags = self.rng.next_u32(),
@@ -612,6 +643,12 @@ impl Session<'_> {
                 } else {
                     self.plausible_number(iface, arg)
                 };
+                let size = arg.name.contains("width") || arg.name.contains("height");
+                let v = if self.shared.avoid_negative_sizes && size && (v as i32) < 0 {
+                    (v as i32).unsigned_abs() & 0x7fff_ffff
+                } else {
+                    v
+                };
                 if arg.ty == ArgType::Int {
                     Value::Int(v as i32)
                 } else {
@@ -657,7 +694,7 @@ impl Session<'_> {
                     }
                 }
             }
-            ArgType::Object => match self.object_arg(arg, bad) {
+            ArgType::Object => match self.object_arg(arg, bad, &b.values) {
                 Some(id) => Value::Object(id),
                 None => return false,
             },
@@ -679,6 +716,10 @@ impl Session<'_> {
                         SERVER_ID_START + 5,
                         u32::MAX,
                     ]);
+                    // Reusing the id of an object that is gone is legal: track it then.
+                    if self.objects.get(&id).is_none_or(|o| !o.alive) {
+                        b.created.push((id, child));
+                    }
                     Value::NewId(id)
                 } else {
                     let id = self.alloc_id();
@@ -710,7 +751,7 @@ impl Session<'_> {
             let i = self.rng.index(self.serials.len());
             return self.serials[i];
         }
-        if matches!(name, "width" | "height" | "w" | "h") {
+        if name.contains("width") || name.contains("height") {
             return self.rng.range_i64(0, 1024) as u32;
         }
         if name == "scale" {
@@ -727,7 +768,7 @@ impl Session<'_> {
     fn string(&mut self, arg: &Arg, bad: bool) -> Option<Vec<u8>> {
         if bad {
             return match self.rng.below(5) {
-                0 => None,
+                0 if !self.shared.avoid_null_strings => None,
                 1 => Some(vec![b'x'; 3000]),
                 2 => Some(vec![0xff, 0xfe, 0xc3, 0x28]),
                 3 => Some(b"a\0b".to_vec()),
@@ -753,7 +794,7 @@ impl Session<'_> {
 
     /// An object id for an `object` argument: a live one of the right interface (or null
     /// when allowed and there is none); a wrong one when `bad`.
-    fn object_arg(&mut self, arg: &Arg, bad: bool) -> Option<u32> {
+    fn object_arg(&mut self, arg: &Arg, bad: bool, earlier: &[Value]) -> Option<u32> {
         if bad {
             let any_live: Vec<u32> = self.live.values().flatten().copied().collect();
             let dead: Vec<u32> = self
@@ -774,10 +815,24 @@ impl Session<'_> {
                 _ => 0,
             });
         }
-        let candidates: Vec<u32> = match arg.interface.as_deref() {
+        let mut candidates: Vec<u32> = match arg.interface.as_deref() {
             Some(name) => self.live.get(name).cloned().unwrap_or_default(),
             None => self.live.values().flatten().copied().collect(),
         };
+        // Mostly not an object this request already names (a subsurface of itself, a
+        // popup parented to itself): those are errors; sometimes they are the point.
+        let fresh: Vec<u32> = candidates
+            .iter()
+            .copied()
+            .filter(|id| {
+                !earlier
+                    .iter()
+                    .any(|v| matches!(v, Value::Object(o) if o == id))
+            })
+            .collect();
+        if !fresh.is_empty() && self.rng.chance(0.9) {
+            candidates = fresh;
+        }
         if candidates.is_empty() || (arg.nullable && self.rng.chance(0.15)) {
             return arg.nullable.then_some(0);
         }

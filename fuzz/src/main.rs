@@ -69,7 +69,9 @@ struct Args {
     #[arg(long, default_value_t = 0.05)]
     hostile: f64,
     /// Requests not to send while a crash they trigger is being fixed: `resize0`
-    /// (wl_shm_pool.resize to 0, a known smithay panic) or any `interface.request`
+    /// (wl_shm_pool.resize to 0, a known smithay panic), `null-strings` (null for a
+    /// non-nullable string, a known wayland-backend panic), `negative-sizes` (negative
+    /// width/height: smithay debug assertions) or any `interface.request`
     /// (e.g. `xdg_positioner.set_parent_size`). Repeatable.
     #[arg(long, value_name = "WHAT")]
     avoid: Vec<String>,
@@ -103,6 +105,9 @@ struct Args {
     /// baseline.
     #[arg(long, default_value_t = 64)]
     rss_slack_mib: u64,
+    /// Show, for each protocol error kind, the requests that led to its first occurrence.
+    #[arg(long)]
+    error_examples: bool,
     /// Seconds between progress lines.
     #[arg(long, default_value_t = 10)]
     progress: u64,
@@ -146,12 +151,19 @@ fn run(args: &Args) -> Result<Result<(), Failure>> {
         bail!("--clients must be at least 1 and --hostile within 0..=1");
     }
     let mut avoid_resize0 = false;
+    let mut avoid_null_strings = false;
+    let mut avoid_negative_sizes = false;
     let mut avoid_requests = Vec::new();
     for what in &args.avoid {
         match what.as_str() {
             "resize0" => avoid_resize0 = true,
+            "null-strings" => avoid_null_strings = true,
+            "negative-sizes" => avoid_negative_sizes = true,
             request if request.contains('.') => avoid_requests.push(request.to_owned()),
-            other => bail!("--avoid {other:?}: `resize0` or an `interface.request`"),
+            other => bail!(
+                "--avoid {other:?}: `resize0`, `null-strings`, `negative-sizes` or an \
+                 `interface.request`"
+            ),
         }
     }
 
@@ -200,7 +212,10 @@ fn run(args: &Args) -> Result<Result<(), Failure>> {
         socket: target.socket().to_owned(),
         hostile: args.hostile,
         avoid_resize0,
+        avoid_null_strings,
+        avoid_negative_sizes,
         avoid_requests,
+        error_examples: args.error_examples,
         stop: Default::default(),
         histories: (0..args.clients).map(|_| History::default()).collect(),
     });
@@ -425,11 +440,12 @@ fn report(shared: &Shared, target: &Target, failure: Option<&Failure>, seed: u64
     );
     println!(
         "connections        {} (killed with a protocol error {}, closed without one {}, \
-         closed by the fuzzer {}, stalled {})",
+         closed by the fuzzer {}, stalled after a lying size {}, stalled otherwise {})",
         Stats::get(&s.connections),
         Stats::get(&s.killed_with_error),
         Stats::get(&s.closed_without_error),
         Stats::get(&s.clean_closes),
+        Stats::get(&s.stalled_after_desync),
         Stats::get(&s.stalled)
     );
     println!(
@@ -445,6 +461,12 @@ fn report(shared: &Shared, target: &Target, failure: Option<&Failure>, seed: u64
     for ((interface, code), (count, message)) in s.error_table() {
         let message: String = message.chars().take(90).collect();
         println!("  {count:>8}  {interface} {code}: {message}");
+    }
+    for (how, lines) in s.examples.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        println!("a session that {how} ended with:");
+        for line in lines {
+            println!("    {line}");
+        }
     }
     let Some(Failure(why)) = failure else {
         println!(

@@ -33,8 +33,13 @@ pub struct Stats {
     pub killed_with_error: AtomicU64,
     /// Connections the server closed without an error first.
     pub closed_without_error: AtomicU64,
-    /// Connections abandoned because the server did not answer a sync for 10 s.
+    /// Connections abandoned because the server did not answer a sync for 10 s although
+    /// every message the session sent was well-formed (suspicious).
     pub stalled: AtomicU64,
+    /// A sync unanswered for 1 s after a message with a lying size field, garbage, a
+    /// missing fd or a request without its arguments (expected: the server waits for the
+    /// rest of a message that never comes; the session then hangs up).
+    pub stalled_after_desync: AtomicU64,
     /// Events for object ids the client did not know (bookkeeping drift; skipped).
     pub unknown_events: AtomicU64,
     /// shm pool files shrunk after the compositor mapped them.
@@ -45,7 +50,12 @@ pub struct Stats {
     pub probes: AtomicU64,
     /// Protocol errors by kind, with the first message seen.
     pub errors: Mutex<BTreeMap<ErrorKind, (u64, String)>>,
+    /// The first few stalled and closed-without-error sessions: their last requests.
+    pub examples: Mutex<Vec<(String, Vec<String>)>>,
 }
+
+/// How many sessions of each odd ending the summary shows.
+const EXAMPLES: usize = 3;
 
 impl Stats {
     /// Adds one to `counter`.
@@ -65,6 +75,16 @@ impl Stats {
             .entry((interface, code))
             .or_insert_with(|| (0, message.to_owned()));
         entry.0 += 1;
+    }
+
+    /// Keeps the last requests of a session that ended in `how` (up to [`EXAMPLES`] each).
+    pub fn example(&self, how: &str, history: &History) {
+        let mut examples = self.examples.lock().unwrap_or_else(|p| p.into_inner());
+        if examples.iter().filter(|(h, _)| h == how).count() < EXAMPLES {
+            let lines = history.lines();
+            let tail = lines[lines.len().saturating_sub(12)..].to_vec();
+            examples.push((how.to_owned(), tail));
+        }
     }
 
     /// Total protocol errors.
