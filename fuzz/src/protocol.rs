@@ -365,7 +365,10 @@ pub fn discover(workspace: &Path) -> (Vec<PathBuf>, Vec<String>) {
     if debian.is_dir() {
         xml_below(debian, &mut files);
     } else {
-        notes.push(format!("{} missing (wayland-protocols)", debian.display()));
+        notes.push(format!(
+            "{} not installed (optional: the wayland-protocols crate's XML covers it)",
+            debian.display()
+        ));
     }
     match crate_dirs(workspace) {
         Ok(dirs) => {
