@@ -56,7 +56,8 @@ fn serve(mut stream: UnixStream, answer: &AtomicBool) {
                 let callback = word(8);
                 let mut done = Vec::new();
                 done.extend_from_slice(&callback.to_ne_bytes());
-                done.extend_from_slice(&((12u32 << 16) | 0).to_ne_bytes());
+                // wl_callback.done: size 12, opcode 0.
+                done.extend_from_slice(&(12u32 << 16).to_ne_bytes());
                 done.extend_from_slice(&0u32.to_ne_bytes());
                 if stream.write_all(&done).is_err() {
                     return;
