@@ -264,6 +264,14 @@ impl Session<'_> {
                 }
             }
         }
+        if self.shared.avoid_resize0
+            && key == "wl_shm_pool.resize"
+            && matches!(built.values.first(), Some(Value::Int(0)))
+        {
+            // Whatever produced it (half of a 1-byte pool, the generic generator).
+            self.next_id = first_id;
+            return false;
+        }
         let line = format!(
             "{}#{id}.{}({})",
             iface.name,
