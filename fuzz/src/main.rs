@@ -32,7 +32,10 @@ mod wire;
 use std::{
     path::PathBuf,
     process::ExitCode,
-    sync::{atomic::Ordering, Arc},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     thread,
     time::{Duration, Instant, SystemTime},
 };
@@ -119,10 +122,36 @@ struct Args {
 /// Why a run failed.
 struct Failure(String);
 
+/// Set by SIGINT/SIGTERM: the run stops at the next check, and the compositor the fuzzer
+/// started is ended and its runtime dir removed (they would outlive a killed fuzzer).
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+fn catch_interrupts() {
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe; the
+        // function pointer has the signature signal(2) expects.
+        unsafe {
+            libc::signal(
+                signal,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    catch_interrupts();
     match run(&args) {
         Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(Failure(_))) if INTERRUPTED.load(Ordering::Relaxed) => {
+            println!("interrupted");
+            ExitCode::from(130)
+        }
         Ok(Err(Failure(why))) => {
             println!("FAIL: {why}");
             ExitCode::from(1)
@@ -277,6 +306,9 @@ fn stop_clients(shared: &Shared, handles: Vec<thread::JoinHandle<()>>) {
 
 /// Checks liveness and answers once: `Err` on death, panic or a probe over the limit.
 fn health(target: &mut Target, shared: &Shared, limit: Duration) -> Result<Duration, Failure> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        return Err(Failure("interrupted".into()));
+    }
     target.check().map_err(Failure)?;
     match probe(target.socket(), limit) {
         Ok(took) => {
@@ -467,6 +499,9 @@ fn report(shared: &Shared, target: &Target, failure: Option<&Failure>, seed: u64
         for line in lines {
             println!("    {line}");
         }
+    }
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        return;
     }
     let Some(Failure(why)) = failure else {
         println!(
