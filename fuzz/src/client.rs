@@ -216,8 +216,13 @@ impl<'s> Session<'s> {
         session
     }
 
-    /// Registers object `id`.
+    /// Registers object `id`. Ids 0 (null) and 1 (wl_display, registered first) are never
+    /// taken over, whatever a hostile request or a misparsed event claims.
     pub(crate) fn insert(&mut self, id: u32, iface: Arc<Interface>, version: u32) {
+        if id == 0 || (id == 1 && self.objects.contains_key(&1)) {
+            return;
+        }
+        self.kill(id);
         self.live.entry(iface.name.clone()).or_default().push(id);
         self.objects.insert(
             id,
