@@ -18,7 +18,6 @@
 //! baseline sample → fuzzing (`--seconds` s) → all clients leave, settle, final sample.
 //! Comparing two quiet moments that both come after heavy fuzzing keeps one-time growth
 //! (allocator arenas, caches) out of the leak check.
-#![allow(clippy::disallowed_macros)] // the CLI's output is what this binary is for
 
 mod client;
 mod fds;
@@ -143,6 +142,7 @@ fn catch_interrupts() {
     }
 }
 
+#[allow(clippy::disallowed_macros)] // CLI output
 fn main() -> ExitCode {
     let args = Args::parse();
     catch_interrupts();
@@ -170,6 +170,7 @@ fn default_seed() -> u64 {
     (now.as_secs() << 20) ^ u64::from(now.subsec_micros()) ^ u64::from(std::process::id())
 }
 
+#[allow(clippy::disallowed_macros)] // CLI output
 fn run(args: &Args) -> Result<Result<(), Failure>> {
     let seed = args.seed.unwrap_or_else(default_seed);
     println!(
@@ -253,6 +254,7 @@ fn run(args: &Args) -> Result<Result<(), Failure>> {
     Ok(outcome)
 }
 
+#[allow(clippy::disallowed_macros)] // CLI output
 fn load_protocols(args: &Args) -> Result<Protocols> {
     let files = if args.xml.is_empty() {
         let workspace = args.workspace.clone().unwrap_or_else(|| {
@@ -305,6 +307,7 @@ fn stop_clients(shared: &Shared, handles: Vec<thread::JoinHandle<()>>) {
 }
 
 /// Checks liveness and answers once: `Err` on death, panic or a probe over the limit.
+#[allow(clippy::disallowed_macros)] // CLI output
 fn health(target: &mut Target, shared: &Shared, limit: Duration) -> Result<Duration, Failure> {
     if INTERRUPTED.load(Ordering::Relaxed) {
         return Err(Failure("interrupted".into()));
@@ -381,6 +384,7 @@ fn phase(
     result
 }
 
+#[allow(clippy::disallowed_macros)] // CLI output
 fn progress(shared: &Shared, name: &str, t: Duration, now: Option<Sample>, slowest: Duration) {
     let s = &shared.stats;
     println!(
@@ -406,6 +410,7 @@ fn settle(args: &Args, shared: &Shared, target: &mut Target) -> Result<Sample, F
     sample(target.pid()).ok_or_else(|| Failure("lockstep vanished while settling".into()))
 }
 
+#[allow(clippy::disallowed_macros)] // CLI output
 fn fuzz(args: &Args, seed: u64, shared: &Arc<Shared>, target: &mut Target) -> Result<(), Failure> {
     let mut rng = Rng::new(seed);
     let start =
@@ -460,6 +465,7 @@ fn fuzz(args: &Args, seed: u64, shared: &Arc<Shared>, target: &mut Target) -> Re
     Ok(())
 }
 
+#[allow(clippy::disallowed_macros)] // CLI output
 fn report(shared: &Shared, target: &Target, failure: Option<&Failure>, seed: u64, args: &Args) {
     let s = &shared.stats;
     println!();
