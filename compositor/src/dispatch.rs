@@ -89,7 +89,19 @@ fn install_panic_hook() {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if DISPATCHING.with(|d| d.get()) {
-                warn!(%info, "caught a panic while dispatching a client's requests");
+                // Not Display of the hook info: its "panicked at" would read as a crash to
+                // anyone (or any tool, like lockstep-fuzz) watching the log for real ones.
+                let at = info
+                    .location()
+                    .map(|l| format!("{}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                let payload = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                warn!(%at, %payload, "caught a client request that unwound the protocol layer");
             } else {
                 default(info);
             }

@@ -14,14 +14,15 @@ pub mod security_context;
 pub mod selection;
 pub mod shm;
 pub mod text_input;
+pub mod virtual_keyboard;
 pub mod xdg_activation;
 pub mod xdg_shell;
 
 use smithay::{
     delegate_alpha_modifier, delegate_content_type, delegate_cursor_shape,
     delegate_keyboard_shortcuts_inhibit, delegate_output, delegate_pointer_gestures,
-    delegate_presentation, delegate_single_pixel_buffer, delegate_viewporter,
-    delegate_virtual_keyboard_manager, delegate_xdg_dialog, delegate_xdg_system_bell,
+    delegate_presentation, delegate_single_pixel_buffer, delegate_viewporter, delegate_xdg_dialog,
+    delegate_xdg_system_bell,
     reexports::wayland_server::{protocol::wl_surface::WlSurface, DisplayHandle},
     wayland::{
         alpha_modifier::AlphaModifierState,
@@ -152,7 +153,6 @@ delegate_cursor_shape!(State);
 delegate_content_type!(State);
 delegate_alpha_modifier!(State);
 delegate_pointer_gestures!(State);
-delegate_virtual_keyboard_manager!(State);
 delegate_keyboard_shortcuts_inhibit!(State);
 delegate_xdg_dialog!(State);
 delegate_xdg_system_bell!(State);

@@ -22,7 +22,10 @@ use std::sync::Arc;
 
 use smithay::{
     delegate_security_context,
-    reexports::wayland_server::Client,
+    reexports::{
+        calloop::{EventSource, Poll, PostAction, Readiness, Token, TokenFactory},
+        wayland_server::Client,
+    },
     wayland::security_context::{
         SecurityContext, SecurityContextHandler, SecurityContextListenerSource,
     },
@@ -46,25 +49,88 @@ impl SecurityContextHandler for State {
             app_id = ?context.app_id,
             "security context created: its clients get no privileged globals"
         );
-        let inserted = self
-            .core
-            .loop_handle
-            .insert_source(source, move |stream, _, state| {
-                let data = ClientState {
-                    security_context: Some(context.clone()),
-                    ..Default::default()
-                };
-                if let Err(err) = state
-                    .core
-                    .display_handle
-                    .insert_client(stream, Arc::new(data))
-                {
-                    warn!(?err, "cannot add a client of a security context");
-                }
-            });
+        let inserted =
+            self.core
+                .loop_handle
+                .insert_source(Guarded(source), move |stream, _, state| {
+                    let data = ClientState {
+                        security_context: Some(context.clone()),
+                        ..Default::default()
+                    };
+                    if let Err(err) = state
+                        .core
+                        .display_handle
+                        .insert_client(stream, Arc::new(data))
+                    {
+                        warn!(?err, "cannot add a client of a security context");
+                    }
+                });
         if let Err(err) = inserted {
             warn!(error = %err.error, "cannot listen on a security context's socket");
         }
+    }
+}
+
+/// A security context's listener whose failures end only that listener.
+///
+/// smithay 0.7's `SecurityContextListenerSource` returns the error of a failed `accept`, and
+/// calloop then stops the whole event loop. A sandbox (or any client of the privileged global)
+/// hands lockstep whatever fd it likes as the "listening socket": a pipe or a memfd makes
+/// `accept` fail with EINVAL/ENOTSOCK (found by lockstep-fuzz). Here such a listener is
+/// dropped with a log line; running out of fds only skips this round.
+struct Guarded(SecurityContextListenerSource);
+
+impl EventSource for Guarded {
+    type Event = <SecurityContextListenerSource as EventSource>::Event;
+    type Metadata = <SecurityContextListenerSource as EventSource>::Metadata;
+    type Ret = <SecurityContextListenerSource as EventSource>::Ret;
+    type Error = std::io::Error;
+
+    fn process_events<F>(
+        &mut self,
+        readiness: Readiness,
+        token: Token,
+        callback: F,
+    ) -> Result<PostAction, Self::Error>
+    where
+        F: FnMut(Self::Event, &mut Self::Metadata) -> Self::Ret,
+    {
+        match self.0.process_events(readiness, token, callback) {
+            Ok(action) => Ok(action),
+            Err(err)
+                if matches!(
+                    err.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                ) =>
+            {
+                warn!(%err, "cannot accept on a security context's socket now");
+                Ok(PostAction::Continue)
+            }
+            Err(err) => {
+                warn!(%err, "a security context's listening fd is not a listening socket; dropping that context");
+                Ok(PostAction::Remove)
+            }
+        }
+    }
+
+    fn register(
+        &mut self,
+        poll: &mut Poll,
+        token_factory: &mut TokenFactory,
+    ) -> smithay::reexports::calloop::Result<()> {
+        self.0.register(poll, token_factory)
+    }
+
+    fn reregister(
+        &mut self,
+        poll: &mut Poll,
+        token_factory: &mut TokenFactory,
+    ) -> smithay::reexports::calloop::Result<()> {
+        self.0.reregister(poll, token_factory)
+    }
+
+    fn unregister(&mut self, poll: &mut Poll) -> smithay::reexports::calloop::Result<()> {
+        self.0.unregister(poll)
     }
 }
 

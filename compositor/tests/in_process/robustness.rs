@@ -422,8 +422,38 @@ fn a_popup_parented_to_itself_is_a_protocol_error_not_a_hang() {
     let got_error = f.wait_until(Duration::from_secs(2), |f| {
         f.client(c).protocol_error().is_some()
     });
-    assert!(got_error, "no protocol error for a popup parented to itself");
+    assert!(
+        got_error,
+        "no protocol error for a popup parented to itself"
+    );
     let (code, interface, _) = f.client(c).protocol_error().unwrap();
     assert_eq!((code, interface.as_str()), (3, "xdg_popup"));
+    assert_good_client_unharmed(&mut f, good);
+}
+
+wayland_client::delegate_noop!(ClientData: ignore wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_manager_v1::ZwpVirtualKeyboardManagerV1);
+wayland_client::delegate_noop!(ClientData: ignore wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_v1::ZwpVirtualKeyboardV1);
+
+#[test]
+fn a_virtual_keyboard_keymap_smaller_than_announced_is_an_error_not_a_sigbus() {
+    use wayland_protocols_misc::zwp_virtual_keyboard_v1::client::zwp_virtual_keyboard_manager_v1::ZwpVirtualKeyboardManagerV1;
+    // smithay 0.7 let xkbcommon map and read the announced size: a 16-byte memfd announced as
+    // 64 KiB killed the compositor with SIGBUS (found by lockstep-fuzz).
+    let mut f = Fixture::new();
+    let good = good_client(&mut f);
+    let c = f.add_client();
+    let (name, _) = f.client(c).data.globals["zwp_virtual_keyboard_manager_v1"];
+    let cl = f.client(c);
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    let manager: ZwpVirtualKeyboardManagerV1 = registry.bind(name, 1, &cl.qh, ());
+    let keyboard = manager.create_virtual_keyboard(&cl.seat, &cl.qh, ());
+    let fd = memfd(16);
+    keyboard.keymap(1, fd.as_fd(), 64 * 1024);
+    let got_error = f.wait_until(Duration::from_secs(2), |f| {
+        f.client(c).protocol_error().is_some()
+    });
+    assert!(got_error, "no protocol error for a short keymap");
+    let (code, interface, _) = f.client(c).protocol_error().unwrap();
+    assert_eq!((code, interface.as_str()), (0, "zwp_virtual_keyboard_v1"));
     assert_good_client_unharmed(&mut f, good);
 }

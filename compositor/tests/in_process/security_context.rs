@@ -65,3 +65,26 @@ fn sandboxed_clients_do_not_see_privileged_globals() {
     assert_eq!(f.client(sandboxed).protocol_error(), None);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_security_context_whose_listen_fd_is_no_socket_ends_only_that_context() {
+    // smithay 0.7's listener returned accept's EINVAL/ENOTSOCK, which stopped lockstep's
+    // whole event loop (found by lockstep-fuzz).
+    let mut f = Fixture::new();
+    let host = f.add_client();
+    f.map_window(host, 40, 30, crate::GREEN);
+    let (global, _) = f.client(host).data.globals["wp_security_context_manager_v1"];
+    let (not_a_socket, _keep) = rustix::pipe::pipe().expect("pipe");
+    let (close_read, _close_write) = rustix::pipe::pipe().expect("pipe");
+    let cl = f.client(host);
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    let manager: WpSecurityContextManagerV1 = registry.bind(global, 1, &cl.qh, ());
+    let context = manager.create_listener(not_a_socket.as_fd(), close_read.as_fd(), &cl.qh, ());
+    context.commit();
+    f.roundtrip(host);
+    // Make the "listening socket" readable, so the loop tries to accept on it.
+    rustix::io::write(&_keep, b"x").expect("write");
+    f.run_for(Duration::from_millis(100));
+    f.roundtrip(host);
+    f.map_window(host, 20, 20, crate::GREEN);
+}
