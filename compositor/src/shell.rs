@@ -710,7 +710,10 @@ pub fn maximize(core: &mut Core, surface: &ToplevelSurface, on: bool) {
             core.layout.set_maximized(id, Some(on));
             apply_layout(core);
         }
-        None => set_unmapped_state(surface, xdg_toplevel::State::Maximized, on),
+        None => {
+            set_unmapped_size(core, surface, on);
+            set_unmapped_state(surface, xdg_toplevel::State::Maximized, on);
+        }
     }
 }
 
@@ -722,8 +725,27 @@ pub fn fullscreen(core: &mut Core, surface: &ToplevelSurface, on: bool) {
             core.layout.set_fullscreen(id, Some(on));
             apply_layout(core);
         }
-        None => set_unmapped_state(surface, xdg_toplevel::State::Fullscreen, on),
+        None => {
+            set_unmapped_size(core, surface, on);
+            set_unmapped_state(surface, xdg_toplevel::State::Fullscreen, on);
+        }
     }
+}
+
+/// A toplevel that asks to be fullscreen or maximized before it is mapped is configured to
+/// the size of the output it will open on, so that its first buffer already covers it (a
+/// game or video player that starts fullscreen). The layout sets the exact size at map time.
+fn set_unmapped_size(core: &Core, surface: &ToplevelSurface, on: bool) {
+    if !on {
+        return;
+    }
+    let Some(size) = active_output(core)
+        .and_then(|o| core.space.output_geometry(&o))
+        .map(|g| g.size)
+    else {
+        return;
+    };
+    surface.with_pending_state(|state| state.size = Some(size));
 }
 
 /// Sets `state` on a toplevel that is not mapped yet; the layout takes it over at map time.
