@@ -239,22 +239,37 @@ impl Dispatch<ZwlrScreencopyFrameV1, FrameEvents> for ClientData {
 
 wayland_client::delegate_noop!(ClientData: ignore ZwlrScreencopyManagerV1);
 
+/// The client's screencopy manager (v3) and its first output.
+fn screencopy_manager(
+    f: &mut Fixture,
+    c: ClientId,
+) -> (
+    ZwlrScreencopyManagerV1,
+    wayland_client::protocol::wl_output::WlOutput,
+) {
+    let (global, _) = f.client(c).data.globals["zwlr_screencopy_manager_v1"];
+    let cl = f.client(c);
+    let output = cl.output.clone().expect("an output");
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    (registry.bind(global, 3, &cl.qh, ()), output)
+}
+
+/// An XRGB8888 shm buffer the size of the default 1280×720 output (a screencopy target).
+fn output_sized_buffer(
+    cl: &mut crate::client::TestClient,
+) -> wayland_client::protocol::wl_buffer::WlBuffer {
+    let fd = memfd(1280 * 720 * 4);
+    let pool = cl.shm.create_pool(fd.as_fd(), 1280 * 720 * 4, &cl.qh, ());
+    pool.create_buffer(0, 1280, 720, 1280 * 4, wl_shm::Format::Xrgb8888, &cl.qh, ())
+}
+
 #[test]
 fn waiting_screencopies_are_bounded_per_client_and_dropped_with_their_frames() {
     use lockstep::handlers::screencopy::MAX_PENDING_PER_CLIENT;
     let mut f = Fixture::new();
     let good = good_client(&mut f);
     let c = f.add_client();
-    let (global, _) = *f
-        .client(c)
-        .data
-        .globals
-        .get("zwlr_screencopy_manager_v1")
-        .expect("screencopy is offered");
-    let output = f.client(c).output.clone().expect("an output");
-    let cl = f.client(c);
-    let registry = cl.conn.display().get_registry(&cl.qh, ());
-    let manager: ZwlrScreencopyManagerV1 = registry.bind(global, 3, &cl.qh, ());
+    let (manager, output) = screencopy_manager(&mut f, c);
     let requests = MAX_PENDING_PER_CLIENT + 4;
     let mut frames = Vec::new();
     for _ in 0..requests {
@@ -266,9 +281,7 @@ fn waiting_screencopies_are_bounded_per_client_and_dropped_with_their_frames() {
     f.roundtrip(c);
     // One 1280×720 XRGB8888 shm buffer is enough for all of them (each only waits).
     let cl = f.client(c);
-    let fd = memfd(1280 * 720 * 4);
-    let pool = cl.shm.create_pool(fd.as_fd(), 1280 * 720 * 4, &cl.qh, ());
-    let buffer = pool.create_buffer(0, 1280, 720, 1280 * 4, wl_shm::Format::Xrgb8888, &cl.qh, ());
+    let buffer = output_sized_buffer(cl);
     for (frame, _) in &frames {
         frame.copy_with_damage(&buffer);
     }
@@ -311,22 +324,12 @@ fn waiting_screencopies_of_a_client_that_disconnects_are_dropped() {
     let mut f = Fixture::new();
     let good = good_client(&mut f);
     let c = f.add_client();
-    let (global, _) = *f
-        .client(c)
-        .data
-        .globals
-        .get("zwlr_screencopy_manager_v1")
-        .expect("screencopy is offered");
-    let output = f.client(c).output.clone().expect("an output");
+    let (manager, output) = screencopy_manager(&mut f, c);
     let cl = f.client(c);
-    let registry = cl.conn.display().get_registry(&cl.qh, ());
-    let manager: ZwlrScreencopyManagerV1 = registry.bind(global, 3, &cl.qh, ());
     let frame = manager.capture_output(0, &output, &cl.qh, FrameEvents::default());
     f.roundtrip(c);
     let cl = f.client(c);
-    let fd = memfd(1280 * 720 * 4);
-    let pool = cl.shm.create_pool(fd.as_fd(), 1280 * 720 * 4, &cl.qh, ());
-    let buffer = pool.create_buffer(0, 1280, 720, 1280 * 4, wl_shm::Format::Xrgb8888, &cl.qh, ());
+    let buffer = output_sized_buffer(cl);
     frame.copy_with_damage(&buffer);
     f.roundtrip(c);
     assert_eq!(f.server.state.core.pending_screencopies.len(), 1);
