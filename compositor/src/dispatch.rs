@@ -101,7 +101,9 @@ fn install_panic_hook() {
                     .map(|s| s.to_string())
                     .or_else(|| info.payload().downcast_ref::<String>().cloned())
                     .unwrap_or_default();
-                warn!(%at, %payload, "caught a client request that unwound the protocol layer");
+                // RUST_BACKTRACE=1 adds where it came from (Backtrace::capture honours it).
+                let backtrace = std::backtrace::Backtrace::capture();
+                warn!(%at, %payload, %backtrace, "caught a client request that unwound the protocol layer");
             } else {
                 default(info);
             }

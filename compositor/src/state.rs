@@ -238,7 +238,9 @@ impl Core {
         seat.add_pointer();
 
         let validation = config.explicit_sync.validation;
-        let protocols = crate::handlers::Protocols::new(&dh, loop_handle.clone());
+        let mut protocols = crate::handlers::Protocols::new(&dh, loop_handle.clone());
+        protocols.selection.anchor =
+            crate::handlers::selection_anchor::SelectionAnchor::connect(&dh, &loop_handle);
         let layout = crate::layout::Layout::new(layout_config(&config));
         let bindings = crate::bindings::Bindings::new(&config);
         Ok(Self {

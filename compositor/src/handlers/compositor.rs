@@ -7,11 +7,14 @@
 
 use smithay::{
     backend::renderer::utils::on_commit_buffer_handler,
-    delegate_compositor,
     desktop::PopupKind,
     input::pointer::CursorImageStatus,
     reexports::wayland_server::{
-        protocol::{wl_buffer, wl_surface::WlSurface},
+        delegate_dispatch, delegate_global_dispatch,
+        protocol::{
+            wl_buffer, wl_callback::WlCallback, wl_compositor::WlCompositor,
+            wl_subcompositor::WlSubcompositor, wl_surface::WlSurface,
+        },
         Client,
     },
     wayland::{
@@ -186,4 +189,10 @@ impl BufferHandler for State {
     fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
 }
 
-delegate_compositor!(State);
+// What `delegate_compositor!` wires, except wl_surface, wl_region and wl_subsurface:
+// `surface_requests.rs` checks some of their requests before smithay sees them.
+delegate_global_dispatch!(State: [WlCompositor: ()] => CompositorState);
+delegate_global_dispatch!(State: [WlSubcompositor: ()] => CompositorState);
+delegate_dispatch!(State: [WlCompositor: ()] => CompositorState);
+delegate_dispatch!(State: [WlCallback: ()] => CompositorState);
+delegate_dispatch!(State: [WlSubcompositor: ()] => CompositorState);

@@ -12,7 +12,10 @@ pub mod screencopy;
 pub mod seat;
 pub mod security_context;
 pub mod selection;
+pub mod selection_anchor;
+pub mod selection_devices;
 pub mod shm;
+pub mod surface_requests;
 pub mod text_input;
 pub mod virtual_keyboard;
 pub mod xdg_activation;
@@ -57,6 +60,8 @@ pub struct Protocols {
     pub selection: selection::SelectionProtocols,
     /// wp_security_context_manager_v1.
     pub security_context: SecurityContextState,
+    /// How many security-context listeners are open (capped, `security_context.rs`).
+    pub security_context_listeners: security_context::ListenerCount,
     /// xdg_activation_v1.
     pub xdg_activation: XdgActivationState,
     /// zwp_keyboard_shortcuts_inhibit_manager_v1.
@@ -93,6 +98,7 @@ impl Protocols {
             selection: selection::SelectionProtocols::new(dh),
             // Sandboxed clients must not create nested contexts (the protocol's rule).
             security_context: SecurityContextState::new::<State, _>(dh, may_use_privileged),
+            security_context_listeners: Default::default(),
             xdg_activation: XdgActivationState::new::<State>(dh),
             keyboard_shortcuts_inhibit: KeyboardShortcutsInhibitState::new::<State>(dh),
             _stateless: Stateless {

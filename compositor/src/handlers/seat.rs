@@ -6,7 +6,7 @@
 //! xdg_toplevel's `activated` state (the toplevel of the focused surface, or of its popup).
 
 use smithay::{
-    delegate_data_device, delegate_seat,
+    delegate_seat,
     input::{pointer::CursorImageStatus, Seat, SeatHandler, SeatState},
     reexports::wayland_server::{protocol::wl_surface::WlSurface, Resource},
     wayland::selection::{
@@ -58,4 +58,13 @@ impl ClientDndGrabHandler for State {}
 impl ServerDndGrabHandler for State {}
 
 delegate_seat!(State);
-delegate_data_device!(State);
+// The manager and device are dispatched through `selection_devices.rs`, which makes smithay
+// forget the devices of clients that are gone; the rest is smithay's as `delegate_data_device!`
+// would wire it.
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_data_device_manager::WlDataDeviceManager: ()
+] => DataDeviceState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_server::protocol::wl_data_source::WlDataSource:
+        smithay::wayland::selection::data_device::DataSourceUserData
+] => DataDeviceState);

@@ -18,7 +18,7 @@
 //! (Output management, gamma control, foreign-toplevel management and the session lock join
 //! this table when they are offered.)
 
-use std::sync::Arc;
+use std::{cell::Cell, rc::Rc, sync::Arc};
 
 use smithay::{
     delegate_security_context,
@@ -42,29 +42,62 @@ pub fn may_use_privileged(client: &Client) -> bool {
         .is_none_or(|data| data.security_context.is_none())
 }
 
+/// At most this many security-context listeners are open at once.
+///
+/// A listener lives until the fd its creator passed as `close_fd` hangs up, which the
+/// protocol leaves entirely to the creator: one that passes an fd that never hangs up (an
+/// eventfd, or a pipe it keeps) makes lockstep hold two fds for good, and it can do that in a
+/// loop. A Flatpak session has one listener per running sandboxed app; 256 leaves room for
+/// that many apps and bounds the fds to 512. The protocol has no error for "too many": a
+/// listener over the limit is closed at once (its clients cannot connect) and logged.
+pub const MAX_LISTENERS: usize = 256;
+
+/// The number of open listeners, shared with each listener's event source (which counts itself
+/// out when it is dropped).
+#[derive(Debug, Default, Clone)]
+pub struct ListenerCount(Rc<Cell<usize>>);
+
+impl ListenerCount {
+    /// Open listeners.
+    pub fn get(&self) -> usize {
+        self.0.get()
+    }
+}
+
 impl SecurityContextHandler for State {
     fn context_created(&mut self, source: SecurityContextListenerSource, context: SecurityContext) {
+        let count = self.core.protocols.security_context_listeners.clone();
+        if count.get() >= MAX_LISTENERS {
+            warn!(
+                sandbox = ?context.sandbox_engine,
+                app_id = ?context.app_id,
+                limit = MAX_LISTENERS,
+                "too many security contexts are open; closing the new one (its clients cannot \
+                 connect). Is a sandbox manager leaking them?"
+            );
+            return; // dropping `source` closes its fds
+        }
         info!(
             sandbox = ?context.sandbox_engine,
             app_id = ?context.app_id,
             "security context created: its clients get no privileged globals"
         );
-        let inserted =
-            self.core
-                .loop_handle
-                .insert_source(Guarded(source), move |stream, _, state| {
-                    let data = ClientState {
-                        security_context: Some(context.clone()),
-                        ..Default::default()
-                    };
-                    if let Err(err) = state
-                        .core
-                        .display_handle
-                        .insert_client(stream, Arc::new(data))
-                    {
-                        warn!(?err, "cannot add a client of a security context");
-                    }
-                });
+        let inserted = self.core.loop_handle.insert_source(
+            Guarded::new(source, count),
+            move |stream, _, state| {
+                let data = ClientState {
+                    security_context: Some(context.clone()),
+                    ..Default::default()
+                };
+                if let Err(err) = state
+                    .core
+                    .display_handle
+                    .insert_client(stream, Arc::new(data))
+                {
+                    warn!(?err, "cannot add a client of a security context");
+                }
+            },
+        );
         if let Err(err) = inserted {
             warn!(error = %err.error, "cannot listen on a security context's socket");
         }
@@ -78,7 +111,22 @@ impl SecurityContextHandler for State {
 /// hands lockstep whatever fd it likes as the "listening socket": a pipe or a memfd makes
 /// `accept` fail with EINVAL/ENOTSOCK (found by lockstep-fuzz). Here such a listener is
 /// dropped with a log line; running out of fds only skips this round.
-struct Guarded(SecurityContextListenerSource);
+///
+/// It also counts itself in [`ListenerCount`] while it exists.
+struct Guarded(SecurityContextListenerSource, ListenerCount);
+
+impl Guarded {
+    fn new(source: SecurityContextListenerSource, count: ListenerCount) -> Self {
+        count.0.set(count.0.get() + 1);
+        Self(source, count)
+    }
+}
+
+impl Drop for Guarded {
+    fn drop(&mut self) {
+        self.1 .0.set(self.1 .0.get().saturating_sub(1));
+    }
+}
 
 impl EventSource for Guarded {
     type Event = <SecurityContextListenerSource as EventSource>::Event;

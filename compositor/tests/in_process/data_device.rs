@@ -144,6 +144,34 @@ fn data_device(f: &mut Fixture, c: ClientId) -> (WlDataDeviceManager, WlDataDevi
     (manager, device)
 }
 
+/// Client `a` offers a selection of `mime` through its data device.
+fn copy(
+    f: &mut Fixture,
+    a: ClientId,
+    (manager, device): (&WlDataDeviceManager, &WlDataDevice),
+    serial: u32,
+    mime: &str,
+) -> WlDataSource {
+    let cl = f.client(a);
+    let source = manager.create_data_source(&cl.qh, ());
+    source.offer(mime.into());
+    device.set_selection(Some(&source), serial);
+    source
+}
+
+/// A new client with a data device and a window, which takes focus and must be offered the
+/// current selection.
+fn focused_client_with_selection(f: &mut Fixture) -> (ClientId, WlDataDeviceManager, WlDataDevice) {
+    let b = f.add_client();
+    let (manager, device) = data_device(f, b);
+    f.map_window(b, 100, 100, 0xff20_c040);
+    let got = f.wait_until(Duration::from_secs(2), |f| {
+        f.client(b).data.clipboard.selection.is_some()
+    });
+    assert!(got, "the focused client receives the selection");
+    (b, manager, device)
+}
+
 #[test]
 fn text_copied_in_one_client_pastes_in_another() {
     let mut f = Fixture::new();
@@ -159,21 +187,18 @@ fn text_copied_in_one_client_pastes_in_another() {
         .expect("A has keyboard focus");
 
     // A copies.
-    let cl = f.client(a);
-    let source = manager_a.create_data_source(&cl.qh, ());
-    source.offer("text/plain;charset=utf-8".into());
-    device_a.set_selection(Some(&source), serial);
-    cl.data.clipboard.text_to_send = Some("hello from A".into());
+    copy(
+        &mut f,
+        a,
+        (&manager_a, &device_a),
+        serial,
+        "text/plain;charset=utf-8",
+    );
+    f.client(a).data.clipboard.text_to_send = Some("hello from A".into());
     f.roundtrip(a);
 
     // B takes focus and sees the selection.
-    let b = f.add_client();
-    let (_manager_b, _device_b) = data_device(&mut f, b);
-    f.map_window(b, 100, 100, 0xff20_c040);
-    let got = f.wait_until(Duration::from_secs(2), |f| {
-        f.client(b).data.clipboard.selection.is_some()
-    });
-    assert!(got, "the focused client receives the selection");
+    let (b, _manager_b, _device_b) = focused_client_with_selection(&mut f);
     let offer = f.client(b).data.clipboard.selection.clone().unwrap();
     let mimes: Vec<String> = f
         .client(b)
@@ -198,4 +223,51 @@ fn text_copied_in_one_client_pastes_in_another() {
         .read_to_string(&mut text)
         .unwrap();
     assert_eq!(text, "hello from A");
+}
+
+/// smithay 0.7 keeps a data device in its seat data until the client releases it; lockstep
+/// makes it forget the devices of clients that hung up (`handlers/selection_devices.rs`).
+#[test]
+fn data_devices_of_clients_that_hang_up_are_forgotten_and_live_ones_keep_working() {
+    let mut f = Fixture::new();
+    let gone: Vec<ClientId> = (0..50)
+        .map(|_| {
+            let c = f.add_client();
+            let _ = data_device(&mut f, c);
+            c
+        })
+        .collect();
+    // Drop them, newest first so the indices stay valid.
+    for c in gone.iter().rev() {
+        drop(f.clients.remove(c.0));
+    }
+    let reaper = |f: &Fixture| {
+        let r = &f.server.state.core.protocols.selection.reaper;
+        (r.data.pending(), r.data.forgotten())
+    };
+    let hung_up = f.wait_until(Duration::from_secs(5), |f| reaper(f).0 == 50);
+    assert!(hung_up, "50 dead devices are waiting, got {:?}", reaper(&f));
+
+    // The next data device lends its seat to forget them.
+    let a = f.add_client();
+    let (manager_a, device_a) = data_device(&mut f, a);
+    assert_eq!(
+        reaper(&f),
+        (0, 50),
+        "(pending, forgotten) after a new device"
+    );
+
+    // Forgetting the dead ones did not forget the live ones: copy and paste still works.
+    f.map_window(a, 100, 100, 0xffd0_2020);
+    f.roundtrip(a);
+    let serial = f.client(a).data.clipboard.enter_serial.expect("A focused");
+    copy(&mut f, a, (&manager_a, &device_a), serial, "text/plain");
+    f.roundtrip(a);
+    let _b = focused_client_with_selection(&mut f);
+
+    // A device released by its client (smithay forgot it already) is replayed harmlessly.
+    device_a.release();
+    f.roundtrip(a);
+    let (_manager_c, _device_c) = data_device(&mut f, a);
+    assert_eq!(reaper(&f).0, 0);
 }

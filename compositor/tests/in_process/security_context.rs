@@ -88,3 +88,72 @@ fn a_security_context_whose_listen_fd_is_no_socket_ends_only_that_context() {
     f.roundtrip(host);
     f.map_window(host, 20, 20, crate::GREEN);
 }
+
+#[test]
+fn security_context_listeners_are_capped_and_a_closed_one_makes_room() {
+    // A listener lives until its close fd hangs up, which its creator decides: one that
+    // passes fds that never hang up could make lockstep hold two fds per context forever.
+    let max = lockstep::handlers::security_context::MAX_LISTENERS;
+    let mut f = Fixture::new();
+    let host = f.add_client();
+    let (global, _) = f.client(host).data.globals["wp_security_context_manager_v1"];
+    let cl = f.client(host);
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    let manager: WpSecurityContextManagerV1 = registry.bind(global, 1, &cl.qh, ());
+    let dir = std::env::temp_dir().join(format!("lockstep-sc-cap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let listeners = |f: &Fixture| {
+        f.server
+            .state
+            .core
+            .protocols
+            .security_context_listeners
+            .get()
+    };
+    // Make a context whose socket is `dir/n.sock`; lockstep gets the only copy of the
+    // listening fd, so the socket refuses connections once lockstep closes it.
+    let create = |f: &mut Fixture, n: usize| {
+        let path = dir.join(format!("{n}.sock"));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).expect("bind");
+        let (close_read, close_write) = rustix::pipe::pipe().expect("pipe");
+        let cl = f.client(host);
+        let context = manager.create_listener(listener.as_fd(), close_read.as_fd(), &cl.qh, ());
+        context.commit();
+        context.destroy();
+        f.roundtrip(host);
+        (path, close_write)
+    };
+    let mut open = Vec::new();
+    for n in 0..max {
+        open.push(create(&mut f, n));
+    }
+    assert_eq!(listeners(&f), max);
+    let (over_path, _over_close) = create(&mut f, max);
+    assert_eq!(
+        listeners(&f),
+        max,
+        "the context over the limit is not listened on"
+    );
+    assert!(
+        std::os::unix::net::UnixStream::connect(&over_path).is_err(),
+        "the socket of the context over the limit still accepts connections"
+    );
+    // The creator closes one context (its close fd hangs up): room for a new one.
+    let (first_path, first_close) = open.remove(0);
+    drop(first_close);
+    let closed = f.wait_until(Duration::from_secs(2), |f| listeners(f) == max - 1);
+    assert!(closed, "hanging up a close fd did not close its listener");
+    assert!(std::os::unix::net::UnixStream::connect(&first_path).is_err());
+    let (path, _close) = create(&mut f, max + 1);
+    assert_eq!(listeners(&f), max);
+    let stream = std::os::unix::net::UnixStream::connect(&path).expect("connect");
+    let sandboxed = f.connect_client(stream);
+    assert!(f
+        .client(sandboxed)
+        .data
+        .globals
+        .contains_key("wl_compositor"));
+    assert_eq!(f.client(host).protocol_error(), None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
