@@ -101,9 +101,14 @@ fn install_panic_hook() {
                     .map(|s| s.to_string())
                     .or_else(|| info.payload().downcast_ref::<String>().cloned())
                     .unwrap_or_default();
-                // RUST_BACKTRACE=1 adds where it came from (Backtrace::capture honours it).
-                let backtrace = std::backtrace::Backtrace::capture();
-                warn!(%at, %payload, %backtrace, "caught a client request that unwound the protocol layer");
+                warn!(%at, %payload, "caught a client request that unwound the protocol layer");
+                // Where it came from, when asked for (LOCKSTEP_LOG=debug): resolving a
+                // backtrace costs milliseconds and tens of MiB of symbol tables, too much
+                // for every malformed request of a hostile client.
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    let backtrace = std::backtrace::Backtrace::force_capture();
+                    tracing::debug!(%backtrace, "backtrace of the caught panic");
+                }
             } else {
                 default(info);
             }
