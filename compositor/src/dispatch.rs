@@ -23,8 +23,11 @@ use std::{
     sync::Once,
 };
 
+use std::ffi::CString;
+
 use smithay::reexports::wayland_server::{
-    backend::{protocol::ProtocolError, ClientId, DisconnectReason},
+    backend::{protocol::ProtocolError, ClientId, DisconnectReason, Handle},
+    protocol::__interfaces::WL_DISPLAY_INTERFACE,
     Display,
 };
 use tracing::{error, warn};
@@ -51,7 +54,18 @@ pub fn dispatch_clients_guarded(display: &mut Display<State>, state: &mut State)
         }));
         DISPATCHING.with(|d| d.set(false));
         match result {
-            Ok(Ok(_)) => {}
+            Ok(Ok(requests)) => {
+                let dh = &state.core.display_handle;
+                let max = state.core.max_objects_per_client;
+                if crate::census::after_requests(dh, &id, requests, max) {
+                    // As below: drop the disconnected client now.
+                    DISPATCHING.with(|d| d.set(true));
+                    let _ = catch_unwind(AssertUnwindSafe(|| {
+                        display.backend().dispatch_single_client(state, id.clone())
+                    }));
+                    DISPATCHING.with(|d| d.set(false));
+                }
+            }
             // WouldBlock: nothing to read; other errors: the client is gone.
             Ok(Err(_)) => {}
             Err(_) => {
@@ -60,15 +74,8 @@ pub fn dispatch_clients_guarded(display: &mut Display<State>, state: &mut State)
                     "a request of this client made the protocol layer panic (a malformed \
                      message, or a lockstep bug worth reporting); disconnecting that client"
                 );
-                display.backend().handle().kill_client(
-                    id.clone(),
-                    DisconnectReason::ProtocolError(ProtocolError {
-                        code: 1, // wl_display.error.invalid_method: a malformed request
-                        object_id: 1,
-                        object_interface: "wl_display".into(),
-                        message: "malformed request".into(),
-                    }),
-                );
+                // wl_display.error.invalid_method: a malformed request.
+                post_display_error(&display.backend().handle(), &id, 1, "malformed request");
                 // The backend drops a killed client (and closes its socket) at the end of a
                 // dispatch: do one now rather than at the next wake-up, which may never come.
                 DISPATCHING.with(|d| d.set(true));
@@ -78,6 +85,26 @@ pub fn dispatch_clients_guarded(display: &mut Display<State>, state: &mut State)
                 DISPATCHING.with(|d| d.set(false));
             }
         }
+    }
+}
+
+/// Sends `client` a `wl_display.error` with `code` and disconnects it (the error reaches the
+/// client, which `Handle::kill_client` alone does not send).
+pub fn post_display_error(handle: &Handle, client: &ClientId, code: u32, message: &str) {
+    let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    let display = handle.object_for_protocol_id(client.clone(), &WL_DISPLAY_INTERFACE, 1);
+    match display {
+        Ok(display) => handle.post_error(display, code, message),
+        // No display object (the client is going away already): just disconnect it.
+        Err(_) => handle.kill_client(
+            client.clone(),
+            DisconnectReason::ProtocolError(ProtocolError {
+                code,
+                object_id: 1,
+                object_interface: "wl_display".into(),
+                message: message.to_string_lossy().into_owned(),
+            }),
+        ),
     }
 }
 

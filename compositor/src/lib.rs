@@ -7,6 +7,7 @@
 pub mod action;
 pub mod backend;
 pub mod bindings;
+pub mod census;
 pub mod config_watch;
 pub mod dispatch;
 pub mod events;

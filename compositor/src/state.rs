@@ -60,6 +60,8 @@ pub struct ClientState {
     /// The security context the client connected through (a sandbox), if any: such clients
     /// do not see privileged globals (`handlers/security_context.rs`).
     pub security_context: Option<smithay::wayland::security_context::SecurityContext>,
+    /// How many objects it holds, counted now and then (`census.rs`).
+    pub census: crate::census::ObjectCensus,
 }
 
 impl ClientData for ClientState {
@@ -188,6 +190,8 @@ pub struct Core {
     pub focus_request: Option<Window>,
     /// Desktop protocol globals (selections, activation, input methods, ...).
     pub protocols: crate::handlers::Protocols,
+    /// Objects one client may hold before it is disconnected (`census.rs`).
+    pub max_objects_per_client: u64,
 }
 
 impl Core {
@@ -290,6 +294,7 @@ impl Core {
             unmapped: Vec::new(),
             focus_request: None,
             protocols,
+            max_objects_per_client: crate::census::MAX_OBJECTS_PER_CLIENT,
         })
     }
 

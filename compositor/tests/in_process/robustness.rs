@@ -580,3 +580,52 @@ fn negative_damage_and_region_rectangles_are_ignored_and_the_window_still_shows(
     assert_memfds_released(&mut f, c, name);
     assert_good_client_unharmed(&mut f, good);
 }
+
+#[test]
+fn a_client_holding_too_many_objects_is_disconnected_with_no_memory() {
+    // Neither the protocol nor wayland-rs bounds how many objects a client makes; each costs
+    // lockstep memory (compositor/src/census.rs).
+    let mut f = Fixture::new();
+    f.server.state.core.max_objects_per_client = 3000;
+    let good = good_client(&mut f);
+
+    // Under the limit: many requests, few objects, no error.
+    let busy = f.add_client();
+    let cl = f.client(busy);
+    let regions: Vec<WlRegion> = (0..2000)
+        .map(|_| cl.compositor.create_region(&cl.qh, ()))
+        .collect();
+    f.roundtrip(busy);
+    for round in 0..8 {
+        for (i, region) in regions.iter().enumerate().take(1000) {
+            region.add(round, i as i32, 1, 1);
+        }
+        f.roundtrip(busy);
+    }
+    assert_eq!(f.client(busy).protocol_error(), None);
+
+    // Over it.
+    let hoarder = f.add_client();
+    for _ in 0..10 {
+        let cl = f.client(hoarder);
+        for _ in 0..500 {
+            cl.compositor.create_region(&cl.qh, ());
+        }
+        f.dispatch();
+    }
+    // wl_display.error.no_memory reaches a client as ENOMEM on its connection (libwayland
+    // and wayland-rs turn that one error into an I/O error).
+    let enomem = |f: &mut Fixture| match f.client(hoarder).conn.flush() {
+        Err(wayland_client::backend::WaylandError::Io(e)) => {
+            e.raw_os_error() == Some(rustix::io::Errno::NOMEM.raw_os_error())
+        }
+        _ => false,
+    };
+    let got_error = f.wait_until(Duration::from_secs(5), enomem);
+    assert!(
+        got_error,
+        "a client with 5,000 objects was not disconnected with no_memory"
+    );
+    assert_eq!(f.client(busy).protocol_error(), None);
+    assert_good_client_unharmed(&mut f, good);
+}
