@@ -160,11 +160,22 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
 /// Reads the config file again; an invalid file keeps the running config and says why.
 pub fn reload_config(state: &mut State) -> Result<String, ActionError> {
     let path = state.core.config_path.clone();
-    match lockstep_config::Config::load(path.as_deref()) {
+    // Everything that can fail is checked before anything changes: a new keymap must compile.
+    let loaded = lockstep_config::Config::load(path.as_deref())
+        .map_err(|err| err.to_string())
+        .and_then(|loaded| {
+            let keyboard = &loaded.config.keyboard;
+            if *keyboard != state.core.config.keyboard {
+                crate::state::check_keymap(keyboard)
+                    .map_err(|err| format!("[keyboard]: {err:#}"))?;
+            }
+            Ok(loaded)
+        });
+    match loaded {
         Ok(loaded) => {
             let config = loaded.config;
             if config.keyboard != state.core.config.keyboard {
-                warn!("the [keyboard] settings changed; they apply when lockstep restarts");
+                apply_keyboard(state, &config.keyboard);
             }
             state
                 .core
@@ -172,7 +183,9 @@ pub fn reload_config(state: &mut State) -> Result<String, ActionError> {
                 .set_config(crate::state::layout_config(&config));
             state.core.bindings = crate::bindings::Bindings::new(&config);
             state.core.config = config;
+            state.core.notice.clear();
             shell::apply_layout(&mut state.core);
+            crate::frame_clock::queue_redraw_all(&mut state.core);
             info!(source = %loaded.source, "config reloaded");
             state
                 .core
@@ -184,15 +197,35 @@ pub fn reload_config(state: &mut State) -> Result<String, ActionError> {
         }
         Err(err) => {
             warn!("config not reloaded, keeping the running one:\n{err}");
+            state.core.notice.config_rejected(&err);
+            crate::frame_clock::queue_redraw_all(&mut state.core);
             state
                 .core
                 .events
-                .emit(&crate::events::Event::ConfigRejected {
-                    error: err.to_string(),
-                });
-            Err(ActionError::Config(err.to_string()))
+                .emit(&crate::events::Event::ConfigRejected { error: err.clone() });
+            Err(ActionError::Config(err))
         }
     }
+}
+
+/// Switches the keyboard to `kb`'s keymap and repeat rate (the keymap was checked to compile).
+fn apply_keyboard(state: &mut State, kb: &lockstep_config::KeyboardConfig) {
+    let Some(keyboard) = state.core.seat.get_keyboard() else {
+        return;
+    };
+    let xkb = smithay::input::keyboard::XkbConfig {
+        rules: "",
+        model: &kb.model,
+        layout: &kb.layout,
+        variant: &kb.variant,
+        options: (!kb.options.is_empty()).then(|| kb.options.clone()),
+    };
+    if let Err(err) = keyboard.set_xkb_config(state, xkb) {
+        warn!(?err, "the new keymap did not load; the old one stays");
+    }
+    let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+    keyboard.change_repeat_info(clamp(kb.repeat_rate), clamp(kb.repeat_delay));
+    info!(layout = %kb.layout, variant = %kb.variant, "keyboard settings applied");
 }
 
 fn screenshot(state: &mut State, path: Option<PathBuf>) -> Result<String, ActionError> {

@@ -17,6 +17,7 @@ pub mod input;
 pub mod ipc;
 pub mod layout;
 pub mod logging;
+pub mod notice;
 pub mod render;
 pub mod server;
 pub mod session;

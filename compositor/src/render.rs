@@ -167,6 +167,23 @@ where
             }
         }
     }
+    if let Some(banner) = core
+        .space
+        .output_geometry(output)
+        .and_then(|geo| core.notice.image(geo.size.w))
+    {
+        if let Ok(element) = MemoryRenderBufferRenderElement::from_buffer(
+            renderer,
+            (0.0, 0.0),
+            &banner,
+            None,
+            None,
+            None,
+            Kind::Unspecified,
+        ) {
+            elements.push(OutputElement::Memory(element));
+        }
+    }
     window_elements(renderer, core, output, &mut elements);
     elements
 }

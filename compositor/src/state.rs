@@ -192,6 +192,8 @@ pub struct Core {
     pub protocols: crate::handlers::Protocols,
     /// Objects one client may hold before it is disconnected (`census.rs`).
     pub max_objects_per_client: u64,
+    /// What lockstep shows on screen itself (the config error banner, `notice.rs`).
+    pub notice: crate::notice::Notice,
 }
 
 impl Core {
@@ -295,6 +297,7 @@ impl Core {
             focus_request: None,
             protocols,
             max_objects_per_client: crate::census::MAX_OBJECTS_PER_CLIENT,
+            notice: Default::default(),
         })
     }
 
@@ -402,7 +405,7 @@ fn clamp_i32(v: u32) -> i32 {
 /// Compiles the configured keymap once before smithay does, so a bad layout name or a machine
 /// without xkb data gives an error that says what to do (smithay crashes on a keymap that
 /// does not compile when the xkb data is missing).
-fn check_keymap(kb: &lockstep_config::KeyboardConfig) -> anyhow::Result<()> {
+pub(crate) fn check_keymap(kb: &lockstep_config::KeyboardConfig) -> anyhow::Result<()> {
     use smithay::input::keyboard::xkb;
     for (key, value) in [
         ("layout", &kb.layout),

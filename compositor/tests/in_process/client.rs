@@ -77,6 +77,8 @@ pub struct ClientData {
     pub clipboard: crate::data_device::Clipboard,
     /// wl_keyboard.key events: (evdev key code, pressed).
     pub keys: Vec<(u32, bool)>,
+    /// The text of each wl_keyboard.keymap received.
+    pub keymaps: Vec<String>,
     /// Toplevels that got xdg_toplevel.close, by id.
     pub closed: Vec<u32>,
     /// The last xdg_activation token the compositor handed out.

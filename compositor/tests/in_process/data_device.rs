@@ -115,6 +115,13 @@ impl Dispatch<WlKeyboard, ()> for ClientData {
             wl_keyboard::Event::Enter { serial, .. } => {
                 state.clipboard.enter_serial = Some(serial);
             }
+            wl_keyboard::Event::Keymap { fd, size, .. } => {
+                let mut text = vec![0u8; size as usize];
+                let _ = rustix::io::pread(&fd, &mut text, 0);
+                state
+                    .keymaps
+                    .push(String::from_utf8_lossy(&text).into_owned());
+            }
             wl_keyboard::Event::Key {
                 key,
                 state: key_state,

@@ -747,3 +747,79 @@ fn the_output_under_the_pointer_gets_new_windows() {
     action(&mut f, "workspace 5");
     assert_eq!(active_workspace(&f), "5");
 }
+
+#[test]
+fn a_rejected_config_shows_a_banner_until_a_valid_one_is_loaded() {
+    let mut f = Fixture::tiling();
+    let config = std::env::temp_dir().join(format!("lockstep-banner-{}.toml", std::process::id()));
+    std::fs::write(&config, "[layout]\ngaps = -1\n").unwrap();
+    f.server.state.core.config_path = Some(config.clone());
+    let banner_red = 0x7f1d1d;
+    let before = f.screenshot(crate::OUT);
+    assert_ne!(rgb(&before, 2, 2), banner_red);
+
+    let _ = ipc::run_action(&mut f.server.state, &["reload-config".to_owned()]);
+    f.settle();
+    let shown = f.screenshot(crate::OUT);
+    assert_eq!(rgb(&shown, 2, 2), banner_red, "the banner's corner");
+    let width = DEFAULT_OUTPUT.size.0;
+    assert_eq!(
+        rgb(&shown, width - 3, 2),
+        banner_red,
+        "the banner spans the output"
+    );
+    let white = (0..40)
+        .flat_map(|y| (0..400).map(move |x| (x, y)))
+        .filter(|&(x, y)| rgb(&shown, x, y) == 0xffffff)
+        .count();
+    assert!(white > 500, "the banner has text ({white} white pixels)");
+    let lines = f.server.state.core.notice.lines().to_vec();
+    assert!(lines.iter().any(|l| l.contains("gaps")), "{lines:?}");
+
+    std::fs::write(&config, "").unwrap();
+    action(&mut f, "reload-config");
+    f.settle();
+    let gone = f.screenshot(crate::OUT);
+    let _ = std::fs::remove_file(&config);
+    assert_eq!(rgb(&gone, 2, 2), rgb(&before, 2, 2), "the banner went away");
+}
+
+#[test]
+fn keyboard_settings_reload_and_a_layout_that_does_not_compile_is_rejected() {
+    let mut f = Fixture::new();
+    let config = std::env::temp_dir().join(format!("lockstep-kb-{}.toml", std::process::id()));
+    f.server.state.core.config_path = Some(config.clone());
+    let c = f.add_client();
+    let cl = f.client(c);
+    cl.seat.get_keyboard(&cl.qh, ());
+    f.roundtrip(c);
+    // The key right of T (<AD06>) is y on a US keyboard and z on a German one.
+    let ad06 = |f: &mut Fixture| {
+        let keymap = f.client(c).data.keymaps.last().cloned().unwrap_or_default();
+        keymap
+            .lines()
+            .find(|l| l.trim_start().starts_with("key <AD06>"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(ad06(&mut f).contains(" y,"), "{}", ad06(&mut f));
+
+    std::fs::write(&config, "[keyboard]\nlayout = \"de\"\n").unwrap();
+    action(&mut f, "reload-config");
+    f.roundtrip(c);
+    assert!(
+        ad06(&mut f).contains(" z,"),
+        "the client got the German keymap: {}",
+        ad06(&mut f)
+    );
+
+    std::fs::write(&config, "[keyboard]\nlayout = \"no-such-layout\"\n").unwrap();
+    let before = f.client(c).data.keymaps.len();
+    let answer = ipc::run_action(&mut f.server.state, &["reload-config".to_owned()]);
+    f.roundtrip(c);
+    let _ = std::fs::remove_file(&config);
+    assert!(matches!(answer, Response::Error(_)), "{answer:?}");
+    assert_eq!(f.client(c).data.keymaps.len(), before, "no keymap was sent");
+    let lines = f.server.state.core.notice.lines().to_vec();
+    assert!(lines.iter().any(|l| l.contains("[keyboard]")), "{lines:?}");
+}
