@@ -20,14 +20,23 @@
 
 use std::{cell::Cell, rc::Rc, sync::Arc};
 
+use std::os::fd::AsFd;
+
 use smithay::{
-    delegate_security_context,
     reexports::{
         calloop::{EventSource, Poll, PostAction, Readiness, Token, TokenFactory},
-        wayland_server::Client,
+        wayland_protocols::wp::security_context::v1::server::{
+            wp_security_context_manager_v1::{self, WpSecurityContextManagerV1},
+            wp_security_context_v1::WpSecurityContextV1,
+        },
+        wayland_server::{
+            delegate_dispatch, delegate_global_dispatch, Client, DataInit, Dispatch, DisplayHandle,
+            Resource,
+        },
     },
     wayland::security_context::{
-        SecurityContext, SecurityContextHandler, SecurityContextListenerSource,
+        SecurityContext, SecurityContextGlobalData, SecurityContextHandler,
+        SecurityContextListenerSource, SecurityContextState, SecurityContextUserData,
     },
 };
 use tracing::{info, warn};
@@ -182,4 +191,52 @@ impl EventSource for Guarded {
     }
 }
 
-delegate_security_context!(State);
+/// `create_listener` goes to smithay, then the listening fd is checked: it must be a listening
+/// Unix socket (the spec's `invalid_listen_fd` otherwise). smithay 0.7 takes any fd; one that
+/// is never readable (an eventfd) would keep its listener, and its fds, for good.
+impl Dispatch<WpSecurityContextManagerV1, ()> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        manager: &WpSecurityContextManagerV1,
+        request: wp_security_context_manager_v1::Request,
+        data: &(),
+        dh: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        let problem = match &request {
+            wp_security_context_manager_v1::Request::CreateListener { listen_fd, .. } => {
+                listen_fd_problem(listen_fd.as_fd())
+            }
+            _ => None,
+        };
+        // smithay initialises the new object either way (an uninitialised one would panic).
+        <SecurityContextState as Dispatch<WpSecurityContextManagerV1, (), State>>::request(
+            state, client, manager, request, data, dh, data_init,
+        );
+        if let Some(problem) = problem {
+            manager.post_error(
+                wp_security_context_manager_v1::Error::InvalidListenFd,
+                format!("listen_fd is not a listening Unix socket: {problem}"),
+            );
+        }
+    }
+}
+
+/// Why `fd` is not a listening Unix socket, if it is not.
+fn listen_fd_problem(fd: std::os::fd::BorrowedFd<'_>) -> Option<String> {
+    match rustix::net::sockopt::socket_domain(fd) {
+        Ok(rustix::net::AddressFamily::UNIX) => {}
+        Ok(other) => return Some(format!("address family {other:?}")),
+        Err(err) => return Some(format!("not a socket ({err})")),
+    }
+    match rustix::net::sockopt::socket_acceptconn(fd) {
+        Ok(true) => None,
+        Ok(false) => Some("the socket is not listening".into()),
+        Err(err) => Some(format!("cannot query the socket ({err})")),
+    }
+}
+
+// What `delegate_security_context!` wires, except the manager's requests (above).
+delegate_global_dispatch!(State: [WpSecurityContextManagerV1: SecurityContextGlobalData] => SecurityContextState);
+delegate_dispatch!(State: [WpSecurityContextV1: SecurityContextUserData] => SecurityContextState);

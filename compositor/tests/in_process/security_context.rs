@@ -67,26 +67,55 @@ fn sandboxed_clients_do_not_see_privileged_globals() {
 }
 
 #[test]
-fn a_security_context_whose_listen_fd_is_no_socket_ends_only_that_context() {
-    // smithay 0.7's listener returned accept's EINVAL/ENOTSOCK, which stopped lockstep's
-    // whole event loop (found by lockstep-fuzz).
-    let mut f = Fixture::new();
-    let host = f.add_client();
-    f.map_window(host, 40, 30, crate::GREEN);
-    let (global, _) = f.client(host).data.globals["wp_security_context_manager_v1"];
-    let (not_a_socket, _keep) = rustix::pipe::pipe().expect("pipe");
-    let (close_read, _close_write) = rustix::pipe::pipe().expect("pipe");
-    let cl = f.client(host);
-    let registry = cl.conn.display().get_registry(&cl.qh, ());
-    let manager: WpSecurityContextManagerV1 = registry.bind(global, 1, &cl.qh, ());
-    let context = manager.create_listener(not_a_socket.as_fd(), close_read.as_fd(), &cl.qh, ());
-    context.commit();
-    f.roundtrip(host);
-    // Make the "listening socket" readable, so the loop tries to accept on it.
-    rustix::io::write(&_keep, b"x").expect("write");
-    f.run_for(Duration::from_millis(100));
-    f.roundtrip(host);
-    f.map_window(host, 20, 20, crate::GREEN);
+fn a_listen_fd_that_is_not_a_listening_unix_socket_is_invalid_listen_fd() {
+    // smithay 0.7 took any fd: a pipe made accept fail and stopped lockstep's whole event
+    // loop (found by lockstep-fuzz), an eventfd was never readable and kept its listener and
+    // both fds for good. The spec's answer is invalid_listen_fd.
+    let connected = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").expect("tcp listener");
+    let fds: Vec<(&str, std::os::fd::OwnedFd)> = vec![
+        ("pipe", rustix::pipe::pipe().expect("pipe").0),
+        (
+            "eventfd",
+            rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).unwrap(),
+        ),
+        ("connected socket", connected.0.into()),
+        ("TCP listener", tcp.into()),
+    ];
+    for (what, fd) in fds {
+        let mut f = Fixture::new();
+        let good = f.add_client();
+        f.map_window(good, 40, 30, crate::GREEN);
+        let host = f.add_client();
+        let (global, _) = f.client(host).data.globals["wp_security_context_manager_v1"];
+        let (close_read, _close_write) = rustix::pipe::pipe().expect("pipe");
+        let cl = f.client(host);
+        let registry = cl.conn.display().get_registry(&cl.qh, ());
+        let manager: WpSecurityContextManagerV1 = registry.bind(global, 1, &cl.qh, ());
+        let context = manager.create_listener(fd.as_fd(), close_read.as_fd(), &cl.qh, ());
+        context.commit();
+        let got_error = f.wait_until(Duration::from_secs(2), |f| {
+            f.client(host).protocol_error().is_some()
+        });
+        assert!(got_error, "no protocol error for a {what} as listen_fd");
+        let (code, interface, _) = f.client(host).protocol_error().unwrap();
+        assert_eq!(
+            (code, interface.as_str()),
+            (1, "wp_security_context_manager_v1"),
+            "invalid_listen_fd for a {what}"
+        );
+        assert_eq!(
+            f.server
+                .state
+                .core
+                .protocols
+                .security_context_listeners
+                .get(),
+            0
+        );
+        f.map_window(good, 20, 20, crate::GREEN);
+        assert_eq!(f.client(good).protocol_error(), None);
+    }
 }
 
 #[test]
