@@ -93,6 +93,9 @@ pub struct OutputData {
     pub frames_rendered: u64,
     /// Whether page flips pace this output (KMS) rather than the frame-slot timer.
     pub flip_paced: bool,
+    /// Whether the display is powered (wlr-output-power-management, the `power-outputs`
+    /// action): an output that is off draws and commits nothing, but keeps its place.
+    pub powered: bool,
 }
 
 /// Everything but the backend.
@@ -316,6 +319,7 @@ impl Core {
                 sequence: 0,
                 frames_rendered: 0,
                 flip_paced: false,
+                powered: true,
             },
         );
         crate::shell::sync_outputs(self);

@@ -9,7 +9,9 @@
 //! - [`linux_drm_syncobj_v1`]: explicit synchronization with DRM syncobj timelines, on
 //!   `lockstep-sync`.
 //! - [`wlr_screencopy`]: `zwlr_screencopy_manager_v1` (what `grim` uses).
+//! - [`wlr_output_management`]: `zwlr_output_manager_v1` (wlr-randr, kanshi).
 #![warn(missing_docs)]
 
 pub mod linux_drm_syncobj_v1;
+pub mod wlr_output_management;
 pub mod wlr_screencopy;

@@ -8,6 +8,7 @@ pub mod dmabuf;
 pub mod drm_syncobj;
 pub mod fractional_scale;
 pub mod idle;
+pub mod output_management;
 pub mod screencopy;
 pub mod seat;
 pub mod security_context;
@@ -63,6 +64,8 @@ pub struct Protocols {
     pub keyboard_shortcuts_inhibit: KeyboardShortcutsInhibitState,
     /// ext_idle_notifier_v1 and zwp_idle_inhibit_manager_v1.
     pub idle: idle::Idle,
+    /// zwlr_output_manager_v1 (privileged).
+    pub output_management: lockstep_protocols::wlr_output_management::OutputManagementState,
     /// Globals that need no state after creation: kept so they live as long as the display.
     _stateless: Stateless,
 }
@@ -90,6 +93,11 @@ impl Protocols {
     ) -> Self {
         Self {
             idle: idle::Idle::new(dh, loop_handle),
+            output_management:
+                lockstep_protocols::wlr_output_management::OutputManagementState::new::<State, _>(
+                    dh,
+                    may_use_privileged,
+                ),
             selection: selection::SelectionProtocols::new(dh),
             // Sandboxed clients must not create nested contexts (the protocol's rule).
             security_context: SecurityContextState::new::<State, _>(dh, may_use_privileged),
