@@ -52,6 +52,9 @@ pub enum ActionError {
     /// No output to take a screenshot of.
     #[error("no output to take a screenshot of")]
     NoOutput,
+    /// An output could not be turned on or off.
+    #[error("output power: {0}")]
+    Power(String),
     /// Capturing the output failed.
     #[error("screenshot failed: {0}")]
     Capture(String),
@@ -149,6 +152,13 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
             return done("quitting");
         }
         Action::Screenshot(path) => return screenshot(state, path.clone()),
+        Action::PowerOutputs(on) => {
+            let what = if *on { "on" } else { "off" };
+            return match state.set_all_outputs_power(*on) {
+                Ok(n) => Ok(format!("{n} outputs powered {what}")),
+                Err(err) => Err(ActionError::Power(err)),
+            };
+        }
         Action::None => return done("nothing to do"),
     };
     shell::apply_layout(&mut state.core);

@@ -327,6 +327,7 @@ impl Core {
 
     /// Removes `output` from the space and the layout (its windows move to another output).
     pub fn remove_output(&mut self, output: &Output) {
+        self.protocols.output_power.output_removed(output);
         self.space.unmap_output(output);
         self.outputs.remove(&output.name());
         crate::shell::sync_outputs(self);

@@ -10,8 +10,10 @@
 //!   `lockstep-sync`.
 //! - [`wlr_screencopy`]: `zwlr_screencopy_manager_v1` (what `grim` uses).
 //! - [`wlr_output_management`]: `zwlr_output_manager_v1` (wlr-randr, kanshi).
+//! - [`wlr_output_power_management`]: `zwlr_output_power_manager_v1` (displays off/on).
 #![warn(missing_docs)]
 
 pub mod linux_drm_syncobj_v1;
 pub mod wlr_output_management;
+pub mod wlr_output_power_management;
 pub mod wlr_screencopy;

@@ -247,6 +247,13 @@ impl Headless {
         }
     }
 
+    /// Makes `output`'s next frame a full redraw.
+    pub fn full_redraw(&mut self, output: &Output) {
+        if let Some(out) = self.outputs.get_mut(&output.name()) {
+            out.rendered = false;
+        }
+    }
+
     /// Renders what is damaged on `output` into its image.
     pub fn render(&mut self, core: &mut Core, output: &Output) -> Result<RenderOutcome> {
         let out = self

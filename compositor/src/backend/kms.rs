@@ -121,6 +121,8 @@ struct KmsOutput {
     /// For the last flips: (kernel flip timestamp → cleanup done, flip event read → cleanup
     /// done). Cleanup ends the leases, so release points are signalled by then.
     flip_to_cleanup: std::collections::VecDeque<(std::time::Duration, std::time::Duration)>,
+    /// The output was powered off while a flip was pending: the CRTC goes off after it.
+    power_off_after_flip: bool,
 }
 
 /// How many flip-to-cleanup times each output keeps (for benchmarks and logs).
@@ -321,6 +323,7 @@ impl Kms {
                 global,
                 unscannable: Default::default(),
                 flip_to_cleanup: Default::default(),
+                power_off_after_flip: false,
             },
         );
         queue_redraw(core, &output);
@@ -413,6 +416,41 @@ impl Kms {
         output.change_current_state(Some(prepared.mode), None, None, None);
         if let Some(data) = core.outputs.get_mut(&output.name()) {
             data.refresh = crate::state::refresh_interval(prepared.mode.refresh);
+        }
+    }
+
+    /// Turns `output`'s CRTC off (inactive; after the pending flip if there is one), or
+    /// lets its next frame turn it on again (a modeset).
+    pub fn set_power(&mut self, output: &Output, on: bool) -> Result<()> {
+        let out = self
+            .outputs
+            .get_mut(&output.name())
+            .ok_or_else(|| anyhow!("{} is not a KMS output", output.name()))?;
+        out.power_off_after_flip = false;
+        if on {
+            // `power_off` left the pipeline needing a modeset; the next frame is one.
+            return Ok(());
+        }
+        if !self.active {
+            // Away on another VT: the CRTC is not ours now; it stays off when we come back.
+            return Ok(());
+        }
+        match out.pipeline.power_off() {
+            Ok(()) => Ok(()),
+            Err(lockstep_render::kms::KmsError::FlipPending) => {
+                out.power_off_after_flip = true;
+                Ok(())
+            }
+            Err(err) => Err(anyhow!("cannot turn {} off: {err}", output.name())),
+        }
+    }
+
+    /// Makes `output`'s next frame a full redraw.
+    pub fn full_redraw(&mut self, output: &Output) {
+        if let Some(out) = self.outputs.get_mut(&output.name()) {
+            out.damage_tracker = OutputDamageTracker::from_output(&out.output);
+            out.change_probe = OutputDamageTracker::from_output(&out.output);
+            out.composited_current = false;
         }
     }
 
@@ -891,6 +929,12 @@ impl Kms {
                 continue;
             };
             if !Self::complete_flip(out, core, flip.frame, flip.duration, woke) {
+                continue;
+            }
+            if std::mem::take(&mut out.power_off_after_flip) {
+                if let Err(err) = out.pipeline.power_off() {
+                    warn!(output = %out.output.name(), %err, "cannot turn the output off");
+                }
                 continue;
             }
             if std::mem::take(&mut out.redraw_after_flip) {

@@ -9,6 +9,7 @@ pub mod drm_syncobj;
 pub mod fractional_scale;
 pub mod idle;
 pub mod output_management;
+pub mod output_power;
 pub mod screencopy;
 pub mod seat;
 pub mod security_context;
@@ -64,6 +65,8 @@ pub struct Protocols {
     pub keyboard_shortcuts_inhibit: KeyboardShortcutsInhibitState,
     /// ext_idle_notifier_v1 and zwp_idle_inhibit_manager_v1.
     pub idle: idle::Idle,
+    /// zwlr_output_power_manager_v1 (privileged).
+    pub output_power: lockstep_protocols::wlr_output_power_management::OutputPowerState,
     /// zwlr_output_manager_v1 (privileged).
     pub output_management: lockstep_protocols::wlr_output_management::OutputManagementState,
     /// Globals that need no state after creation: kept so they live as long as the display.
@@ -93,6 +96,10 @@ impl Protocols {
     ) -> Self {
         Self {
             idle: idle::Idle::new(dh, loop_handle),
+            output_power: lockstep_protocols::wlr_output_power_management::OutputPowerState::new::<
+                State,
+                _,
+            >(dh, may_use_privileged),
             output_management:
                 lockstep_protocols::wlr_output_management::OutputManagementState::new::<State, _>(
                     dh,

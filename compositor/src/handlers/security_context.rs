@@ -15,6 +15,7 @@
 //! | `zwp_input_method_manager_v2` | sees and writes text of the focused client |
 //! | `wp_security_context_manager_v1` | a sandboxed client must not nest contexts (the protocol says so) |
 //! | `zwlr_output_manager_v1` | changes every output (mode, position, on/off) |
+//! | `zwlr_output_power_manager_v1` | turns every display off |
 //!
 //! (Gamma control, foreign-toplevel management and the session lock join this table when
 //! they are offered.)

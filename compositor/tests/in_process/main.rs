@@ -9,6 +9,7 @@ mod fixture;
 mod idle;
 mod kms;
 mod output_management;
+mod output_power;
 mod robustness;
 mod security_context;
 mod single_pixel;

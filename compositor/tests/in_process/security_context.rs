@@ -25,6 +25,7 @@ const PRIVILEGED: &[&str] = &[
     "zwp_input_method_manager_v2",
     "wp_security_context_manager_v1",
     "zwlr_output_manager_v1",
+    "zwlr_output_power_manager_v1",
 ];
 
 #[test]

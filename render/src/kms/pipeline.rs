@@ -523,6 +523,31 @@ impl OutputPipeline {
         }
     }
 
+    /// Turns the display off (DPMS off): the CRTC goes inactive, the planes keep their state
+    /// and nothing is scanned out. Checked with `TEST_ONLY`, then committed nonblocking;
+    /// refused while a flip is pending ([`KmsError::FlipPending`]: call again after it).
+    /// The next [`prepare`](Self::prepare) is a modeset that turns it back on.
+    pub fn power_off(&mut self) -> Result<(), KmsError> {
+        if self.in_flight.is_some() {
+            return Err(KmsError::FlipPending);
+        }
+        let entries = vec![entry(self.crtc, self.crtc_props.id("ACTIVE")?, 0)];
+        let flags = AtomicCommitFlags::ALLOW_MODESET;
+        self.dev
+            .dev
+            .atomic_commit(
+                flags | AtomicCommitFlags::TEST_ONLY,
+                request(&entries, None),
+            )
+            .map_err(KmsError::Rejected)?;
+        self.dev
+            .dev
+            .atomic_commit(flags | AtomicCommitFlags::NONBLOCK, request(&entries, None))
+            .map_err(|e| KmsError::io("turning the CRTC off", e))?;
+        self.needs_modeset = true;
+        Ok(())
+    }
+
     /// The dumb buffer to composite the next frame into, with its age for damage tracking.
     /// Of the three, at most two are in use (shown, in flight), so one is always free.
     pub fn render_target(&mut self) -> Result<RenderTarget<'_>, KmsError> {
