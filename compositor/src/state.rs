@@ -191,6 +191,9 @@ pub struct Core {
     pub focus_request: Option<Window>,
     /// Desktop protocol globals (selections, activation, input methods, ...).
     pub protocols: crate::handlers::Protocols,
+    /// The surface whose pointer constraint is active (`handlers/pointer_constraints.rs`).
+    pub active_constraint:
+        Option<smithay::reexports::wayland_server::protocol::wl_surface::WlSurface>,
 }
 
 impl Core {
@@ -291,6 +294,7 @@ impl Core {
             unmapped: Vec::new(),
             focus_request: None,
             protocols,
+            active_constraint: None,
         })
     }
 

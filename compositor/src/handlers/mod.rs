@@ -10,6 +10,7 @@ pub mod fractional_scale;
 pub mod idle;
 pub mod output_management;
 pub mod output_power;
+pub mod pointer_constraints;
 pub mod screencopy;
 pub mod seat;
 pub mod security_context;
@@ -37,7 +38,9 @@ use smithay::{
             KeyboardShortcutsInhibitor,
         },
         output::OutputHandler,
+        pointer_constraints::PointerConstraintsState,
         pointer_gestures::PointerGesturesState,
+        relative_pointer::RelativePointerManagerState,
         security_context::SecurityContextState,
         shell::xdg::{dialog::XdgDialogHandler, dialog::XdgDialogState, ToplevelSurface},
         single_pixel_buffer::SinglePixelBufferState,
@@ -81,6 +84,8 @@ struct Stateless {
     _content_type: ContentTypeState,
     _alpha_modifier: AlphaModifierState,
     _pointer_gestures: PointerGesturesState,
+    _pointer_constraints: PointerConstraintsState,
+    _relative_pointer: RelativePointerManagerState,
     _virtual_keyboard: VirtualKeyboardManagerState,
     _text_input: TextInputManagerState,
     _input_method: InputMethodManagerState,
@@ -117,6 +122,8 @@ impl Protocols {
                 _content_type: ContentTypeState::new::<State>(dh),
                 _alpha_modifier: AlphaModifierState::new::<State>(dh),
                 _pointer_gestures: PointerGesturesState::new::<State>(dh),
+                _pointer_constraints: PointerConstraintsState::new::<State>(dh),
+                _relative_pointer: RelativePointerManagerState::new::<State>(dh),
                 _virtual_keyboard: VirtualKeyboardManagerState::new::<State, _>(
                     dh,
                     may_use_privileged,
