@@ -11,9 +11,11 @@
 //! - [`wlr_screencopy`]: `zwlr_screencopy_manager_v1` (what `grim` uses).
 //! - [`wlr_output_management`]: `zwlr_output_manager_v1` (wlr-randr, kanshi).
 //! - [`wlr_output_power_management`]: `zwlr_output_power_manager_v1` (displays off/on).
+//! - [`wlr_foreign_toplevel`]: `zwlr_foreign_toplevel_manager_v1` (taskbars).
 #![warn(missing_docs)]
 
 pub mod linux_drm_syncobj_v1;
+pub mod wlr_foreign_toplevel;
 pub mod wlr_output_management;
 pub mod wlr_output_power_management;
 pub mod wlr_screencopy;

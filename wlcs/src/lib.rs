@@ -72,6 +72,8 @@ static EXTENSIONS: &[WlcsExtensionDescriptor] = extension_list!(
     ("zwlr_screencopy_manager_v1", 3),
     ("zwp_pointer_constraints_v1", 1),
     ("zwp_relative_pointer_manager_v1", 1),
+    ("zwlr_foreign_toplevel_manager_v1", 3),
+    ("ext_foreign_toplevel_list_v1", 1),
 );
 
 static DESCRIPTOR: WlcsIntegrationDescriptor = WlcsIntegrationDescriptor {

@@ -6,6 +6,7 @@
 pub mod compositor;
 pub mod dmabuf;
 pub mod drm_syncobj;
+pub mod foreign_toplevel;
 pub mod fractional_scale;
 pub mod idle;
 pub mod output_management;
@@ -68,6 +69,8 @@ pub struct Protocols {
     pub keyboard_shortcuts_inhibit: KeyboardShortcutsInhibitState,
     /// ext_idle_notifier_v1 and zwp_idle_inhibit_manager_v1.
     pub idle: idle::Idle,
+    /// ext_foreign_toplevel_list_v1 and zwlr_foreign_toplevel_manager_v1 (privileged).
+    pub foreign_toplevels: foreign_toplevel::ForeignToplevels,
     /// zwlr_output_power_manager_v1 (privileged).
     pub output_power: lockstep_protocols::wlr_output_power_management::OutputPowerState,
     /// zwlr_output_manager_v1 (privileged).
@@ -101,6 +104,7 @@ impl Protocols {
     ) -> Self {
         Self {
             idle: idle::Idle::new(dh, loop_handle),
+            foreign_toplevels: foreign_toplevel::ForeignToplevels::new(dh, may_use_privileged),
             output_power: lockstep_protocols::wlr_output_power_management::OutputPowerState::new::<
                 State,
                 _,

@@ -16,9 +16,10 @@
 //! | `wp_security_context_manager_v1` | a sandboxed client must not nest contexts (the protocol says so) |
 //! | `zwlr_output_manager_v1` | changes every output (mode, position, on/off) |
 //! | `zwlr_output_power_manager_v1` | turns every display off |
+//! | `zwlr_foreign_toplevel_manager_v1` | lists, focuses, closes and resizes every window |
+//! | `ext_foreign_toplevel_list_v1` | lists every window's title |
 //!
-//! (Gamma control, foreign-toplevel management and the session lock join this table when
-//! they are offered.)
+//! (Gamma control and the session lock join this table when they are offered.)
 
 use std::sync::Arc;
 

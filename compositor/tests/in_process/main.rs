@@ -6,6 +6,7 @@ mod client;
 mod data_device;
 mod desktop;
 mod fixture;
+mod foreign_toplevel;
 mod idle;
 mod kms;
 mod output_management;

@@ -26,6 +26,8 @@ const PRIVILEGED: &[&str] = &[
     "wp_security_context_manager_v1",
     "zwlr_output_manager_v1",
     "zwlr_output_power_manager_v1",
+    "zwlr_foreign_toplevel_manager_v1",
+    "ext_foreign_toplevel_list_v1",
 ];
 
 #[test]
