@@ -267,6 +267,16 @@ impl State {
         pointer.frame(self);
     }
 
+    /// Sends one axis frame (a virtual pointer's scroll, discrete steps or stop).
+    pub fn pointer_axis_frame(&mut self, frame: AxisFrame) {
+        self.note_activity();
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return;
+        };
+        pointer.axis(self, frame);
+        pointer.frame(self);
+    }
+
     /// Scrolls as a backend's axis event says, on each axis it moves: in pixels when the
     /// device gives them, else in wheel notches (120ths) at 15 px a notch.
     pub fn pointer_axis_event<B: InputBackend>(&mut self, event: &impl PointerAxisEvent<B>) {

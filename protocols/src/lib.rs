@@ -12,6 +12,7 @@
 //! - [`wlr_output_management`]: `zwlr_output_manager_v1` (wlr-randr, kanshi).
 //! - [`wlr_output_power_management`]: `zwlr_output_power_manager_v1` (displays off/on).
 //! - [`wlr_foreign_toplevel`]: `zwlr_foreign_toplevel_manager_v1` (taskbars).
+//! - [`wlr_virtual_pointer`]: `zwlr_virtual_pointer_manager_v1` (remote input).
 #![warn(missing_docs)]
 
 pub mod linux_drm_syncobj_v1;
@@ -19,3 +20,4 @@ pub mod wlr_foreign_toplevel;
 pub mod wlr_output_management;
 pub mod wlr_output_power_management;
 pub mod wlr_screencopy;
+pub mod wlr_virtual_pointer;

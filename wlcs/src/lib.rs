@@ -74,6 +74,7 @@ static EXTENSIONS: &[WlcsExtensionDescriptor] = extension_list!(
     ("zwp_relative_pointer_manager_v1", 1),
     ("zwlr_foreign_toplevel_manager_v1", 3),
     ("ext_foreign_toplevel_list_v1", 1),
+    ("zwlr_virtual_pointer_manager_v1", 2),
 );
 
 static DESCRIPTOR: WlcsIntegrationDescriptor = WlcsIntegrationDescriptor {

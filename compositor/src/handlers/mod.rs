@@ -19,6 +19,7 @@ pub mod selection;
 pub mod shm;
 pub mod text_input;
 pub mod virtual_keyboard;
+pub mod virtual_pointer;
 pub mod xdg_activation;
 pub mod xdg_shell;
 
@@ -90,6 +91,7 @@ struct Stateless {
     _pointer_constraints: PointerConstraintsState,
     _relative_pointer: RelativePointerManagerState,
     _virtual_keyboard: VirtualKeyboardManagerState,
+    _virtual_pointer: lockstep_protocols::wlr_virtual_pointer::VirtualPointerManagerState,
     _text_input: TextInputManagerState,
     _input_method: InputMethodManagerState,
     _xdg_dialog: XdgDialogState,
@@ -132,6 +134,11 @@ impl Protocols {
                     dh,
                     may_use_privileged,
                 ),
+                _virtual_pointer:
+                    lockstep_protocols::wlr_virtual_pointer::VirtualPointerManagerState::new::<
+                        State,
+                        _,
+                    >(dh, may_use_privileged),
                 _text_input: TextInputManagerState::new::<State>(dh),
                 _input_method: InputMethodManagerState::new::<State, _>(dh, may_use_privileged),
                 _xdg_dialog: XdgDialogState::new::<State>(dh),

@@ -12,6 +12,7 @@
 //! | `zwlr_screencopy_manager_v1` | reads every window on screen |
 //! | `zwlr_data_control_manager_v1`, `ext_data_control_manager_v1` | reads and sets the selection without focus |
 //! | `zwp_virtual_keyboard_manager_v1` | types into the focused client |
+//! | `zwlr_virtual_pointer_manager_v1` | moves the pointer and clicks into any client |
 //! | `zwp_input_method_manager_v2` | sees and writes text of the focused client |
 //! | `wp_security_context_manager_v1` | a sandboxed client must not nest contexts (the protocol says so) |
 //! | `zwlr_output_manager_v1` | changes every output (mode, position, on/off) |

@@ -17,6 +17,7 @@ mod single_pixel;
 mod soft_device;
 mod syncobj;
 mod syncobj_rules;
+mod virtual_pointer;
 
 use std::{
     io::{Read, Write},

@@ -28,6 +28,7 @@ const PRIVILEGED: &[&str] = &[
     "zwlr_output_power_manager_v1",
     "zwlr_foreign_toplevel_manager_v1",
     "ext_foreign_toplevel_list_v1",
+    "zwlr_virtual_pointer_manager_v1",
 ];
 
 #[test]
