@@ -21,3 +21,11 @@ pub mod wlr_output_management;
 pub mod wlr_output_power_management;
 pub mod wlr_screencopy;
 pub mod wlr_virtual_pointer;
+
+/// The number a client sent for an enum argument, known value or not (for error messages).
+pub(crate) fn wenum_raw<T: Into<u32>>(value: smithay::reexports::wayland_server::WEnum<T>) -> u32 {
+    match value {
+        smithay::reexports::wayland_server::WEnum::Value(v) => v.into(),
+        smithay::reexports::wayland_server::WEnum::Unknown(v) => v,
+    }
+}

@@ -218,10 +218,7 @@ where
             WEnum::Value(Mode::On) => true,
             WEnum::Value(Mode::Off) => false,
             other => {
-                let value = match other {
-                    WEnum::Unknown(v) => v,
-                    WEnum::Value(m) => m as u32,
-                };
+                let value = crate::wenum_raw(other);
                 object.post_error(
                     zwlr_output_power_v1::Error::InvalidMode,
                     format!("power mode {value} does not exist (0 off, 1 on)"),

@@ -211,10 +211,7 @@ fn axis_of(object: &ZwlrVirtualPointerV1, axis: WEnum<wl_pointer::Axis>) -> Opti
         WEnum::Value(wl_pointer::Axis::VerticalScroll) => Some(Axis::Vertical),
         WEnum::Value(wl_pointer::Axis::HorizontalScroll) => Some(Axis::Horizontal),
         other => {
-            let value = match other {
-                WEnum::Unknown(v) => v,
-                WEnum::Value(a) => a as u32,
-            };
+            let value = crate::wenum_raw(other);
             object.post_error(
                 zwlr_virtual_pointer_v1::Error::InvalidAxis,
                 format!("axis {value} is not a wl_pointer.axis (0 vertical, 1 horizontal)"),
@@ -312,10 +309,7 @@ where
                     WEnum::Value(wl_pointer::AxisSource::Continuous) => AxisSource::Continuous,
                     WEnum::Value(wl_pointer::AxisSource::WheelTilt) => AxisSource::WheelTilt,
                     other => {
-                        let value = match other {
-                            WEnum::Unknown(v) => v,
-                            WEnum::Value(s) => s as u32,
-                        };
+                        let value = crate::wenum_raw(other);
                         object.post_error(
                             zwlr_virtual_pointer_v1::Error::InvalidAxisSource,
                             format!("axis source {value} is not a wl_pointer.axis_source"),
