@@ -90,6 +90,9 @@ pub struct OutputInfo {
     /// `power-outputs` action turn it off without taking it out of the layout).
     #[serde(default = "powered_default")]
     pub powered: bool,
+    /// Whether a client's gamma ramps are in force (wlr-gamma-control).
+    #[serde(default)]
+    pub gamma: bool,
     /// Position in the global space (logical).
     pub position: (i32, i32),
     /// Frames presented so far.
@@ -623,6 +626,7 @@ pub fn answer(state: &State, request: Request) -> Response {
                         scale: o.current_scale().fractional_scale(),
                         transform: transform_name(o.current_transform()).into(),
                         powered: data.is_none_or(|d| d.powered),
+                        gamma: data.is_some_and(|d| d.gamma.is_some()),
                         position: (pos.x, pos.y),
                         frames_presented: data.map(|d| d.sequence).unwrap_or_default(),
                         frames_rendered: data.map(|d| d.frames_rendered).unwrap_or_default(),

@@ -96,6 +96,8 @@ pub struct OutputData {
     /// Whether the display is powered (wlr-output-power-management, the `power-outputs`
     /// action): an output that is off draws and commits nothing, but keeps its place.
     pub powered: bool,
+    /// The gamma ramps a client set (wlr-gamma-control), `None` for the default.
+    pub gamma: Option<Vec<u16>>,
 }
 
 /// Everything but the backend.
@@ -324,6 +326,7 @@ impl Core {
                 frames_rendered: 0,
                 flip_paced: false,
                 powered: true,
+                gamma: None,
             },
         );
         crate::shell::sync_outputs(self);
@@ -332,6 +335,7 @@ impl Core {
     /// Removes `output` from the space and the layout (its windows move to another output).
     pub fn remove_output(&mut self, output: &Output) {
         self.protocols.output_power.output_removed(output);
+        self.protocols.gamma_control.output_removed(output);
         self.space.unmap_output(output);
         self.outputs.remove(&output.name());
         crate::shell::sync_outputs(self);

@@ -1,7 +1,7 @@
 //! Desktop protocols, checked with the real Debian tools people use them with, against the
 //! real `lockstep` binary on the headless backend: wayland-info (the globals), wl-clipboard
 //! (data control, both selections), wtype + wev (virtual keyboard into the focused client),
-//! swayidle (idle notification), wlr-randr and kanshi (output management).
+//! swayidle (idle notification), wlr-randr and kanshi (output management), wlsunset (gamma).
 
 mod common;
 
@@ -81,12 +81,41 @@ fn wayland_info_lists_the_desktop_protocols() {
             "ext_idle_notifier_v1",
             "zwp_idle_inhibit_manager_v1",
             "zwlr_output_manager_v1",
+            "zwlr_output_power_manager_v1",
+            "zwlr_foreign_toplevel_manager_v1",
+            "ext_foreign_toplevel_list_v1",
+            "zwlr_virtual_pointer_manager_v1",
+            "zwlr_gamma_control_manager_v1",
+            "zwp_pointer_constraints_v1",
+            "zwp_relative_pointer_manager_v1",
         ];
         let missing: Vec<_> = expected
             .iter()
             .filter(|name| !info.contains(&format!("'{name}'")))
             .collect();
         assert!(missing.is_empty(), "missing globals {missing:?}\n{info}");
+        // The versions the README's protocol list documents.
+        for (name, version) in [
+            ("zwlr_output_manager_v1", 4),
+            ("zwlr_output_power_manager_v1", 1),
+            ("zwlr_foreign_toplevel_manager_v1", 3),
+            ("ext_foreign_toplevel_list_v1", 1),
+            ("zwlr_virtual_pointer_manager_v1", 2),
+            ("zwlr_gamma_control_manager_v1", 1),
+            ("zwp_pointer_constraints_v1", 1),
+            ("zwp_relative_pointer_manager_v1", 1),
+        ] {
+            let line = info
+                .lines()
+                .find(|l| l.contains(&format!("'{name}'")))
+                .unwrap_or_default();
+            let offered: Option<u32> = line
+                .split("version:")
+                .nth(1)
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok());
+            assert_eq!(offered, Some(version), "{name}: {line}");
+        }
     });
 }
 
@@ -303,6 +332,45 @@ fn kanshi_applies_a_profile() {
             kanshi.output().contains("applied"),
             "kanshi did not say it applied the profile:\n{}",
             kanshi.output()
+        );
+    });
+}
+
+#[test]
+fn wlsunset_sets_gamma_and_its_exit_restores_it() {
+    const TEST: &str = "wlsunset";
+    if !require_programs(TEST, &["wlsunset"]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let lockstep = Lockstep::start(TEST, LockstepOptions::headless());
+        let gamma = || lockstep.outputs()[0].gamma;
+        assert!(!gamma(), "no client table before wlsunset");
+        // A fixed schedule, so it sets a temperature whatever the time of day.
+        let mut wlsunset = lockstep.spawn_client(
+            "wlsunset",
+            &["-t", "4000", "-T", "4500", "-S", "06:00", "-s", "18:00"],
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !gamma() && Instant::now() < deadline {
+            if let Some(status) = wlsunset.exited() {
+                panic!("wlsunset exited ({status})\n{}", wlsunset.output());
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            gamma(),
+            "wlsunset set no gamma table\n{}",
+            wlsunset.output()
+        );
+        wlsunset.terminate();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while gamma() && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            !gamma(),
+            "the default gamma did not come back after wlsunset exited"
         );
     });
 }

@@ -11,8 +11,6 @@
 //!
 //! Protocol errors: `invalid_mode` on the power object for a mode other than off (0) and on (1).
 
-use std::sync::Mutex;
-
 use smithay::{
     output::Output,
     reexports::{
@@ -51,7 +49,7 @@ pub struct OutputPowerGlobalData {
 /// Data of a power object: its output (`None` once it failed).
 #[derive(Debug)]
 pub struct OutputPowerData {
-    output: Mutex<Option<Output>>,
+    output: crate::OutputSlot,
 }
 
 /// Global state of the power manager.
@@ -72,15 +70,13 @@ fn mode_of(on: bool) -> Mode {
 fn output_of(object: &ZwlrOutputPowerV1) -> Option<Output> {
     object
         .data::<OutputPowerData>()
-        .and_then(|d| d.output.lock().ok().and_then(|o| o.clone()))
+        .and_then(|d| d.output.get())
 }
 
 /// Sends `failed` and makes `object` inert.
 fn fail(object: &ZwlrOutputPowerV1) {
     if let Some(data) = object.data::<OutputPowerData>() {
-        if let Ok(mut output) = data.output.lock() {
-            *output = None;
-        }
+        data.output.clear();
     }
     object.failed();
 }
@@ -185,7 +181,7 @@ where
         let object = data_init.init(
             id,
             OutputPowerData {
-                output: Mutex::new(powered.and(output)),
+                output: crate::OutputSlot::new(powered.and(output)),
             },
         );
         match powered {

@@ -445,6 +445,22 @@ impl Kms {
         }
     }
 
+    /// Entries per gamma ramp of `output`'s CRTC; `None` without `GAMMA_LUT`.
+    pub fn gamma_size(&self, output: &Output) -> Option<u32> {
+        self.outputs.get(&output.name())?.pipeline.gamma_size()
+    }
+
+    /// Sets `output`'s gamma ramps (or the default) with its next frame.
+    pub fn set_gamma(&mut self, output: &Output, ramps: Option<Vec<u16>>) -> Result<()> {
+        let out = self
+            .outputs
+            .get_mut(&output.name())
+            .ok_or_else(|| anyhow!("{} is not a KMS output", output.name()))?;
+        out.pipeline
+            .set_gamma(ramps)
+            .map_err(|err| anyhow!("{}: {err}", output.name()))
+    }
+
     /// Makes `output`'s next frame a full redraw.
     pub fn full_redraw(&mut self, output: &Output) {
         if let Some(out) = self.outputs.get_mut(&output.name()) {

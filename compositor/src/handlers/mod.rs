@@ -8,6 +8,7 @@ pub mod dmabuf;
 pub mod drm_syncobj;
 pub mod foreign_toplevel;
 pub mod fractional_scale;
+pub mod gamma_control;
 pub mod idle;
 pub mod output_management;
 pub mod output_power;
@@ -72,6 +73,8 @@ pub struct Protocols {
     pub idle: idle::Idle,
     /// ext_foreign_toplevel_list_v1 and zwlr_foreign_toplevel_manager_v1 (privileged).
     pub foreign_toplevels: foreign_toplevel::ForeignToplevels,
+    /// zwlr_gamma_control_manager_v1 (privileged).
+    pub gamma_control: lockstep_protocols::wlr_gamma_control::GammaControlState,
     /// zwlr_output_power_manager_v1 (privileged).
     pub output_power: lockstep_protocols::wlr_output_power_management::OutputPowerState,
     /// zwlr_output_manager_v1 (privileged).
@@ -107,6 +110,10 @@ impl Protocols {
         Self {
             idle: idle::Idle::new(dh, loop_handle),
             foreign_toplevels: foreign_toplevel::ForeignToplevels::new(dh, may_use_privileged),
+            gamma_control: lockstep_protocols::wlr_gamma_control::GammaControlState::new::<State, _>(
+                dh,
+                may_use_privileged,
+            ),
             output_power: lockstep_protocols::wlr_output_power_management::OutputPowerState::new::<
                 State,
                 _,

@@ -19,8 +19,9 @@
 //! | `zwlr_output_power_manager_v1` | turns every display off |
 //! | `zwlr_foreign_toplevel_manager_v1` | lists, focuses, closes and resizes every window |
 //! | `ext_foreign_toplevel_list_v1` | lists every window's title |
+//! | `zwlr_gamma_control_manager_v1` | changes the colours of every output |
 //!
-//! (Gamma control and the session lock join this table when they are offered.)
+//! (The session lock joins this table when it is offered.)
 
 use std::sync::Arc;
 

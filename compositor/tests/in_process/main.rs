@@ -7,6 +7,7 @@ mod data_device;
 mod desktop;
 mod fixture;
 mod foreign_toplevel;
+mod gamma_control;
 mod idle;
 mod kms;
 mod output_management;

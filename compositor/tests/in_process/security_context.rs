@@ -29,6 +29,7 @@ const PRIVILEGED: &[&str] = &[
     "zwlr_foreign_toplevel_manager_v1",
     "ext_foreign_toplevel_list_v1",
     "zwlr_virtual_pointer_manager_v1",
+    "zwlr_gamma_control_manager_v1",
 ];
 
 #[test]
