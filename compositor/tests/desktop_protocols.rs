@@ -88,6 +88,7 @@ fn wayland_info_lists_the_desktop_protocols() {
             "zwlr_gamma_control_manager_v1",
             "zwp_pointer_constraints_v1",
             "zwp_relative_pointer_manager_v1",
+            "wp_tearing_control_manager_v1",
         ];
         let missing: Vec<_> = expected
             .iter()
@@ -104,6 +105,7 @@ fn wayland_info_lists_the_desktop_protocols() {
             ("zwlr_gamma_control_manager_v1", 1),
             ("zwp_pointer_constraints_v1", 1),
             ("zwp_relative_pointer_manager_v1", 1),
+            ("wp_tearing_control_manager_v1", 1),
         ] {
             let line = info
                 .lines()

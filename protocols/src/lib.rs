@@ -14,6 +14,7 @@
 //! - [`wlr_foreign_toplevel`]: `zwlr_foreign_toplevel_manager_v1` (taskbars).
 //! - [`wlr_virtual_pointer`]: `zwlr_virtual_pointer_manager_v1` (remote input).
 //! - [`wlr_gamma_control`]: `zwlr_gamma_control_manager_v1` (night light).
+//! - [`wp_tearing_control`]: `wp_tearing_control_manager_v1` (the async-flip hint).
 #![warn(missing_docs)]
 
 pub mod linux_drm_syncobj_v1;
@@ -23,6 +24,7 @@ pub mod wlr_output_management;
 pub mod wlr_output_power_management;
 pub mod wlr_screencopy;
 pub mod wlr_virtual_pointer;
+pub mod wp_tearing_control;
 
 /// The number a client sent for an enum argument, known value or not (for error messages).
 pub(crate) fn wenum_raw<T: Into<u32>>(value: smithay::reexports::wayland_server::WEnum<T>) -> u32 {

@@ -99,6 +99,9 @@ struct Stateless {
     _input_method: InputMethodManagerState,
     _xdg_dialog: XdgDialogState,
     _system_bell: XdgSystemBellState,
+    /// The hint is per-surface state (`lockstep_protocols::wp_tearing_control::presentation_hint`);
+    /// lockstep stores it and does not tear yet.
+    _tearing_control: lockstep_protocols::wp_tearing_control::TearingControlState,
 }
 
 impl Protocols {
@@ -150,6 +153,9 @@ impl Protocols {
                 _input_method: InputMethodManagerState::new::<State, _>(dh, may_use_privileged),
                 _xdg_dialog: XdgDialogState::new::<State>(dh),
                 _system_bell: XdgSystemBellState::new::<State>(dh),
+                _tearing_control: lockstep_protocols::wp_tearing_control::TearingControlState::new::<
+                    State,
+                >(dh),
             },
         }
     }
@@ -196,3 +202,4 @@ delegate_pointer_gestures!(State);
 delegate_keyboard_shortcuts_inhibit!(State);
 delegate_xdg_dialog!(State);
 delegate_xdg_system_bell!(State);
+lockstep_protocols::delegate_wp_tearing_control!(State);

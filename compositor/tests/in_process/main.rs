@@ -18,6 +18,7 @@ mod single_pixel;
 mod soft_device;
 mod syncobj;
 mod syncobj_rules;
+mod tearing_control;
 mod virtual_pointer;
 
 use std::{

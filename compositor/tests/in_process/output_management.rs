@@ -491,16 +491,11 @@ fn protocol_errors_on_the_configuration_head() {
             Error::InvalidTransform,
             Box::new(|ch, _| {
                 // 8 is past wl_output.transform; sent raw.
-                let msg = wayland_client::backend::protocol::Message {
-                    sender_id: ch.id(),
-                    opcode: zwlr_output_configuration_head_v1::REQ_SET_TRANSFORM_OPCODE,
-                    args: smallvec_args(8),
-                };
-                ch.backend()
-                    .upgrade()
-                    .unwrap()
-                    .send_request(msg, None, None)
-                    .unwrap();
+                crate::fixture::send_raw(
+                    ch,
+                    zwlr_output_configuration_head_v1::REQ_SET_TRANSFORM_OPCODE,
+                    vec![wayland_client::backend::protocol::Argument::Int(8)],
+                );
             }),
         ),
     ];
@@ -515,19 +510,6 @@ fn protocol_errors_on_the_configuration_head() {
             "{error:?}"
         );
     }
-}
-
-fn smallvec_args(
-    v: i32,
-) -> wayland_client::backend::smallvec::SmallVec<
-    [wayland_client::backend::protocol::Argument<
-        wayland_client::backend::ObjectId,
-        std::os::fd::RawFd,
-    >; 4],
-> {
-    let mut args = wayland_client::backend::smallvec::SmallVec::new();
-    args.push(wayland_client::backend::protocol::Argument::Int(v));
-    args
 }
 
 #[test]

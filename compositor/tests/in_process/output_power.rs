@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use wayland_client::{Connection, Dispatch, Proxy, QueueHandle};
+use wayland_client::{Connection, Dispatch, QueueHandle};
 use wayland_protocols_wlr::output_power_management::v1::client::{
     zwlr_output_power_manager_v1::ZwlrOutputPowerManagerV1,
     zwlr_output_power_v1::{self, Mode, ZwlrOutputPowerV1},
@@ -155,29 +155,16 @@ fn an_unknown_mode_is_a_protocol_error() {
     let mut f = Fixture::new();
     let c = f.add_client();
     let (power, _events) = power_object(&mut f, c);
-    let msg = wayland_client::backend::protocol::Message {
-        sender_id: power.id(),
-        opcode: zwlr_output_power_v1::REQ_SET_MODE_OPCODE,
-        args: [wayland_client::backend::protocol::Argument::Uint(7)]
-            .into_iter()
-            .collect(),
-    };
-    power
-        .backend()
-        .upgrade()
-        .unwrap()
-        .send_request(msg, None, None)
-        .unwrap();
-    assert!(f.wait_until(Duration::from_secs(2), |f| f
-        .client(c)
-        .protocol_error()
-        .is_some()));
-    let (code, interface, _) = f.client(c).protocol_error().unwrap();
+    crate::fixture::send_raw(
+        &power,
+        zwlr_output_power_v1::REQ_SET_MODE_OPCODE,
+        vec![wayland_client::backend::protocol::Argument::Uint(7)],
+    );
     assert_eq!(
-        (code, interface.as_str()),
+        f.expect_protocol_error(c),
         (
             zwlr_output_power_v1::Error::InvalidMode as u32,
-            "zwlr_output_power_v1"
+            "zwlr_output_power_v1".to_string()
         )
     );
     assert!(powered(&f));

@@ -1,9 +1,7 @@
 //! zwlr_virtual_pointer_manager_v1: a virtual mouse moves the real pointer only at its
 //! `frame`, clicks focus like a real click, and bad axes are protocol errors.
 
-use std::time::Duration;
-
-use wayland_client::{protocol::wl_pointer, Proxy};
+use wayland_client::protocol::wl_pointer;
 use wayland_protocols_wlr::virtual_pointer::v1::client::{
     zwlr_virtual_pointer_manager_v1::ZwlrVirtualPointerManagerV1,
     zwlr_virtual_pointer_v1::{self, ZwlrVirtualPointerV1},
@@ -80,32 +78,20 @@ fn a_bad_axis_is_a_protocol_error() {
     let mut f = Fixture::new();
     let tool = f.add_client();
     let vp = virtual_pointer(&mut f, tool);
-    let msg = wayland_client::backend::protocol::Message {
-        sender_id: vp.id(),
-        opcode: zwlr_virtual_pointer_v1::REQ_AXIS_OPCODE,
-        args: [
+    crate::fixture::send_raw(
+        &vp,
+        zwlr_virtual_pointer_v1::REQ_AXIS_OPCODE,
+        vec![
             wayland_client::backend::protocol::Argument::Uint(1),
             wayland_client::backend::protocol::Argument::Uint(9),
             wayland_client::backend::protocol::Argument::Fixed(256),
-        ]
-        .into_iter()
-        .collect(),
-    };
-    vp.backend()
-        .upgrade()
-        .unwrap()
-        .send_request(msg, None, None)
-        .unwrap();
-    assert!(f.wait_until(Duration::from_secs(2), |f| f
-        .client(tool)
-        .protocol_error()
-        .is_some()));
-    let (code, interface, _) = f.client(tool).protocol_error().unwrap();
+        ],
+    );
     assert_eq!(
-        (code, interface.as_str()),
+        f.expect_protocol_error(tool),
         (
             zwlr_virtual_pointer_v1::Error::InvalidAxis as u32,
-            "zwlr_virtual_pointer_v1"
+            "zwlr_virtual_pointer_v1".to_string()
         )
     );
 }
