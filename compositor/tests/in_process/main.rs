@@ -10,6 +10,7 @@ mod foreign_toplevel;
 mod gamma_control;
 mod idle;
 mod kms;
+mod kms_outputs;
 mod output_management;
 mod output_power;
 mod robustness;
