@@ -52,6 +52,9 @@ pub enum ActionError {
     /// No output to take a screenshot of.
     #[error("no output to take a screenshot of")]
     NoOutput,
+    /// An output could not be turned on or off.
+    #[error("output power: {0}")]
+    Power(String),
     /// Capturing the output failed.
     #[error("screenshot failed: {0}")]
     Capture(String),
@@ -80,18 +83,10 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
             )
         }
         Action::Close => {
-            let toplevel = core
-                .layout
-                .focused()
-                .and_then(|id| core.windows.get(&id))
-                .and_then(|w| w.toplevel().cloned());
-            match toplevel {
-                Some(toplevel) => {
-                    toplevel.send_close();
-                    done("asked the focused window to close")
-                }
+            return match core.layout.focused() {
+                Some(id) => run_on_window(state, id, WindowAction::Close),
                 None => done("no window has focus"),
-            }
+            };
         }
         Action::Focus(direction) => {
             core.layout.focus_direction(*direction);
@@ -131,16 +126,16 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
             done("floating toggled")
         }
         Action::Fullscreen => {
-            if let Some(id) = core.layout.focused() {
-                core.layout.set_fullscreen(id, None);
-            }
-            done("fullscreen toggled")
+            return match core.layout.focused() {
+                Some(id) => run_on_window(state, id, WindowAction::Fullscreen(None)),
+                None => done("no window has focus"),
+            };
         }
         Action::Maximize => {
-            if let Some(id) = core.layout.focused() {
-                core.layout.set_maximized(id, None);
-            }
-            done("maximize toggled")
+            return match core.layout.focused() {
+                Some(id) => run_on_window(state, id, WindowAction::Maximize(None)),
+                None => done("no window has focus"),
+            };
         }
         Action::ReloadConfig => return reload_config(state),
         Action::Quit => {
@@ -149,12 +144,70 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
             return done("quitting");
         }
         Action::Screenshot(path) => return screenshot(state, path.clone()),
+        Action::PowerOutputs(on) => {
+            let what = if *on { "on" } else { "off" };
+            return match state.set_all_outputs_power(*on) {
+                Ok(n) => Ok(format!("{n} outputs powered {what}")),
+                Err(err) => Err(ActionError::Power(err)),
+            };
+        }
         Action::None => return done("nothing to do"),
     };
     shell::apply_layout(&mut state.core);
     state.core.focus_dirty = false;
     shell::sync_keyboard_focus(state);
     result
+}
+
+/// What can be done to one window: the window actions of key bindings act on the focused
+/// one; taskbars (foreign-toplevel management) name the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowAction {
+    /// Focus it, showing its workspace on its output (a click on it).
+    Activate,
+    /// Ask it to close.
+    Close,
+    /// Fullscreen on (`Some(true)`), off, or toggled (`None`).
+    Fullscreen(Option<bool>),
+    /// Maximize on, off, or toggled (`None`).
+    Maximize(Option<bool>),
+}
+
+/// Runs `action` on window `id` through the layout, like the key bindings do for the
+/// focused window.
+pub fn run_on_window(
+    state: &mut State,
+    id: layout::WindowId,
+    action: WindowAction,
+) -> Result<String, ActionError> {
+    let core = &mut state.core;
+    let Some(window) = core.windows.get(&id).cloned() else {
+        return Ok(format!("no window {id}"));
+    };
+    let what = match action {
+        WindowAction::Activate => {
+            shell::focus_window(state, &window);
+            return Ok(format!("window {id} focused"));
+        }
+        WindowAction::Close => {
+            if let Some(toplevel) = window.toplevel() {
+                toplevel.send_close();
+            }
+            return Ok(format!("asked window {id} to close"));
+        }
+        WindowAction::Fullscreen(on) => {
+            core.layout.set_fullscreen(id, on);
+            "fullscreen"
+        }
+        WindowAction::Maximize(on) => {
+            core.layout.set_maximized(id, on);
+            "maximize"
+        }
+    };
+    shell::apply_layout(&mut state.core);
+    state.core.focus_dirty = false;
+    shell::sync_keyboard_focus(state);
+    Ok(format!("{what} of window {id} changed"))
 }
 
 /// Reads the config file again; an invalid file keeps the running config and says why.

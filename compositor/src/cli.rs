@@ -216,6 +216,12 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                     o.frames_presented,
                     o.frames_rendered
                 );
+                if o.transform != "normal" && !o.transform.is_empty() {
+                    println!("  transform {}", o.transform);
+                }
+                if !o.powered {
+                    println!("  powered off");
+                }
                 println!(
                     "  {}workspace {} shown; with windows: {}",
                     if o.active { "focused, " } else { "" },

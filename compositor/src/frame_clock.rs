@@ -72,7 +72,7 @@ pub fn queue_redraw(core: &mut Core, output: &Output) {
     let Some(data) = core.outputs.get_mut(&name) else {
         return;
     };
-    if matches!(data.redraw, RedrawState::Scheduled { .. }) {
+    if matches!(data.redraw, RedrawState::Scheduled { .. }) || !data.powered {
         return;
     }
     // Page flips pace KMS outputs: render now, the backend holds frames while a flip is

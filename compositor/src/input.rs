@@ -42,7 +42,9 @@ use smithay::{
 };
 use tracing::debug;
 
-use crate::{frame_clock::queue_redraw_all, state::State};
+use crate::{
+    frame_clock::queue_redraw_all, handlers::pointer_constraints::Constrained, state::State,
+};
 
 /// Linux evdev code of the left mouse button.
 pub const BTN_LEFT: u32 = 0x110;
@@ -68,6 +70,24 @@ impl State {
         };
         self.core.pointer_seen = true;
         let location = self.clamp_to_outputs(location);
+        // Pointer constraints (handlers/pointer_constraints.rs): a locked pointer stays, a
+        // confined one moves only within its region.
+        let location = if location == pointer.current_location() {
+            location
+        } else {
+            let allowed = match self.pointer_constraint() {
+                Constrained::Free => Some(location),
+                Constrained::Locked => None,
+                Constrained::Confined => self.confine(location),
+            };
+            match allowed {
+                Some(location) => location,
+                None => {
+                    pointer.frame(self);
+                    return;
+                }
+            }
+        };
         if !pointer.is_grabbed() {
             self.follow_pointer_to_output(location);
         }
@@ -83,6 +103,7 @@ impl State {
             },
         );
         pointer.frame(self);
+        self.update_pointer_constraint();
         queue_redraw_all(&mut self.core);
     }
 
@@ -166,13 +187,24 @@ impl State {
         (x, y).into()
     }
 
-    /// Moves the pointer by `delta` from where it is.
+    /// Moves the pointer by `delta` from where it is; relative-pointer clients get the
+    /// delta first, whether or not a constraint lets the pointer move.
     pub fn pointer_motion_by(&mut self, delta: Point<f64, Logical>, time_msec: u32) {
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };
-        let location = pointer.current_location() + delta;
-        self.pointer_motion_to(location, time_msec);
+        let current = pointer.current_location();
+        let under = self.surface_under(current);
+        pointer.relative_motion(
+            self,
+            under,
+            &RelativeMotionEvent {
+                delta,
+                delta_unaccel: delta,
+                utime: u64::from(time_msec) * 1000,
+            },
+        );
+        self.pointer_motion_to(current + delta, time_msec);
     }
 
     /// Focuses and raises the window under `location`, or clears keyboard focus over the
@@ -231,6 +263,16 @@ impl State {
             return;
         };
         let frame = AxisFrame::new(time_msec).source(source).value(axis, amount);
+        pointer.axis(self, frame);
+        pointer.frame(self);
+    }
+
+    /// Sends one axis frame (a virtual pointer's scroll, discrete steps or stop).
+    pub fn pointer_axis_frame(&mut self, frame: AxisFrame) {
+        self.note_activity();
+        let Some(pointer) = self.core.seat.get_pointer() else {
+            return;
+        };
         pointer.axis(self, frame);
         pointer.frame(self);
     }

@@ -83,6 +83,16 @@ pub struct OutputInfo {
     pub refresh_mhz: i32,
     /// Scale factor.
     pub scale: f64,
+    /// The transform (`normal`, `90`, `flipped-180`, ... as wlr-randr names them).
+    #[serde(default)]
+    pub transform: String,
+    /// Whether the display is powered (wlr-output-power-management or the
+    /// `power-outputs` action turn it off without taking it out of the layout).
+    #[serde(default = "powered_default")]
+    pub powered: bool,
+    /// Whether a client's gamma ramps are in force (wlr-gamma-control).
+    #[serde(default)]
+    pub gamma: bool,
     /// Position in the global space (logical).
     pub position: (i32, i32),
     /// Frames presented so far.
@@ -101,6 +111,25 @@ pub struct OutputInfo {
     /// What each display plane shows (KMS backend only; the others composite everything).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planes: Option<Vec<PlaneInfo>>,
+}
+
+fn powered_default() -> bool {
+    true
+}
+
+/// A transform's name as wlr-randr spells it.
+pub fn transform_name(t: smithay::utils::Transform) -> &'static str {
+    use smithay::utils::Transform as T;
+    match t {
+        T::Normal => "normal",
+        T::_90 => "90",
+        T::_180 => "180",
+        T::_270 => "270",
+        T::Flipped => "flipped",
+        T::Flipped90 => "flipped-90",
+        T::Flipped180 => "flipped-180",
+        T::Flipped270 => "flipped-270",
+    }
 }
 
 /// One KMS plane of an output, as IPC reports it.
@@ -595,6 +624,9 @@ pub fn answer(state: &State, request: Request) -> Response {
                         size: mode.map(|m| (m.size.w, m.size.h)).unwrap_or_default(),
                         refresh_mhz: mode.map(|m| m.refresh).unwrap_or_default(),
                         scale: o.current_scale().fractional_scale(),
+                        transform: transform_name(o.current_transform()).into(),
+                        powered: data.is_none_or(|d| d.powered),
+                        gamma: data.is_some_and(|d| d.gamma.is_some()),
                         position: (pos.x, pos.y),
                         frames_presented: data.map(|d| d.sequence).unwrap_or_default(),
                         frames_rendered: data.map(|d| d.frames_rendered).unwrap_or_default(),

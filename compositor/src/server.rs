@@ -220,6 +220,9 @@ impl State {
             crate::shell::sync_keyboard_focus(self);
         }
         crate::events::after_dispatch(&mut self.core);
+        self.update_output_management();
+        self.update_pointer_constraint();
+        self.update_foreign_toplevels();
         self.core.space.refresh();
         self.core.popups.cleanup();
         if let Err(err) = self.core.display_handle.flush_clients() {

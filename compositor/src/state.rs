@@ -95,6 +95,11 @@ pub struct OutputData {
     pub frames_rendered: u64,
     /// Whether page flips pace this output (KMS) rather than the frame-slot timer.
     pub flip_paced: bool,
+    /// Whether the display is powered (wlr-output-power-management, the `power-outputs`
+    /// action): an output that is off draws and commits nothing, but keeps its place.
+    pub powered: bool,
+    /// The gamma ramps a client set (wlr-gamma-control), `None` for the default.
+    pub gamma: Option<Vec<u16>>,
 }
 
 /// Everything but the backend.
@@ -194,6 +199,9 @@ pub struct Core {
     pub max_objects_per_client: u64,
     /// What lockstep shows on screen itself (the config error banner, `notice.rs`).
     pub notice: crate::notice::Notice,
+    /// The surface whose pointer constraint is active (`handlers/pointer_constraints.rs`).
+    pub active_constraint:
+        Option<smithay::reexports::wayland_server::protocol::wl_surface::WlSurface>,
 }
 
 impl Core {
@@ -298,6 +306,7 @@ impl Core {
             protocols,
             max_objects_per_client: crate::census::MAX_OBJECTS_PER_CLIENT,
             notice: Default::default(),
+            active_constraint: None,
         })
     }
 
@@ -326,6 +335,8 @@ impl Core {
                 sequence: 0,
                 frames_rendered: 0,
                 flip_paced: false,
+                powered: true,
+                gamma: None,
             },
         );
         crate::shell::sync_outputs(self);
@@ -333,6 +344,8 @@ impl Core {
 
     /// Removes `output` from the space and the layout (its windows move to another output).
     pub fn remove_output(&mut self, output: &Output) {
+        self.protocols.output_power.output_removed(output);
+        self.protocols.gamma_control.output_removed(output);
         self.space.unmap_output(output);
         self.outputs.remove(&output.name());
         crate::shell::sync_outputs(self);

@@ -82,6 +82,9 @@ pub enum Action {
     /// `screenshot [FILE.png]`: save a PNG of the active output (default:
     /// `$XDG_PICTURES_DIR` or `~/lockstep-<time>.png`).
     Screenshot(Option<PathBuf>),
+    /// `power-outputs on|off`: turn every display on or off (DPMS); windows keep their
+    /// place. The same as wlr-output-power-management (`wlopm`).
+    PowerOutputs(bool),
     /// `none`: do nothing (removes a default binding).
     None,
 }
@@ -113,6 +116,7 @@ pub const ACTION_NAMES: &[&str] = &[
     "reload-config",
     "quit",
     "screenshot",
+    "power-outputs",
     "none",
 ];
 
@@ -195,6 +199,11 @@ impl Action {
                 [] => Ok(Action::Screenshot(None)),
                 [path] => Ok(Action::Screenshot(Some(PathBuf::from(path)))),
                 _ => fail("`screenshot` takes at most one file name".into()),
+            },
+            "power-outputs" => match args.as_slice() {
+                ["on"] => Ok(Action::PowerOutputs(true)),
+                ["off"] => Ok(Action::PowerOutputs(false)),
+                _ => fail("`power-outputs` takes `on` or `off`".into()),
             },
             "none" => no_args(Action::None),
             other => {

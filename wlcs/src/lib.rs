@@ -70,6 +70,11 @@ static EXTENSIONS: &[WlcsExtensionDescriptor] = extension_list!(
     ("wp_presentation", 2),
     ("zwp_linux_dmabuf_v1", 3),
     ("zwlr_screencopy_manager_v1", 3),
+    ("zwp_pointer_constraints_v1", 1),
+    ("zwp_relative_pointer_manager_v1", 1),
+    ("zwlr_foreign_toplevel_manager_v1", 3),
+    ("ext_foreign_toplevel_list_v1", 1),
+    ("zwlr_virtual_pointer_manager_v1", 2),
 );
 
 static DESCRIPTOR: WlcsIntegrationDescriptor = WlcsIntegrationDescriptor {

@@ -15,7 +15,7 @@ use smithay::{
         renderer::{damage::OutputDamageTracker, pixman::PixmanRenderer, Bind, Offscreen},
     },
     output::{Mode, Output, PhysicalProperties, Scale, Subpixel},
-    reexports::pixman::Image,
+    reexports::{pixman::Image, wayland_server::backend::GlobalId},
     utils::{Logical, Point, Size, Transform},
 };
 
@@ -24,6 +24,18 @@ use crate::{
     render::{read_framebuffer, render_output, DefaultCursor},
     state::{Core, State},
 };
+
+/// The largest headless output side.
+const MAX_SIZE: i32 = 16384;
+
+/// Modes every headless output offers besides its own (60 Hz).
+const COMMON_MODES: &[(i32, i32)] = &[(1920, 1080), (1280, 720), (1024, 768), (800, 600)];
+
+/// A mode change whose allocation is done: [`Headless::set_mode`] cannot fail.
+pub struct PreparedMode {
+    mode: Mode,
+    image: Image<'static, 'static>,
+}
 
 /// Size, refresh and scale of a virtual output.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,6 +62,9 @@ impl Default for VirtualOutput {
 }
 
 struct HeadlessOutput {
+    output: Output,
+    /// The wl_output global while the output is on (output management can turn it off).
+    global: Option<GlobalId>,
     image: Image<'static, 'static>,
     damage_tracker: OutputDamageTracker,
     /// Whether `image` holds a frame yet (age 0 forces a full redraw).
@@ -98,7 +113,7 @@ impl Headless {
         let name = format!("HEADLESS-{}", self.next_index);
         self.next_index += 1;
         let (w, h) = spec.size;
-        if w <= 0 || h <= 0 || w > 16384 || h > 16384 {
+        if w <= 0 || h <= 0 || w > MAX_SIZE || h > MAX_SIZE {
             return Err(anyhow!("output size {w}x{h} is out of range (1..=16384)"));
         }
         let output = Output::new(
@@ -122,7 +137,17 @@ impl Headless {
                 spec.scale
             ));
         }
-        output.create_global::<State>(&core.display_handle);
+        let global = output.create_global::<State>(&core.display_handle);
+        // A few common modes besides the one asked for, so output-management clients have
+        // something to choose from (headless takes any size anyway, as a custom mode).
+        for (cw, ch) in COMMON_MODES {
+            if (*cw, *ch) != (w, h) {
+                output.add_mode(Mode {
+                    size: (*cw, *ch).into(),
+                    refresh: 60_000,
+                });
+            }
+        }
         output.change_current_state(
             Some(mode),
             Some(Transform::Normal),
@@ -137,6 +162,8 @@ impl Headless {
         self.outputs.insert(
             name.clone(),
             HeadlessOutput {
+                output: output.clone(),
+                global: Some(global),
                 image,
                 damage_tracker: OutputDamageTracker::from_output(&output),
                 rendered: false,
@@ -146,6 +173,85 @@ impl Headless {
         queue_redraw(core, &output);
         tracing::info!(output = %name, size = ?(w, h), refresh_mhz = spec.refresh_mhz, scale = spec.scale, "headless output added");
         Ok(output)
+    }
+
+    /// Every output, on or off (for output management).
+    pub fn heads(&self) -> Vec<(Output, bool)> {
+        let mut heads: Vec<_> = self
+            .outputs
+            .values()
+            .map(|o| (o.output.clone(), o.global.is_some()))
+            .collect();
+        heads.sort_by_key(|(o, _)| o.name());
+        heads
+    }
+
+    /// Whether `mode` could be shown on `output`: any size in 1..=16384.
+    pub fn check_mode(&self, mode: Mode) -> Result<(), String> {
+        let (w, h) = (mode.size.w, mode.size.h);
+        if w <= 0 || h <= 0 || w > MAX_SIZE || h > MAX_SIZE {
+            return Err(format!("{w}x{h} is out of range (1..={MAX_SIZE})"));
+        }
+        if mode.refresh <= 0 || mode.refresh > 1_000_000 {
+            return Err(format!("refresh {} mHz is out of range", mode.refresh));
+        }
+        Ok(())
+    }
+
+    /// Allocates what a new mode needs (the fallible part of a mode change).
+    pub fn prepare_mode(&mut self, mode: Mode) -> Result<PreparedMode> {
+        self.check_mode(mode).map_err(|e| anyhow!(e))?;
+        let image = self
+            .renderer
+            .create_buffer(Fourcc::Xrgb8888, Size::from((mode.size.w, mode.size.h)))
+            .context("cannot allocate the output image")?;
+        Ok(PreparedMode { mode, image })
+    }
+
+    /// Switches `output` to a prepared mode (cannot fail).
+    pub fn set_mode(&mut self, core: &mut Core, output: &Output, prepared: PreparedMode) {
+        let Some(out) = self.outputs.get_mut(&output.name()) else {
+            return;
+        };
+        out.image = prepared.image;
+        out.rendered = false;
+        output.change_current_state(Some(prepared.mode), None, None, None);
+        if let Some(data) = core.outputs.get_mut(&output.name()) {
+            data.refresh = crate::state::refresh_interval(prepared.mode.refresh);
+        }
+    }
+
+    /// Turns `output` on (its wl_output global back, mapped at `position`) or off (global
+    /// removed, taken out of the space; the layout moves its windows to another output).
+    pub fn set_enabled(
+        &mut self,
+        core: &mut Core,
+        output: &Output,
+        on: bool,
+        position: Point<i32, Logical>,
+    ) {
+        let Some(out) = self.outputs.get_mut(&output.name()) else {
+            return;
+        };
+        match (on, out.global.take()) {
+            (true, None) => {
+                out.global = Some(output.create_global::<State>(&core.display_handle));
+                out.rendered = false;
+                core.add_output(output, position);
+            }
+            (false, Some(global)) => {
+                core.remove_output(output);
+                core.display_handle.remove_global::<State>(global);
+            }
+            (_, global) => out.global = global,
+        }
+    }
+
+    /// Makes `output`'s next frame a full redraw.
+    pub fn full_redraw(&mut self, output: &Output) {
+        if let Some(out) = self.outputs.get_mut(&output.name()) {
+            out.rendered = false;
+        }
     }
 
     /// Renders what is damaged on `output` into its image.

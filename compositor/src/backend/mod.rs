@@ -44,6 +44,15 @@ impl Backend {
         }
     }
 
+    /// Makes `output`'s next frame a full redraw (it was off).
+    pub fn full_redraw(&mut self, output: &Output) {
+        match self {
+            Backend::Headless(b) => b.full_redraw(output),
+            Backend::Winit(b) => b.full_redraw(),
+            Backend::Kms(b) => b.full_redraw(output),
+        }
+    }
+
     /// What `output` shows, in memory.
     pub fn capture(&mut self, core: &mut Core, output: &Output) -> Result<Frame> {
         match self {

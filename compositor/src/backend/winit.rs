@@ -112,6 +112,11 @@ impl Winit {
         })
     }
 
+    /// Makes the next frame a full redraw.
+    pub fn full_redraw(&mut self) {
+        self.full_redraw = true;
+    }
+
     /// The renderer (for dmabuf validation).
     pub fn renderer_mut(&mut self) -> &mut GlesRenderer {
         self.backend.renderer()

@@ -6,8 +6,13 @@
 pub mod compositor;
 pub mod dmabuf;
 pub mod drm_syncobj;
+pub mod foreign_toplevel;
 pub mod fractional_scale;
+pub mod gamma_control;
 pub mod idle;
+pub mod output_management;
+pub mod output_power;
+pub mod pointer_constraints;
 pub mod screencopy;
 pub mod seat;
 pub mod security_context;
@@ -18,6 +23,7 @@ pub mod shm;
 pub mod surface_requests;
 pub mod text_input;
 pub mod virtual_keyboard;
+pub mod virtual_pointer;
 pub mod xdg_activation;
 pub mod xdg_shell;
 
@@ -38,7 +44,9 @@ use smithay::{
             KeyboardShortcutsInhibitor,
         },
         output::OutputHandler,
+        pointer_constraints::PointerConstraintsState,
         pointer_gestures::PointerGesturesState,
+        relative_pointer::RelativePointerManagerState,
         security_context::SecurityContextState,
         shell::xdg::{dialog::XdgDialogHandler, dialog::XdgDialogState, ToplevelSurface},
         single_pixel_buffer::SinglePixelBufferState,
@@ -68,6 +76,14 @@ pub struct Protocols {
     pub keyboard_shortcuts_inhibit: KeyboardShortcutsInhibitState,
     /// ext_idle_notifier_v1 and zwp_idle_inhibit_manager_v1.
     pub idle: idle::Idle,
+    /// ext_foreign_toplevel_list_v1 and zwlr_foreign_toplevel_manager_v1 (privileged).
+    pub foreign_toplevels: foreign_toplevel::ForeignToplevels,
+    /// zwlr_gamma_control_manager_v1 (privileged).
+    pub gamma_control: lockstep_protocols::wlr_gamma_control::GammaControlState,
+    /// zwlr_output_power_manager_v1 (privileged).
+    pub output_power: lockstep_protocols::wlr_output_power_management::OutputPowerState,
+    /// zwlr_output_manager_v1 (privileged).
+    pub output_management: lockstep_protocols::wlr_output_management::OutputManagementState,
     /// Globals that need no state after creation: kept so they live as long as the display.
     _stateless: Stateless,
 }
@@ -80,11 +96,17 @@ struct Stateless {
     _content_type: ContentTypeState,
     _alpha_modifier: AlphaModifierState,
     _pointer_gestures: PointerGesturesState,
+    _pointer_constraints: PointerConstraintsState,
+    _relative_pointer: RelativePointerManagerState,
     _virtual_keyboard: VirtualKeyboardManagerState,
+    _virtual_pointer: lockstep_protocols::wlr_virtual_pointer::VirtualPointerManagerState,
     _text_input: TextInputManagerState,
     _input_method: InputMethodManagerState,
     _xdg_dialog: XdgDialogState,
     _system_bell: XdgSystemBellState,
+    /// The hint is per-surface state (`lockstep_protocols::wp_tearing_control::presentation_hint`);
+    /// lockstep stores it and does not tear yet.
+    _tearing_control: lockstep_protocols::wp_tearing_control::TearingControlState,
 }
 
 impl Protocols {
@@ -95,6 +117,20 @@ impl Protocols {
     ) -> Self {
         Self {
             idle: idle::Idle::new(dh, loop_handle),
+            foreign_toplevels: foreign_toplevel::ForeignToplevels::new(dh, may_use_privileged),
+            gamma_control: lockstep_protocols::wlr_gamma_control::GammaControlState::new::<State, _>(
+                dh,
+                may_use_privileged,
+            ),
+            output_power: lockstep_protocols::wlr_output_power_management::OutputPowerState::new::<
+                State,
+                _,
+            >(dh, may_use_privileged),
+            output_management:
+                lockstep_protocols::wlr_output_management::OutputManagementState::new::<State, _>(
+                    dh,
+                    may_use_privileged,
+                ),
             selection: selection::SelectionProtocols::new(dh),
             // Sandboxed clients must not create nested contexts (the protocol's rule).
             security_context: SecurityContextState::new::<State, _>(dh, may_use_privileged),
@@ -108,14 +144,24 @@ impl Protocols {
                 _content_type: ContentTypeState::new::<State>(dh),
                 _alpha_modifier: AlphaModifierState::new::<State>(dh),
                 _pointer_gestures: PointerGesturesState::new::<State>(dh),
+                _pointer_constraints: PointerConstraintsState::new::<State>(dh),
+                _relative_pointer: RelativePointerManagerState::new::<State>(dh),
                 _virtual_keyboard: VirtualKeyboardManagerState::new::<State, _>(
                     dh,
                     may_use_privileged,
                 ),
+                _virtual_pointer:
+                    lockstep_protocols::wlr_virtual_pointer::VirtualPointerManagerState::new::<
+                        State,
+                        _,
+                    >(dh, may_use_privileged),
                 _text_input: TextInputManagerState::new::<State>(dh),
                 _input_method: InputMethodManagerState::new::<State, _>(dh, may_use_privileged),
                 _xdg_dialog: XdgDialogState::new::<State>(dh),
                 _system_bell: XdgSystemBellState::new::<State>(dh),
+                _tearing_control: lockstep_protocols::wp_tearing_control::TearingControlState::new::<
+                    State,
+                >(dh),
             },
         }
     }
@@ -162,3 +208,4 @@ delegate_pointer_gestures!(State);
 delegate_keyboard_shortcuts_inhibit!(State);
 delegate_xdg_dialog!(State);
 delegate_xdg_system_bell!(State);
+lockstep_protocols::delegate_wp_tearing_control!(State);

@@ -12,11 +12,16 @@
 //! | `zwlr_screencopy_manager_v1` | reads every window on screen |
 //! | `zwlr_data_control_manager_v1`, `ext_data_control_manager_v1` | reads and sets the selection without focus |
 //! | `zwp_virtual_keyboard_manager_v1` | types into the focused client |
+//! | `zwlr_virtual_pointer_manager_v1` | moves the pointer and clicks into any client |
 //! | `zwp_input_method_manager_v2` | sees and writes text of the focused client |
 //! | `wp_security_context_manager_v1` | a sandboxed client must not nest contexts (the protocol says so) |
+//! | `zwlr_output_manager_v1` | changes every output (mode, position, on/off) |
+//! | `zwlr_output_power_manager_v1` | turns every display off |
+//! | `zwlr_foreign_toplevel_manager_v1` | lists, focuses, closes and resizes every window |
+//! | `ext_foreign_toplevel_list_v1` | lists every window's title |
+//! | `zwlr_gamma_control_manager_v1` | changes the colours of every output |
 //!
-//! (Output management, gamma control, foreign-toplevel management and the session lock join
-//! this table when they are offered.)
+//! (The session lock joins this table when it is offered.)
 
 use std::{cell::Cell, rc::Rc, sync::Arc};
 

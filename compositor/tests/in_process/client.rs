@@ -81,6 +81,8 @@ pub struct ClientData {
     pub keymaps: Vec<String>,
     /// Toplevels that got xdg_toplevel.close, by id.
     pub closed: Vec<u32>,
+    /// What the output manager told this client (output-management tests).
+    pub output_management: crate::output_management::Seen,
     /// The last xdg_activation token the compositor handed out.
     pub activation_token: Option<String>,
 }

@@ -176,6 +176,16 @@ impl Fixture {
         }
     }
 
+    /// Waits for the protocol error client `id` gets; its (code, interface).
+    pub fn expect_protocol_error(&mut self, id: ClientId) -> (u32, String) {
+        let got = self.wait_until(Duration::from_secs(2), |f| {
+            f.clients[id.0].protocol_error().is_some()
+        });
+        assert!(got, "client {id:?} got no protocol error");
+        let (code, interface, _) = self.clients[id.0].protocol_error().unwrap_or_default();
+        (code, interface)
+    }
+
     /// Runs the loop for `duration`.
     pub fn run_for(&mut self, duration: Duration) {
         let end = Instant::now() + duration;
@@ -238,4 +248,29 @@ pub fn rgb(frame: &Frame, x: i32, y: i32) -> u32 {
         .pixel(x as u32, y as u32)
         .unwrap_or_else(|| panic!("({x}, {y}) is outside the frame"));
     (r as u32) << 16 | (g as u32) << 8 | b as u32
+}
+
+/// Sends request `opcode` of `proxy` with raw `args`: values a typed request cannot carry
+/// (an enum value outside its enum), for protocol-error tests.
+pub fn send_raw(
+    proxy: &impl Proxy,
+    opcode: u16,
+    args: Vec<
+        wayland_client::backend::protocol::Argument<
+            wayland_client::backend::ObjectId,
+            std::os::fd::RawFd,
+        >,
+    >,
+) {
+    let msg = wayland_client::backend::protocol::Message {
+        sender_id: proxy.id(),
+        opcode,
+        args: args.into_iter().collect(),
+    };
+    proxy
+        .backend()
+        .upgrade()
+        .expect("connection alive")
+        .send_request(msg, None, None)
+        .expect("send the raw request");
 }

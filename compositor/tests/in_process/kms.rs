@@ -43,11 +43,11 @@ use crate::{
 wayland_client::delegate_noop!(ClientData: ignore ZwpLinuxDmabufV1);
 wayland_client::delegate_noop!(ClientData: ignore ZwpLinuxBufferParamsV1);
 
-const OUTPUT: &str = "Virtual-1";
+pub(crate) const OUTPUT: &str = "Virtual-1";
 const XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
 
 /// vkms's primary node (not kept open: lockstep must be the DRM master), or `None`.
-fn vkms(test: &str) -> Option<PathBuf> {
+pub(crate) fn vkms(test: &str) -> Option<PathBuf> {
     match DrmNode::find("vkms", VmNodeKind::Primary) {
         Ok(node) => Some(node.path().to_owned()),
         Err(err) => {
@@ -61,14 +61,14 @@ fn vkms(test: &str) -> Option<PathBuf> {
     }
 }
 
-fn pipeline(f: &mut Fixture) -> &mut OutputPipeline {
+pub(crate) fn pipeline(f: &mut Fixture) -> &mut OutputPipeline {
     match &mut f.server.state.backend {
         Backend::Kms(kms) => kms.pipeline_mut(OUTPUT).expect("the vkms output"),
         _ => unreachable!("a KMS fixture"),
     }
 }
 
-fn stats(f: &mut Fixture) -> PipelineStats {
+pub(crate) fn stats(f: &mut Fixture) -> PipelineStats {
     pipeline(f).stats()
 }
 
@@ -87,7 +87,7 @@ fn planes(f: &Fixture) -> Vec<String> {
 }
 
 /// Runs the loop until no redraw or flip is outstanding.
-fn quiesce(f: &mut Fixture) {
+pub(crate) fn quiesce(f: &mut Fixture) {
     f.settle();
     let idle = |f: &mut Fixture| {
         !pipeline(f).flip_pending()

@@ -6,14 +6,21 @@ mod client;
 mod data_device;
 mod desktop;
 mod fixture;
+mod foreign_toplevel;
+mod gamma_control;
 mod idle;
 mod kms;
+mod kms_outputs;
+mod output_management;
+mod output_power;
 mod robustness;
 mod security_context;
 mod single_pixel;
 mod soft_device;
 mod syncobj;
 mod syncobj_rules;
+mod tearing_control;
+mod virtual_pointer;
 
 use std::{
     io::{Read, Write},

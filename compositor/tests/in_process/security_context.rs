@@ -24,6 +24,12 @@ const PRIVILEGED: &[&str] = &[
     "zwp_virtual_keyboard_manager_v1",
     "zwp_input_method_manager_v2",
     "wp_security_context_manager_v1",
+    "zwlr_output_manager_v1",
+    "zwlr_output_power_manager_v1",
+    "zwlr_foreign_toplevel_manager_v1",
+    "ext_foreign_toplevel_list_v1",
+    "zwlr_virtual_pointer_manager_v1",
+    "zwlr_gamma_control_manager_v1",
 ];
 
 #[test]

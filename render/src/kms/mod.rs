@@ -36,9 +36,14 @@
 //!   are no async (tearing) flips, so no flip ever goes without its fences.
 //! - Framebuffers of client buffers are cached per buffer and removed once the buffer dies
 //!   and no plane shows it.
+//! - The CRTC's `GAMMA_LUT` (gamma control) changes with a frame like any plane property:
+//!   its blob is created in prepare, checked by `TEST_ONLY`, and the old one destroyed after
+//!   the commit (`gamma.rs`). Turning a display off (`power_off`) commits `ACTIVE = 0`; the
+//!   next frame is a modeset that turns it on again.
 
 mod buffers;
 mod device;
+mod gamma;
 pub mod pipeline;
 
 use std::path::PathBuf;

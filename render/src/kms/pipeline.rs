@@ -346,6 +346,8 @@ pub struct OutputPipeline {
     shown: Scene,
     in_flight: Option<InFlight>,
     needs_modeset: bool,
+    /// The CRTC's GAMMA_LUT (`gamma.rs`).
+    gamma: super::gamma::Gamma,
     fb_cache: HashMap<BufferKey, CachedFb>,
     faults: Faults,
     stats: PipelineStats,
@@ -399,10 +401,12 @@ impl OutputPipeline {
         } else {
             Vec::new()
         };
+        let crtc_props = dev.dev.props(crtc)?;
+        let gamma = super::gamma::Gamma::new(&crtc_props);
         Ok(Self {
             stale_connectors: dev.dev.other_connectors_on(crtc, connector.handle)?,
             connector_props: dev.dev.props(connector.handle)?,
-            crtc_props: dev.dev.props(crtc)?,
+            crtc_props,
             dev: dev.clone(),
             connector,
             crtc,
@@ -417,6 +421,7 @@ impl OutputPipeline {
             shown: Scene::default(),
             in_flight: None,
             needs_modeset: true,
+            gamma,
             fb_cache: HashMap::new(),
             faults: Faults::default(),
             stats: PipelineStats::default(),
@@ -509,6 +514,7 @@ impl OutputPipeline {
     /// After the session comes back (VT switch): the next commit sets the whole state again.
     pub fn reset_after_resume(&mut self) {
         self.needs_modeset = true;
+        self.gamma.reapply();
         // Whoever had the display may have bound other connectors to this CRTC.
         match self
             .dev
@@ -521,6 +527,42 @@ impl OutputPipeline {
         for slot in &mut self.slots {
             slot.holds = None;
         }
+    }
+
+    /// Entries per gamma ramp of this CRTC; `None` when it has no `GAMMA_LUT`.
+    pub fn gamma_size(&self) -> Option<u32> {
+        self.gamma.size()
+    }
+
+    /// Sets the gamma ramps (3 × [`gamma_size`](Self::gamma_size) values: red, green, blue)
+    /// or the driver's default (`None`) with the next frame.
+    pub fn set_gamma(&mut self, ramps: Option<Vec<u16>>) -> Result<(), KmsError> {
+        self.gamma.set(ramps)
+    }
+
+    /// Turns the display off (DPMS off): the CRTC goes inactive, the planes keep their state
+    /// and nothing is scanned out. Checked with `TEST_ONLY`, then committed nonblocking;
+    /// refused while a flip is pending ([`KmsError::FlipPending`]: call again after it).
+    /// The next [`prepare`](Self::prepare) is a modeset that turns it back on.
+    pub fn power_off(&mut self) -> Result<(), KmsError> {
+        if self.in_flight.is_some() {
+            return Err(KmsError::FlipPending);
+        }
+        let entries = vec![entry(self.crtc, self.crtc_props.id("ACTIVE")?, 0)];
+        let flags = AtomicCommitFlags::ALLOW_MODESET;
+        self.dev
+            .dev
+            .atomic_commit(
+                flags | AtomicCommitFlags::TEST_ONLY,
+                request(&entries, None),
+            )
+            .map_err(KmsError::Rejected)?;
+        self.dev
+            .dev
+            .atomic_commit(flags | AtomicCommitFlags::NONBLOCK, request(&entries, None))
+            .map_err(|e| KmsError::io("turning the CRTC off", e))?;
+        self.needs_modeset = true;
+        Ok(())
     }
 
     /// The dumb buffer to composite the next frame into, with its age for damage tracking.
@@ -691,6 +733,18 @@ impl OutputPipeline {
             }
         }
 
+        // 6. The gamma LUT blob, when it changes with this frame.
+        // A gamma change that cannot be made is given up, so the retry (and every later
+        // frame) goes ahead without it instead of failing forever.
+        work.gamma = match self.gamma.prepare(&self.dev) {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(%e, "gamma LUT change given up");
+                self.gamma.discard_pending();
+                return Err(fail(Step::Plan, e));
+            }
+        };
+
         let scene = Scene {
             primary,
             cursor,
@@ -700,7 +754,7 @@ impl OutputPipeline {
             .entries(&scene, &work)
             .map_err(|e| fail(Step::Plan, e))?;
 
-        // 6. TEST_ONLY with exactly this request.
+        // 7. TEST_ONLY with exactly this request.
         if self.faults.take(Step::TestOnly) {
             return Err(fail(Step::TestOnly, KmsError::Injected));
         }
@@ -708,10 +762,13 @@ impl OutputPipeline {
         if self.needs_modeset {
             flags |= AtomicCommitFlags::ALLOW_MODESET;
         }
-        self.dev
-            .dev
-            .atomic_commit(flags, request(&entries, None))
-            .map_err(|e| fail(Step::TestOnly, KmsError::Rejected(e)))?;
+        if let Err(e) = self.dev.dev.atomic_commit(flags, request(&entries, None)) {
+            if work.gamma.is_some() {
+                tracing::warn!(%e, "the kernel refused the gamma LUT; change given up");
+                self.gamma.discard_pending();
+            }
+            return Err(fail(Step::TestOnly, KmsError::Rejected(e)));
+        }
 
         Ok(Prepared {
             modeset: self.needs_modeset,
@@ -805,6 +862,13 @@ impl OutputPipeline {
                 plane_off(&mut e, overlay)?;
             }
         }
+        if let Some(gamma) = &work.gamma {
+            e.push(entry(
+                self.crtc,
+                self.crtc_props.id("GAMMA_LUT")?,
+                gamma.blob(),
+            ));
+        }
         self.plane_entries(&mut e, &self.planes.primary, &scene.primary, work, crtc_id)?;
         if let Some(cursor) = &self.planes.cursor {
             self.plane_entries(&mut e, cursor, &scene.cursor, work, crtc_id)?;
@@ -879,6 +943,9 @@ impl Drop for OutputPipeline {
         if let Some(blob) = self.mode_blob.take() {
             let _ = self.dev.dev.destroy_property_blob(blob);
         }
+        if let Some(blob) = self.gamma.blob_in_force() {
+            let _ = self.dev.dev.destroy_property_blob(u64::from(blob));
+        }
     }
 }
 
@@ -902,6 +969,7 @@ struct Work {
     cursor_written: Option<usize>,
     cursor_key: Option<(usize, u64)>,
     slot: Option<usize>,
+    gamma: Option<super::gamma::PreparedGamma>,
 }
 
 type Entry = (RawResourceHandle, property::Handle, u64);
@@ -1020,6 +1088,9 @@ impl Prepared<'_> {
         }
         if let Some((index, key)) = self.work.cursor_key.take() {
             p.cursor_buffers[index].holds = Some(key);
+        }
+        if let Some(gamma) = self.work.gamma.take() {
+            p.gamma.committed(gamma);
         }
         self.work.cursor_written = None;
         let scene = std::mem::take(&mut self.scene);

@@ -1,0 +1,215 @@
+//! Toplevel lists for taskbars and docks: ext_foreign_toplevel_list_v1 (smithay's module;
+//! read-only: title, app id) and zwlr_foreign_toplevel_manager_v1 (lockstep-protocols'
+//! `wlr_foreign_toplevel`; also state, outputs, and requests).
+//!
+//! Both are fed from one snapshot of the windows the layout knows (every workspace), taken
+//! once per loop iteration while there are windows ([`State::update_foreign_toplevels`]);
+//! the protocol code sends only what changed. A window's states: `activated` while it has
+//! keyboard focus, `maximized` and `fullscreen` from the layout; lockstep has no minimize,
+//! so `minimized` is never set and `set_minimized` does nothing.
+//!
+//! Requests go through the action executor ([`crate::action::run_on_window`]), so a
+//! taskbar does exactly what a key binding does: `activate` focuses the window (showing its
+//! workspace), `close` asks it to close, `set/unset_maximized` and `set/unset_fullscreen`
+//! change it in the layout (fullscreen stays on the window's own output).
+//!
+//! Both globals are privileged (they list every window's title, and the wlr one controls
+//! them): see `security_context.rs`.
+
+use std::collections::BTreeMap;
+
+use lockstep_protocols::{
+    delegate_wlr_foreign_toplevel,
+    wlr_foreign_toplevel::{
+        ForeignToplevelHandler, ForeignToplevelState, ToplevelId, ToplevelInfo, ToplevelRequest,
+    },
+};
+use smithay::{
+    delegate_foreign_toplevel_list,
+    wayland::{
+        foreign_toplevel_list::{
+            ForeignToplevelHandle, ForeignToplevelListHandler, ForeignToplevelListState,
+        },
+        seat::WaylandFocus,
+    },
+};
+use tracing::debug;
+
+use crate::{
+    action::{run_on_window, WindowAction},
+    layout::{PlacementKind, WindowId},
+    state::State,
+};
+
+/// The two toplevel-list globals and the ext list's handles.
+pub struct ForeignToplevels {
+    /// ext_foreign_toplevel_list_v1.
+    pub list: ForeignToplevelListState,
+    /// zwlr_foreign_toplevel_manager_v1.
+    pub wlr: ForeignToplevelState,
+    /// The ext list's handle of each window, with the title and app id it was sent.
+    handles: BTreeMap<WindowId, (ForeignToplevelHandle, String, String)>,
+}
+
+impl ForeignToplevels {
+    /// Creates both globals on `dh`, for clients `filter` accepts.
+    pub fn new(
+        dh: &smithay::reexports::wayland_server::DisplayHandle,
+        filter: fn(&smithay::reexports::wayland_server::Client) -> bool,
+    ) -> Self {
+        Self {
+            list: ForeignToplevelListState::new_with_filter::<State>(dh, filter),
+            wlr: ForeignToplevelState::new::<State, _>(dh, filter),
+            handles: BTreeMap::new(),
+        }
+    }
+}
+
+impl State {
+    /// Every window the layout knows, as toplevel lists describe it.
+    fn toplevel_snapshot(&self) -> Vec<(ToplevelId, ToplevelInfo)> {
+        let core = &self.core;
+        let focus = core
+            .seat
+            .get_keyboard()
+            .and_then(|k| k.current_focus())
+            .and_then(|f| f.wl_surface().map(|s| s.into_owned()));
+        let id_of_surface =
+            |surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface| {
+                core.windows
+                    .iter()
+                    .find(|(_, w)| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
+                    .map(|(id, _)| ToplevelId(id.0))
+            };
+        core.windows
+            .iter()
+            .filter(|(id, _)| core.layout.contains(**id))
+            .filter_map(|(id, window)| {
+                let toplevel = window.toplevel()?;
+                let (title, app_id) = crate::ipc::title_and_app_id(toplevel.wl_surface());
+                let kind = core.layout.kind_of(*id);
+                let info = ToplevelInfo {
+                    title: title.unwrap_or_default(),
+                    app_id: app_id.unwrap_or_default(),
+                    maximized: kind == Some(PlacementKind::Maximized),
+                    minimized: false,
+                    activated: focus.as_ref() == Some(toplevel.wl_surface()),
+                    fullscreen: kind == Some(PlacementKind::Fullscreen),
+                    outputs: core.space.outputs_for_element(window),
+                    parent: toplevel.parent().as_ref().and_then(id_of_surface),
+                };
+                Some((ToplevelId(id.0), info))
+            })
+            .collect()
+    }
+
+    /// Sends window changes to toplevel-list clients (nothing when none is bound).
+    pub fn update_foreign_toplevels(&mut self) {
+        // The ext list keeps a handle per window whether or not a client is bound (smithay
+        // sends the existing ones to a client that binds later).
+        let wlr = self.core.protocols.foreign_toplevels.wlr.has_clients();
+        if self.core.windows.is_empty() && self.core.protocols.foreign_toplevels.handles.is_empty()
+        {
+            if wlr {
+                self.core
+                    .protocols
+                    .foreign_toplevels
+                    .wlr
+                    .update::<State>(Vec::new());
+            }
+            return;
+        }
+        let snapshot = self.toplevel_snapshot();
+        self.update_ext_list(&snapshot);
+        if wlr {
+            self.core
+                .protocols
+                .foreign_toplevels
+                .wlr
+                .update::<State>(snapshot);
+        }
+    }
+
+    fn update_ext_list(&mut self, snapshot: &[(ToplevelId, ToplevelInfo)]) {
+        let ft = &mut self.core.protocols.foreign_toplevels;
+        let gone: Vec<WindowId> = ft
+            .handles
+            .keys()
+            .filter(|id| !snapshot.iter().any(|(t, _)| t.0 == id.0))
+            .copied()
+            .collect();
+        for id in gone {
+            if let Some((handle, _, _)) = ft.handles.remove(&id) {
+                ft.list.remove_toplevel(&handle);
+            }
+        }
+        for (id, info) in snapshot {
+            let id = WindowId(id.0);
+            match ft.handles.get_mut(&id) {
+                Some((handle, title, app_id)) => {
+                    let mut changed = false;
+                    if *title != info.title {
+                        handle.send_title(&info.title);
+                        title.clone_from(&info.title);
+                        changed = true;
+                    }
+                    if *app_id != info.app_id {
+                        handle.send_app_id(&info.app_id);
+                        app_id.clone_from(&info.app_id);
+                        changed = true;
+                    }
+                    if changed {
+                        handle.send_done();
+                    }
+                }
+                None => {
+                    let handle = ft
+                        .list
+                        .new_toplevel::<State>(info.title.clone(), info.app_id.clone());
+                    ft.handles
+                        .insert(id, (handle, info.title.clone(), info.app_id.clone()));
+                }
+            }
+        }
+    }
+}
+
+impl ForeignToplevelListHandler for State {
+    fn foreign_toplevel_list_state(&mut self) -> &mut ForeignToplevelListState {
+        &mut self.core.protocols.foreign_toplevels.list
+    }
+}
+
+impl ForeignToplevelHandler for State {
+    fn foreign_toplevel_state(&mut self) -> &mut ForeignToplevelState {
+        &mut self.core.protocols.foreign_toplevels.wlr
+    }
+
+    fn current_toplevels(&mut self) -> Vec<(ToplevelId, ToplevelInfo)> {
+        self.toplevel_snapshot()
+    }
+
+    fn toplevel_request(&mut self, id: ToplevelId, request: ToplevelRequest) {
+        let action = match request {
+            ToplevelRequest::Activate => WindowAction::Activate,
+            ToplevelRequest::Close => WindowAction::Close,
+            ToplevelRequest::SetMaximized(on) => WindowAction::Maximize(Some(on)),
+            ToplevelRequest::SetFullscreen(_) => WindowAction::Fullscreen(Some(true)),
+            ToplevelRequest::UnsetFullscreen => WindowAction::Fullscreen(Some(false)),
+            ToplevelRequest::SetMinimized(on) => {
+                debug!(
+                    window = id.0,
+                    on, "minimize asked; lockstep has no minimize"
+                );
+                return;
+            }
+        };
+        match run_on_window(self, WindowId(id.0), action) {
+            Ok(what) => debug!(window = id.0, ?action, %what, "foreign-toplevel request"),
+            Err(err) => debug!(window = id.0, ?action, %err, "foreign-toplevel request failed"),
+        }
+    }
+}
+
+delegate_foreign_toplevel_list!(State);
+delegate_wlr_foreign_toplevel!(State);

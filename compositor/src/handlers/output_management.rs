@@ -1,0 +1,334 @@
+//! zwlr_output_manager_v1 (lockstep-protocols' `wlr_output_management`) wired to the
+//! backends: wlr-randr and kanshi list the outputs and change their mode, position, scale,
+//! transform, and turn them on or off.
+//!
+//! The heads clients see are worked out from the backend's outputs (on or off) once per loop
+//! iteration while a manager is bound ([`State::update_output_management`]); the protocol
+//! module sends only what changed, so a change made any other way (a hotplug, a config
+//! reload, another client's apply) reaches every client with a new serial.
+//!
+//! A configuration is checked completely before anything changes ([`plan`]): every head
+//! exists, the scale is in (0, 4], adaptive sync stays off (lockstep has none), at least one
+//! output stays on, and the mode is one the backend can show:
+//!
+//! | backend | modes | on/off | transform |
+//! |---|---|---|---|
+//! | headless | any size 1..=16384 (custom modes too) | yes | any |
+//! | kms | only the connector's modes | not yet (`[[output]] enabled = false` in the config) | any |
+//! | winit | the window's size only | no | as is |
+//!
+//! `test` stops there. `apply` then does the fallible backend work (image or pipeline
+//! allocation for a new mode) for every head before the first change, and only then turns
+//! heads off, switches modes, turns heads on and moves, scales and rotates them, so a failure
+//! leaves every output as it was (`failed`).
+
+use lockstep_protocols::{
+    delegate_wlr_output_management,
+    wlr_output_management::{
+        HeadSettings, HeadState, ModeRequest, ModeState, OutputConfiguration,
+        OutputManagementHandler, OutputManagementState,
+    },
+};
+use smithay::{
+    output::{Mode, Output, Scale},
+    utils::{Logical, Point, Transform},
+};
+use tracing::info;
+
+use crate::{backend::Backend, state::State};
+
+/// The largest scale an output can get.
+const MAX_SCALE: f64 = 4.0;
+
+/// One head's checked target state.
+struct HeadPlan {
+    output: Output,
+    on: bool,
+    was_on: bool,
+    /// A new mode, when it differs from the current one.
+    mode: Option<Mode>,
+    position: Point<i32, Logical>,
+    transform: Transform,
+    scale: f64,
+}
+
+/// Backend work a mode change needs, done before anything changes.
+enum PreparedMode {
+    Headless(crate::backend::headless::PreparedMode),
+    Kms(Box<crate::backend::kms::PreparedKmsMode>),
+}
+
+impl OutputManagementHandler for State {
+    fn output_management_state(&mut self) -> &mut OutputManagementState {
+        &mut self.core.protocols.output_management
+    }
+
+    fn current_heads(&mut self) -> Vec<HeadState> {
+        heads(self)
+    }
+
+    fn test_configuration(&mut self, config: &OutputConfiguration) -> Result<(), String> {
+        plan(self, config).map(|_| ())
+    }
+
+    fn apply_configuration(&mut self, config: &OutputConfiguration) -> Result<(), String> {
+        let plans = plan(self, config)?;
+        apply(self, plans)?;
+        // Clients see the new state (and a new serial) at once, after `succeeded`.
+        self.update_output_management();
+        Ok(())
+    }
+}
+
+impl State {
+    /// Sends output changes to output-management clients (nothing when none is bound or
+    /// nothing changed).
+    pub fn update_output_management(&mut self) {
+        if !self.core.protocols.output_management.has_clients() {
+            return;
+        }
+        let heads = heads(self);
+        self.core.protocols.output_management.update::<State>(heads);
+    }
+}
+
+/// Every output, on or off, as the backend knows it.
+fn backend_heads(state: &State) -> Vec<(Output, bool)> {
+    match &state.backend {
+        Backend::Headless(b) => b.heads(),
+        Backend::Kms(b) => b.heads(),
+        Backend::Winit(_) => state
+            .core
+            .space
+            .outputs()
+            .map(|o| (o.clone(), true))
+            .collect(),
+    }
+}
+
+/// The heads as output-management clients see them.
+pub fn heads(state: &State) -> Vec<HeadState> {
+    backend_heads(state)
+        .into_iter()
+        .map(|(output, on)| head_state(state, &output, on))
+        .collect()
+}
+
+fn head_state(state: &State, output: &Output, on: bool) -> HeadState {
+    let props = output.physical_properties();
+    let preferred = output.preferred_mode();
+    let current = output.current_mode();
+    let modes: Vec<ModeState> = output
+        .modes()
+        .into_iter()
+        .map(|m| ModeState {
+            size: (m.size.w, m.size.h),
+            refresh_mhz: m.refresh,
+            preferred: Some(m) == preferred,
+        })
+        .collect();
+    let current_mode = current.and_then(|c| output.modes().iter().position(|m| *m == c));
+    let position = state
+        .core
+        .space
+        .output_geometry(output)
+        .map(|g| (g.loc.x, g.loc.y))
+        .unwrap_or_else(|| {
+            let p = output.current_location();
+            (p.x, p.y)
+        });
+    HeadState {
+        name: output.name(),
+        description: output.description(),
+        make: Some(props.make.clone()),
+        model: Some(props.model.clone()),
+        serial_number: None,
+        physical_size: Some((props.size.w, props.size.h)),
+        modes,
+        enabled: on,
+        current_mode,
+        position,
+        transform: output.current_transform().into(),
+        scale: output.current_scale().fractional_scale(),
+        adaptive_sync: false,
+    }
+}
+
+/// Checks `config` against the backend and works out each head's target state.
+fn plan(state: &State, config: &OutputConfiguration) -> Result<Vec<HeadPlan>, String> {
+    let known = backend_heads(state);
+    let mut plans = Vec::new();
+    for (name, settings) in &config.heads {
+        let (output, was_on) = known
+            .iter()
+            .find(|(o, _)| o.name() == *name)
+            .cloned()
+            .ok_or_else(|| format!("no output named {name:?}"))?;
+        let plan = match settings {
+            None => {
+                if was_on && matches!(state.backend, Backend::Kms(_) | Backend::Winit(_)) {
+                    return Err(format!(
+                        "the {} backend cannot turn outputs off yet",
+                        state.backend.name()
+                    ));
+                }
+                HeadPlan {
+                    mode: None,
+                    position: output.current_location(),
+                    transform: output.current_transform(),
+                    scale: output.current_scale().fractional_scale(),
+                    output,
+                    on: false,
+                    was_on,
+                }
+            }
+            Some(settings) => head_plan(state, output, was_on, settings)?,
+        };
+        plans.push(plan);
+    }
+    if !plans.iter().any(|p| p.on) {
+        return Err("at least one output must stay on".into());
+    }
+    Ok(plans)
+}
+
+fn head_plan(
+    state: &State,
+    output: Output,
+    was_on: bool,
+    settings: &HeadSettings,
+) -> Result<HeadPlan, String> {
+    let name = output.name();
+    if settings.adaptive_sync == Some(true) {
+        return Err(format!("{name}: lockstep has no adaptive sync"));
+    }
+    if !was_on && matches!(state.backend, Backend::Kms(_) | Backend::Winit(_)) {
+        return Err(format!(
+            "{name}: the {} backend cannot turn outputs on",
+            state.backend.name()
+        ));
+    }
+    let scale = settings
+        .scale
+        .unwrap_or_else(|| output.current_scale().fractional_scale());
+    if !(scale > 0.0 && scale <= MAX_SCALE) {
+        return Err(format!(
+            "{name}: scale {scale} is out of range (0, {MAX_SCALE}]"
+        ));
+    }
+    let current = output.current_mode();
+    let wanted = match settings.mode {
+        None => None,
+        Some(ModeRequest::Advertised(m)) => Some(Mode {
+            size: m.size.into(),
+            refresh: m.refresh_mhz,
+        }),
+        Some(ModeRequest::Custom { size, refresh_mhz }) => Some(Mode {
+            size: size.into(),
+            refresh: if refresh_mhz == 0 {
+                current.map(|c| c.refresh).unwrap_or(60_000)
+            } else {
+                refresh_mhz
+            },
+        }),
+    };
+    let mode = wanted.filter(|m| Some(*m) != current);
+    if let Some(mode) = mode {
+        match &state.backend {
+            Backend::Headless(b) => b.check_mode(mode),
+            Backend::Kms(b) => b.check_mode(&output, mode),
+            Backend::Winit(_) => Err("the winit output's mode follows its window".into()),
+        }
+        .map_err(|why| format!("{name}: {why}"))?;
+    }
+    let transform = settings
+        .transform
+        .map(Transform::from)
+        .unwrap_or_else(|| output.current_transform());
+    if matches!(state.backend, Backend::Winit(_)) && transform != output.current_transform() {
+        return Err(format!("{name}: the winit output cannot be rotated"));
+    }
+    let position = settings.position.map(Point::from).unwrap_or_else(|| {
+        match state.core.space.output_geometry(&output) {
+            Some(g) => g.loc,
+            None => (state.core.outputs_right_edge(), 0).into(),
+        }
+    });
+    Ok(HeadPlan {
+        output,
+        on: true,
+        was_on,
+        mode,
+        position,
+        transform,
+        scale,
+    })
+}
+
+/// Applies checked plans: all fallible backend work first, then the changes.
+fn apply(state: &mut State, plans: Vec<HeadPlan>) -> Result<(), String> {
+    // Prepare (fallible): nothing on screen has changed if this fails.
+    let mut prepared = Vec::new();
+    for plan in &plans {
+        let Some(mode) = plan.mode else {
+            prepared.push(None);
+            continue;
+        };
+        let p = match &mut state.backend {
+            Backend::Headless(b) => b.prepare_mode(mode).map(PreparedMode::Headless),
+            Backend::Kms(b) => b
+                .prepare_mode(&plan.output, mode)
+                .map(|p| PreparedMode::Kms(Box::new(p))),
+            Backend::Winit(_) => Err(anyhow::anyhow!("winit modes follow the window")),
+        }
+        .map_err(|err| format!("{}: {err:#}", plan.output.name()))?;
+        prepared.push(Some(p));
+    }
+    // Update (cannot fail): off first, so outputs turned on can take their place.
+    let core = &mut state.core;
+    for plan in plans.iter().filter(|p| !p.on && p.was_on) {
+        if let Backend::Headless(b) = &mut state.backend {
+            b.set_enabled(core, &plan.output, false, plan.position);
+        }
+        info!(output = %plan.output.name(), "output turned off (output management)");
+    }
+    for (plan, prepared) in plans.iter().zip(prepared) {
+        if !plan.on {
+            continue;
+        }
+        match (prepared, &mut state.backend) {
+            (Some(PreparedMode::Headless(p)), Backend::Headless(b)) => {
+                b.set_mode(core, &plan.output, p)
+            }
+            (Some(PreparedMode::Kms(p)), Backend::Kms(b)) => b.set_mode(core, &plan.output, *p),
+            _ => {}
+        }
+        plan.output.change_current_state(
+            None,
+            Some(plan.transform),
+            Some(Scale::Fractional(plan.scale)),
+            Some(plan.position),
+        );
+        if !plan.was_on {
+            if let Backend::Headless(b) = &mut state.backend {
+                b.set_enabled(core, &plan.output, true, plan.position);
+            }
+        } else {
+            core.space.map_output(&plan.output, plan.position);
+        }
+        let mode = plan.output.current_mode();
+        info!(
+            output = %plan.output.name(),
+            mode = ?mode.map(|m| (m.size.w, m.size.h, m.refresh)),
+            position = ?(plan.position.x, plan.position.y),
+            scale = plan.scale,
+            transform = ?plan.transform,
+            "output configured (output management)"
+        );
+    }
+    crate::shell::sync_outputs(core);
+    crate::frame_clock::queue_redraw_all(core);
+    Ok(())
+}
+
+delegate_wlr_output_management!(State);
