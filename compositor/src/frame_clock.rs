@@ -189,6 +189,22 @@ impl Core {
                 );
             });
         }
+        let layers: Vec<smithay::desktop::LayerSurface> =
+            smithay::desktop::layer_map_for_output(output)
+                .layers()
+                .cloned()
+                .collect();
+        for layer in &layers {
+            layer.with_surfaces(|surface, states| {
+                update_surface_primary_scanout_output(
+                    surface,
+                    output,
+                    states,
+                    &outcome.states,
+                    default_primary_scanout_output_compare,
+                );
+            });
+        }
         if outcome.damaged {
             let mut feedback = OutputPresentationFeedback::new(output);
             for window in self.space.elements() {
@@ -221,6 +237,19 @@ impl Core {
                 window.send_frame(output, time, throttle, surface_primary_scanout_output);
             }
         }
+        for layer in &layers {
+            layer.send_frame(output, time, throttle, surface_primary_scanout_output);
+        }
+        if let Some(lock) = self.protocols.session_lock.surface_on(&name) {
+            let out = output.clone();
+            smithay::desktop::utils::send_frames_surface_tree(
+                lock.wl_surface(),
+                output,
+                time,
+                throttle,
+                move |_, _| Some(out.clone()),
+            );
+        }
         if let smithay::input::pointer::CursorImageStatus::Surface(surface) = &self.cursor_status {
             smithay::desktop::utils::send_frames_surface_tree(
                 surface,
@@ -230,6 +259,7 @@ impl Core {
                 |_, _| None,
             );
         }
+        crate::handlers::session_lock::after_output_render(self, output);
         trace!(output = %name, damaged = outcome.damaged, "frame done");
     }
 }

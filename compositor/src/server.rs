@@ -219,6 +219,7 @@ impl State {
         if std::mem::take(&mut self.core.focus_dirty) {
             crate::shell::sync_keyboard_focus(self);
         }
+        crate::shell::sync_forced_focus(self);
         crate::events::after_dispatch(&mut self.core);
         self.core.space.refresh();
         self.core.popups.cleanup();

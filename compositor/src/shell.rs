@@ -550,7 +550,51 @@ pub fn sync_outputs(core: &mut Core) {
     for (name, area) in present {
         core.layout.add_output(&name, area);
     }
+    // New sizes for panels and lock surfaces; the working areas follow the panels.
+    crate::handlers::layer_shell::arrange_all(core);
+    crate::handlers::session_lock::outputs_changed(core);
     apply_layout(core);
+}
+
+/// Who must have the keyboard whatever the layout says: while the session is locked, the
+/// lock surface of the focused output (or nobody until there is one); else the topmost
+/// layer surface with exclusive keyboard interactivity. `None`: the layout decides.
+pub fn forced_focus(core: &Core) -> Option<Option<WlSurface>> {
+    if core.is_locked() {
+        return Some(core.lock_focus());
+    }
+    crate::handlers::layer_shell::exclusive_focus(core).map(Some)
+}
+
+/// Gives the keyboard to [`forced_focus`]'s surface, and back to the layout's focused window
+/// once nothing forces it any more (the lock ended, the launcher closed). Runs after every
+/// dispatch.
+pub fn sync_forced_focus(state: &mut State) {
+    let Some(keyboard) = state.core.seat.get_keyboard() else {
+        return;
+    };
+    match forced_focus(&state.core) {
+        Some(target) => {
+            state.core.focus_forced = true;
+            let current = keyboard
+                .current_focus()
+                .map(|s| toplevel_root(&state.core, &s));
+            if current != target {
+                keyboard.set_focus(state, target, SERIAL_COUNTER.next_serial());
+            }
+        }
+        None if state.core.focus_forced => {
+            state.core.focus_forced = false;
+            let wanted = state
+                .core
+                .layout
+                .focused()
+                .and_then(|id| state.core.windows.get(&id))
+                .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
+            keyboard.set_focus(state, wanted, SERIAL_COUNTER.next_serial());
+        }
+        None => {}
+    }
 }
 
 /// Gives keyboard focus to the layout's focused window when it does not have it (the
@@ -558,6 +602,10 @@ pub fn sync_outputs(core: &mut Core) {
 /// Focus on a popup of the focused window stays; so does focus on something that is not a
 /// window while the layout has nothing to focus.
 pub fn sync_keyboard_focus(state: &mut State) {
+    if forced_focus(&state.core).is_some() {
+        sync_forced_focus(state);
+        return;
+    }
     let Some(keyboard) = state.core.seat.get_keyboard() else {
         return;
     };
@@ -608,7 +656,7 @@ pub fn focus_away_from(state: &mut State, surface: &WlSurface) {
 }
 
 /// The toplevel surface that `surface` (a subsurface or popup of it, or itself) belongs to.
-fn toplevel_root(core: &Core, surface: &WlSurface) -> WlSurface {
+pub fn toplevel_root(core: &Core, surface: &WlSurface) -> WlSurface {
     let mut root = surface.clone();
     while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
         root = parent;
@@ -684,6 +732,11 @@ pub fn focus_window(state: &mut State, window: &Window) {
         apply_layout(&mut state.core);
     }
     state.core.focus_dirty = false;
+    if forced_focus(&state.core).is_some() {
+        // The lock screen or an exclusive launcher keeps the keyboard; the window gets it
+        // when that ends (it is the layout's focused window now).
+        return;
+    }
     let surface = window.toplevel().map(|t| t.wl_surface().clone());
     if let Some(keyboard) = state.core.seat.get_keyboard() {
         keyboard.set_focus(state, surface, SERIAL_COUNTER.next_serial());

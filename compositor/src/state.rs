@@ -110,9 +110,9 @@ pub struct Core {
     pub config_path: Option<std::path::PathBuf>,
     /// Key bindings compiled from the config.
     pub bindings: crate::bindings::Bindings,
-    /// Whether the session is locked (bindings then run only with `allow_when_locked`).
-    /// Always false until the session-lock protocol is implemented.
-    pub session_locked: bool,
+    /// The keyboard focus was last set by [`crate::shell::sync_forced_focus`] (a lock
+    /// surface or an exclusive layer surface): when that ends, it goes back to the layout's.
+    pub focus_forced: bool,
     /// A config reload is scheduled (the file changed; `config_watch.rs`).
     pub config_reload_pending: bool,
     /// `lockstep msg events` listeners.
@@ -248,7 +248,7 @@ impl Core {
             config,
             config_path: None,
             bindings,
-            session_locked: false,
+            focus_forced: false,
             config_reload_pending: false,
             events: Default::default(),
             socket_name: None,
@@ -323,6 +323,7 @@ impl Core {
 
     /// Removes `output` from the space and the layout (its windows move to another output).
     pub fn remove_output(&mut self, output: &Output) {
+        crate::handlers::layer_shell::close_layers_of(output);
         self.space.unmap_output(output);
         self.outputs.remove(&output.name());
         crate::shell::sync_outputs(self);

@@ -8,10 +8,12 @@ pub mod dmabuf;
 pub mod drm_syncobj;
 pub mod fractional_scale;
 pub mod idle;
+pub mod layer_shell;
 pub mod screencopy;
 pub mod seat;
 pub mod security_context;
 pub mod selection;
+pub mod session_lock;
 pub mod shm;
 pub mod text_input;
 pub mod virtual_keyboard;
@@ -63,6 +65,10 @@ pub struct Protocols {
     pub keyboard_shortcuts_inhibit: KeyboardShortcutsInhibitState,
     /// ext_idle_notifier_v1 and zwp_idle_inhibit_manager_v1.
     pub idle: idle::Idle,
+    /// zwlr_layer_shell_v1 (privileged).
+    pub layer_shell: smithay::wayland::shell::wlr_layer::WlrLayerShellState,
+    /// ext_session_lock_manager_v1 (privileged) and whether the session is locked.
+    pub session_lock: session_lock::SessionLock,
     /// Globals that need no state after creation: kept so they live as long as the display.
     _stateless: Stateless,
 }
@@ -90,6 +96,8 @@ impl Protocols {
     ) -> Self {
         Self {
             idle: idle::Idle::new(dh, loop_handle),
+            layer_shell: layer_shell::new_state(dh),
+            session_lock: session_lock::SessionLock::new(dh),
             selection: selection::SelectionProtocols::new(dh),
             // Sandboxed clients must not create nested contexts (the protocol's rule).
             security_context: SecurityContextState::new::<State, _>(dh, may_use_privileged),
