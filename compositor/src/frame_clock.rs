@@ -178,16 +178,17 @@ impl Core {
             }
             None => return,
         };
+        let update_primary = |surface: &_, states: &_| {
+            update_surface_primary_scanout_output(
+                surface,
+                output,
+                states,
+                &outcome.states,
+                default_primary_scanout_output_compare,
+            );
+        };
         for window in self.space.elements() {
-            window.with_surfaces(|surface, states| {
-                update_surface_primary_scanout_output(
-                    surface,
-                    output,
-                    states,
-                    &outcome.states,
-                    default_primary_scanout_output_compare,
-                );
-            });
+            window.with_surfaces(update_primary);
         }
         let layers: Vec<smithay::desktop::LayerSurface> =
             smithay::desktop::layer_map_for_output(output)
@@ -195,15 +196,7 @@ impl Core {
                 .cloned()
                 .collect();
         for layer in &layers {
-            layer.with_surfaces(|surface, states| {
-                update_surface_primary_scanout_output(
-                    surface,
-                    output,
-                    states,
-                    &outcome.states,
-                    default_primary_scanout_output_compare,
-                );
-            });
+            layer.with_surfaces(update_primary);
         }
         if outcome.damaged {
             let mut feedback = OutputPresentationFeedback::new(output);

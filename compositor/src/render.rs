@@ -229,7 +229,7 @@ fn lock_elements<R>(
     renderer: &mut R,
     core: &Core,
     output: &Output,
-    (r, g, b): (u8, u8, u8),
+    rgb: (u8, u8, u8),
     elements: &mut Vec<OutputElement<R>>,
 ) where
     R: Renderer + ImportAll + ImportMem,
@@ -260,13 +260,7 @@ fn lock_elements<R>(
         return;
     };
     let mut buffer = fill.0.borrow_mut();
-    let colour = Color32F::new(
-        f32::from(r) / 255.0,
-        f32::from(g) / 255.0,
-        f32::from(b) / 255.0,
-        1.0,
-    );
-    buffer.update(output_geo.size, colour);
+    buffer.update(output_geo.size, rgb_colour(rgb));
     elements.push(OutputElement::Solid(SolidColorRenderElement::from_buffer(
         &buffer,
         Point::<i32, Physical>::from((0, 0)),
@@ -281,7 +275,11 @@ struct Border(std::cell::RefCell<[SolidColorBuffer; 4]>);
 
 /// `"#rrggbb"` as a colour (grey if the text is not one; the config validates it).
 fn colour(text: &str) -> Color32F {
-    let (r, g, b) = lockstep_config::parse_color(text).unwrap_or((0x55, 0x55, 0x55));
+    rgb_colour(lockstep_config::parse_color(text).unwrap_or((0x55, 0x55, 0x55)))
+}
+
+/// An opaque colour from 8-bit red, green and blue.
+fn rgb_colour((r, g, b): (u8, u8, u8)) -> Color32F {
     Color32F::new(
         f32::from(r) / 255.0,
         f32::from(g) / 255.0,

@@ -585,16 +585,19 @@ pub fn sync_forced_focus(state: &mut State) {
         }
         None if state.core.focus_forced => {
             state.core.focus_forced = false;
-            let wanted = state
-                .core
-                .layout
-                .focused()
-                .and_then(|id| state.core.windows.get(&id))
-                .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
+            let wanted = layout_focus_surface(&state.core);
             keyboard.set_focus(state, wanted, SERIAL_COUNTER.next_serial());
         }
         None => {}
     }
+}
+
+/// The surface of the layout's focused window.
+fn layout_focus_surface(core: &Core) -> Option<WlSurface> {
+    core.layout
+        .focused()
+        .and_then(|id| core.windows.get(&id))
+        .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()))
 }
 
 /// Gives keyboard focus to the layout's focused window when it does not have it (the
@@ -609,12 +612,7 @@ pub fn sync_keyboard_focus(state: &mut State) {
     let Some(keyboard) = state.core.seat.get_keyboard() else {
         return;
     };
-    let wanted = state
-        .core
-        .layout
-        .focused()
-        .and_then(|id| state.core.windows.get(&id))
-        .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
+    let wanted = layout_focus_surface(&state.core);
     let current = keyboard
         .current_focus()
         .map(|s| toplevel_root(&state.core, &s));
