@@ -14,9 +14,11 @@
 //! | `zwp_virtual_keyboard_manager_v1` | types into the focused client |
 //! | `zwp_input_method_manager_v2` | sees and writes text of the focused client |
 //! | `wp_security_context_manager_v1` | a sandboxed client must not nest contexts (the protocol says so) |
+//! | `zwlr_layer_shell_v1` | a layer surface can cover every window (a fake lock screen or password prompt) and take the keyboard |
+//! | `ext_session_lock_manager_v1` | locks everyone out of the session |
 //!
-//! (Output management, gamma control, foreign-toplevel management and the session lock join
-//! this table when they are offered.)
+//! (Output management, gamma control and foreign-toplevel management join this table when
+//! they are offered.)
 
 use std::sync::Arc;
 

@@ -24,6 +24,8 @@ const PRIVILEGED: &[&str] = &[
     "zwp_virtual_keyboard_manager_v1",
     "zwp_input_method_manager_v2",
     "wp_security_context_manager_v1",
+    "zwlr_layer_shell_v1",
+    "ext_session_lock_manager_v1",
 ];
 
 #[test]
