@@ -201,10 +201,9 @@ fn layer_elements<R>(
     R: Renderer + ImportAll + ImportMem,
     R::TextureId: Clone + Send + Texture + 'static,
 {
-    let Some(output_geo) = core.space.output_geometry(output) else {
+    let Some((output_geo, scale)) = geometry_and_scale(core, output) else {
         return;
     };
-    let scale = Scale::from(output.current_scale().fractional_scale());
     for (surface, geometry) in crate::handlers::layer_shell::layers_on(core, output, layer) {
         let origin = geometry.loc - surface.bbox().loc - output_geo.loc;
         elements.extend(
@@ -221,6 +220,18 @@ fn layer_elements<R>(
     }
 }
 
+/// Where `output` is in the space, and its scale.
+fn geometry_and_scale(
+    core: &Core,
+    output: &Output,
+) -> Option<(Rectangle<i32, Logical>, Scale<f64>)> {
+    let geometry = core.space.output_geometry(output)?;
+    Some((
+        geometry,
+        Scale::from(output.current_scale().fractional_scale()),
+    ))
+}
+
 /// The solid colour behind a lock surface (output user data), kept so its damage is tracked.
 struct LockFill(std::cell::RefCell<SolidColorBuffer>);
 
@@ -235,10 +246,9 @@ fn lock_elements<R>(
     R: Renderer + ImportAll + ImportMem,
     R::TextureId: Clone + Send + Texture + 'static,
 {
-    let Some(output_geo) = core.space.output_geometry(output) else {
+    let Some((output_geo, scale)) = geometry_and_scale(core, output) else {
         return;
     };
-    let scale = Scale::from(output.current_scale().fractional_scale());
     if let Some(lock) = core.protocols.session_lock.surface_on(&output.name()) {
         elements.extend(
             render_elements_from_surface_tree(
@@ -298,10 +308,9 @@ fn window_elements<R>(
     R: Renderer + ImportAll + ImportMem,
     R::TextureId: Clone + Send + Texture + 'static,
 {
-    let Some(output_geo) = core.space.output_geometry(output) else {
+    let Some((output_geo, scale)) = geometry_and_scale(core, output) else {
         return;
     };
-    let scale = Scale::from(output.current_scale().fractional_scale());
     let width = core.layout.config().border_width.max(0);
     let focused = core.layout.focused();
     let (focused_colour, unfocused_colour) = (
