@@ -247,12 +247,9 @@ impl State {
             {
                 // A click on an on-demand (or lower-layer exclusive) layer surface gives it
                 // the keyboard; a panel without keyboard interactivity leaves focus alone.
-                if layer.can_receive_keyboard_focus()
-                    && crate::shell::forced_focus(&self.core).is_none()
-                {
-                    if let Some(keyboard) = self.core.seat.get_keyboard() {
-                        keyboard.set_focus(self, Some(root), serial);
-                    }
+                let _ = serial;
+                if layer.can_receive_keyboard_focus() {
+                    crate::shell::focus_layer_surface(self, root);
                 }
                 return;
             }

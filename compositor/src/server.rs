@@ -219,6 +219,9 @@ impl State {
         if std::mem::take(&mut self.core.focus_dirty) {
             crate::shell::sync_keyboard_focus(self);
         }
+        if let Some(surface) = self.core.layer_focus_request.take() {
+            crate::shell::focus_layer_surface(self, surface);
+        }
         crate::shell::sync_forced_focus(self);
         crate::events::after_dispatch(&mut self.core);
         self.core.space.refresh();

@@ -566,6 +566,18 @@ pub fn forced_focus(core: &Core) -> Option<Option<WlSurface>> {
     crate::handlers::layer_shell::exclusive_focus(core).map(Some)
 }
 
+/// Gives the keyboard to a layer surface (an on-demand one that mapped or was clicked),
+/// unless the lock or an exclusive layer surface holds it.
+pub fn focus_layer_surface(state: &mut State, surface: WlSurface) {
+    use smithay::reexports::wayland_server::Resource;
+    if !surface.is_alive() || forced_focus(&state.core).is_some() {
+        return;
+    }
+    if let Some(keyboard) = state.core.seat.get_keyboard() {
+        keyboard.set_focus(state, Some(surface), SERIAL_COUNTER.next_serial());
+    }
+}
+
 /// Gives the keyboard to [`forced_focus`]'s surface, and back to the layout's focused window
 /// once nothing forces it any more (the lock ended, the launcher closed). Runs after every
 /// dispatch.
@@ -762,7 +774,7 @@ pub fn maximize(core: &mut Core, surface: &ToplevelSurface, on: bool) {
             apply_layout(core);
         }
         None => {
-            set_unmapped_size(core, surface, on);
+            set_unmapped_size(core, surface, on, true);
             set_unmapped_state(surface, xdg_toplevel::State::Maximized, on);
         }
     }
@@ -777,24 +789,39 @@ pub fn fullscreen(core: &mut Core, surface: &ToplevelSurface, on: bool) {
             apply_layout(core);
         }
         None => {
-            set_unmapped_size(core, surface, on);
+            set_unmapped_size(core, surface, on, false);
             set_unmapped_state(surface, xdg_toplevel::State::Fullscreen, on);
         }
     }
 }
 
 /// A toplevel that asks to be fullscreen or maximized before it is mapped is configured to
-/// the size of the output it will open on, so that its first buffer already covers it (a
-/// game or video player that starts fullscreen). The layout sets the exact size at map time.
-fn set_unmapped_size(core: &Core, surface: &ToplevelSurface, on: bool) {
+/// the size it will get on the output it will open on: fullscreen the whole output, maximized
+/// the working area (without panels) inside the border. Its first buffer then already fits
+/// (a game or video player that starts fullscreen); the layout confirms the size at map time.
+fn set_unmapped_size(core: &Core, surface: &ToplevelSurface, on: bool, maximized: bool) {
     if !on {
         return;
     }
-    let Some(size) = active_output(core)
-        .and_then(|o| core.space.output_geometry(&o))
-        .map(|g| g.size)
-    else {
+    let Some(output) = active_output(core) else {
         return;
+    };
+    let Some(full) = core.space.output_geometry(&output).map(|g| g.size) else {
+        return;
+    };
+    // Maximized: the output's working area (panels excluded) inside the border, as the
+    // layout will place it.
+    let size = match core
+        .layout
+        .outputs()
+        .iter()
+        .find(|o| o.name == output.name())
+    {
+        Some(o) if maximized => {
+            let area = o.working.shrink(core.layout.config().border_width.max(0));
+            Size::from((area.w, area.h))
+        }
+        _ => full,
     };
     surface.with_pending_state(|state| state.size = Some(size));
 }

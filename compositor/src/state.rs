@@ -186,6 +186,10 @@ pub struct Core {
     pub unmapped: Vec<Window>,
     /// A window that should get focus once the current dispatch is over.
     pub focus_request: Option<Window>,
+    /// A layer surface that should get the keyboard once the current dispatch is over (an
+    /// on-demand one that just mapped).
+    pub layer_focus_request:
+        Option<smithay::reexports::wayland_server::protocol::wl_surface::WlSurface>,
     /// Desktop protocol globals (selections, activation, input methods, ...).
     pub protocols: crate::handlers::Protocols,
 }
@@ -287,6 +291,7 @@ impl Core {
             release_queue: None,
             unmapped: Vec::new(),
             focus_request: None,
+            layer_focus_request: None,
             protocols,
         })
     }

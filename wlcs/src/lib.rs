@@ -70,6 +70,8 @@ static EXTENSIONS: &[WlcsExtensionDescriptor] = extension_list!(
     ("wp_presentation", 2),
     ("zwp_linux_dmabuf_v1", 3),
     ("zwlr_screencopy_manager_v1", 3),
+    ("zwlr_layer_shell_v1", 4),
+    ("ext_session_lock_manager_v1", 1),
 );
 
 static DESCRIPTOR: WlcsIntegrationDescriptor = WlcsIntegrationDescriptor {

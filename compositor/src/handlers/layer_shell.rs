@@ -47,9 +47,9 @@ use smithay::{
         compositor::{add_pre_commit_hook, with_states},
         shell::{
             wlr_layer::{
-                ExclusiveZone, KeyboardInteractivity, Layer, LayerSurface as WlrLayerSurface,
-                LayerSurfaceCachedState, LayerSurfaceData, WlrLayerShellHandler,
-                WlrLayerShellState,
+                Anchor, ExclusiveZone, KeyboardInteractivity, Layer,
+                LayerSurface as WlrLayerSurface, LayerSurfaceCachedState, LayerSurfaceData,
+                WlrLayerShellHandler, WlrLayerShellState,
             },
             xdg::PopupSurface,
         },
@@ -108,11 +108,9 @@ impl WlrLayerShellHandler for State {
 
     fn new_popup(&mut self, parent: WlrLayerSurface, popup: PopupSurface) {
         let _ = parent;
+        // xdg_shell's new_popup already tracks it (as waiting for a parent); the popup
+        // manager puts it under this layer surface at its first commit.
         self.unconstrain_layer_popup(&popup);
-        // xdg_shell's new_popup already tracks it; tracking again is harmless.
-        if let Err(err) = self.core.popups.track_popup(PopupKind::from(popup)) {
-            warn!(?err, "cannot track a popup of a layer surface");
-        }
     }
 
     fn layer_destroyed(&mut self, surface: WlrLayerSurface) {
@@ -154,7 +152,87 @@ fn clamp_pending(surface: &WlSurface) {
         if let ExclusiveZone::Exclusive(amount) = &mut pending.exclusive_zone {
             *amount = (*amount).min(MAX_EXTENT as u32);
         }
+        // The spec: a positive zone means something only for a surface anchored to one edge,
+        // or to one edge and both perpendicular ones; otherwise it is the same as zero.
+        // (smithay's arrangement would shrink the output for a corner or a centred surface.)
+        let edges = [Anchor::TOP, Anchor::BOTTOM, Anchor::LEFT, Anchor::RIGHT]
+            .into_iter()
+            .filter(|edge| pending.anchor.contains(*edge))
+            .count();
+        if matches!(pending.exclusive_zone, ExclusiveZone::Exclusive(_)) && edges != 1 && edges != 3
+        {
+            pending.exclusive_zone = ExclusiveZone::Neutral;
+        }
     });
+}
+
+/// Puts the layer surfaces with an exclusive zone first in `map`, keeping their order.
+///
+/// smithay arranges a map in its order, each surface inside the zone the ones before it left;
+/// a panel added after a centred launcher would not push the launcher aside. The surfaces
+/// that come too early are taken out and put back at the end (they get `leave`/`enter` for
+/// the output, which is rare: only when a panel appears after them).
+fn exclusive_first(map: &mut smithay::desktop::LayerMap) {
+    let exclusive =
+        |l: &LayerSurface| matches!(l.cached_state().exclusive_zone, ExclusiveZone::Exclusive(_));
+    let layers: Vec<LayerSurface> = map.layers().cloned().collect();
+    let Some(last) = layers.iter().rposition(exclusive) else {
+        return;
+    };
+    let movers: Vec<LayerSurface> = layers[..last]
+        .iter()
+        .filter(|l| !exclusive(l))
+        .cloned()
+        .collect();
+    for layer in &movers {
+        map.unmap_layer(layer);
+    }
+    for layer in &movers {
+        if let Err(err) = map.map_layer(layer) {
+            warn!(?err, "cannot map a layer surface again");
+        }
+    }
+}
+
+/// Where a test harness put a layer surface's origin (WLCS `position_window_absolute`),
+/// global coordinates; layer surface user data. Real layer surfaces go where their anchors
+/// say.
+struct PlacedAt(std::cell::Cell<Option<Point<i32, Logical>>>);
+
+/// Puts the layer surface `surface` with its origin at `location` (global), overriding its
+/// anchors: WLCS moves surfaces of every kind to test stacking. Returns whether `surface` is
+/// a layer surface.
+pub fn place_at(core: &mut Core, surface: &WlSurface, location: Point<i32, Logical>) -> bool {
+    let Some((output, layer)) = layer_for_surface(core, surface) else {
+        return false;
+    };
+    layer
+        .user_data()
+        .insert_if_missing(|| PlacedAt(std::cell::Cell::new(None)));
+    if let Some(placed) = layer.user_data().get::<PlacedAt>() {
+        placed.0.set(Some(location));
+    }
+    queue_redraw(core, &output);
+    true
+}
+
+fn placed_at(layer: &LayerSurface) -> Option<Point<i32, Logical>> {
+    layer.user_data().get::<PlacedAt>().and_then(|p| p.0.get())
+}
+
+/// Whether the layer surface had a buffer at its last commit (layer surface user data).
+struct WasMapped(std::cell::Cell<bool>);
+
+/// Notes whether `layer` has a buffer now; true when it just got its first one.
+fn just_mapped(layer: &LayerSurface) -> bool {
+    layer
+        .user_data()
+        .insert_if_missing(|| WasMapped(std::cell::Cell::new(false)));
+    let mapped = has_buffer(layer);
+    layer
+        .user_data()
+        .get::<WasMapped>()
+        .is_some_and(|was| !was.0.replace(mapped) && mapped)
 }
 
 /// The output with keyboard focus (the layout's), else the first.
@@ -189,7 +267,20 @@ pub fn on_commit(core: &mut Core, surface: &WlSurface) -> bool {
             .and_then(|data| data.lock().ok().map(|d| d.initial_configure_sent))
             .unwrap_or(true)
     });
-    layer_map_for_output(&output).arrange();
+    {
+        let mut map = layer_map_for_output(&output);
+        exclusive_first(&mut map);
+        map.arrange();
+    }
+    // Like sway: an on-demand surface on the top or overlay layer gets the keyboard when it
+    // maps (a click elsewhere takes it away again).
+    let cached = layer.cached_state();
+    if just_mapped(&layer)
+        && cached.keyboard_interactivity == KeyboardInteractivity::OnDemand
+        && matches!(cached.layer, Layer::Top | Layer::Overlay)
+    {
+        core.layer_focus_request = Some(surface.clone());
+    }
     if !initial_configure_sent {
         // The arrangement set the size it gets; the spec wants this configure now.
         layer.layer_surface().send_configure();
@@ -299,7 +390,10 @@ pub fn layers_on(
         .rev()
         .filter_map(|l| {
             let mut geo = map.layer_geometry(l)?;
-            geo.loc += output_geo.loc;
+            match placed_at(l) {
+                Some(origin) => geo.loc = origin + l.bbox().loc,
+                None => geo.loc += output_geo.loc,
+            }
             Some((l.clone(), geo))
         })
         .collect()
