@@ -80,6 +80,8 @@ fn wayland_info_lists_the_desktop_protocols() {
             "xdg_system_bell_v1",
             "ext_idle_notifier_v1",
             "zwp_idle_inhibit_manager_v1",
+            "zwlr_layer_shell_v1",
+            "ext_session_lock_manager_v1",
         ];
         let missing: Vec<_> = expected
             .iter()
