@@ -401,10 +401,7 @@ pub fn layers_on(
 
 /// Whether `output` shows a fullscreen window now (the top layer then goes below it).
 pub fn shows_fullscreen(core: &Core, output: &Output) -> bool {
-    let name = output.name();
-    core.layout.arrange().iter().any(|p| {
-        p.visible && p.output == name && p.kind == crate::layout::PlacementKind::Fullscreen
-    })
+    core.layout.shows_fullscreen(&output.name())
 }
 
 /// The layer surface (or popup or subsurface of one) under `location` on `layers` of the

@@ -376,6 +376,15 @@ impl Layout {
         }
     }
 
+    /// Whether output `output` shows a fullscreen window (on its shown workspace).
+    pub fn shows_fullscreen(&self, output: &str) -> bool {
+        self.outputs
+            .iter()
+            .find(|o| o.name == output)
+            .and_then(|o| o.active_workspace())
+            .is_some_and(|ws| ws.windows.iter().any(|w| w.fullscreen))
+    }
+
     /// The current placement kind of `id` (what an interactive move may do with it).
     pub fn kind_of(&self, id: WindowId) -> Option<PlacementKind> {
         let (_, _, e) = self.find(id)?;
