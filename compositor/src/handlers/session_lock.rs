@@ -250,16 +250,15 @@ impl SessionLockHandler for State {
             LockStatus::Abandoned | LockStatus::Locked(_)
         );
         let outputs: HashSet<String> = self.core.space.outputs().map(|o| o.name()).collect();
+        let no_outputs = outputs.is_empty();
         let mut active = ActiveLock {
             lock: confirmation.ext_session_lock().clone(),
-            pending: None,
+            pending: Some((confirmation, outputs)),
             surfaces: Vec::new(),
         };
-        if outputs.is_empty() {
-            active.pending = Some((confirmation, outputs));
+        if no_outputs {
+            // Nothing can show unlocked content: locked at once.
             confirm(&mut active);
-        } else {
-            active.pending = Some((confirmation, outputs));
         }
         if took_over {
             info!("a new locker took over the abandoned lock");
