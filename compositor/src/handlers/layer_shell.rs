@@ -38,10 +38,18 @@
 //! window, so sandboxed clients do not get it.
 
 use smithay::{
-    delegate_layer_shell,
     desktop::{layer_map_for_output, LayerSurface, PopupKind, WindowSurfaceType},
     output::Output,
-    reexports::wayland_server::protocol::{wl_output::WlOutput, wl_surface::WlSurface},
+    reexports::{
+        wayland_protocols_wlr::layer_shell::v1::server::zwlr_layer_surface_v1::{
+            self, ZwlrLayerSurfaceV1,
+        },
+        wayland_server::{
+            backend::ClientId,
+            protocol::{wl_output::WlOutput, wl_surface::WlSurface},
+            Client, DataInit, Dispatch, DisplayHandle, Resource,
+        },
+    },
     utils::{Logical, Point, Rectangle},
     wayland::{
         compositor::{add_pre_commit_hook, with_states},
@@ -49,7 +57,7 @@ use smithay::{
             wlr_layer::{
                 Anchor, ExclusiveZone, KeyboardInteractivity, Layer,
                 LayerSurface as WlrLayerSurface, LayerSurfaceCachedState, LayerSurfaceData,
-                WlrLayerShellHandler, WlrLayerShellState,
+                WlrLayerShellHandler, WlrLayerShellState, WlrLayerSurfaceUserData,
             },
             xdg::PopupSurface,
         },
@@ -135,7 +143,57 @@ impl WlrLayerShellHandler for State {
     }
 }
 
-delegate_layer_shell!(State);
+// zwlr_layer_shell_v1 and its global go to smithay as they are; zwlr_layer_surface_v1 goes
+// through lockstep's own dispatch first (below).
+smithay::reexports::wayland_server::delegate_dispatch!(State: [
+    smithay::reexports::wayland_protocols_wlr::layer_shell::v1::server::zwlr_layer_shell_v1::ZwlrLayerShellV1: ()
+] => WlrLayerShellState);
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [
+    smithay::reexports::wayland_protocols_wlr::layer_shell::v1::server::zwlr_layer_shell_v1::ZwlrLayerShellV1: smithay::wayland::shell::wlr_layer::WlrLayerShellGlobalData
+] => WlrLayerShellState);
+
+/// zwlr_layer_surface_v1, checked before smithay sees it: smithay 0.7 turns `set_size`'s
+/// unsigned width and height into a signed `Size` and panics on one above `i32::MAX` (in
+/// debug builds; release builds keep a negative size), which poisons the surface's state
+/// lock for good. Such a size is `invalid_size` here.
+impl Dispatch<ZwlrLayerSurfaceV1, WlrLayerSurfaceUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &ZwlrLayerSurfaceV1,
+        request: zwlr_layer_surface_v1::Request,
+        data: &WlrLayerSurfaceUserData,
+        dhandle: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        if let zwlr_layer_surface_v1::Request::SetSize { width, height } = &request {
+            let limit = MAX_EXTENT as u32;
+            if *width > limit || *height > limit {
+                resource.post_error(
+                    zwlr_layer_surface_v1::Error::InvalidSize,
+                    format!(
+                        "set_size({width}, {height}): lockstep takes sizes up to {limit} pixels"
+                    ),
+                );
+                return;
+            }
+        }
+        <WlrLayerShellState as Dispatch<ZwlrLayerSurfaceV1, WlrLayerSurfaceUserData, Self>>::request(
+            state, client, resource, request, data, dhandle, data_init,
+        );
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: ClientId,
+        resource: &ZwlrLayerSurfaceV1,
+        data: &WlrLayerSurfaceUserData,
+    ) {
+        <WlrLayerShellState as Dispatch<ZwlrLayerSurfaceV1, WlrLayerSurfaceUserData, Self>>::destroyed(
+            state, client, resource, data,
+        );
+    }
+}
 
 /// Clamps what a client asked for in its pending layer state to sane extents.
 fn clamp_pending(surface: &WlSurface) {

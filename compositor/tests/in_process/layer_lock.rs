@@ -601,3 +601,82 @@ fn the_lock_colours_come_from_the_config() {
     f.settle();
     assert!(all_pixels(&mut f, OUT, 0x654321));
 }
+
+/// A layer surface with `anchor` on the top layer of client `c`, before any commit.
+fn bare_layer(
+    f: &mut Fixture,
+    c: ClientId,
+    anchor: Anchor,
+) -> (WlSurface, ZwlrLayerSurfaceV1, Seen) {
+    let (id, _) = f.client(c).data.globals["zwlr_layer_shell_v1"];
+    let cl = f.client(c);
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    let shell: ZwlrLayerShellV1 = registry.bind(id, 4, &cl.qh, ());
+    let surface = cl.compositor.create_surface(&cl.qh, ());
+    let seen = Seen::default();
+    let layer_surface = shell.get_layer_surface(
+        &surface,
+        None,
+        Layer::Top,
+        "evil".into(),
+        &cl.qh,
+        seen.clone(),
+    );
+    layer_surface.set_anchor(anchor);
+    (surface, layer_surface, seen)
+}
+
+#[test]
+fn absurd_sizes_margins_and_zones_neither_panic_nor_take_the_output() {
+    let mut f = Fixture::tiling();
+    let good = f.add_client();
+    let mut w = open(&mut f, good, WINDOW);
+    settle(&mut f, good, &mut [&mut w]);
+    // A size beyond i32: invalid_size (smithay would panic on it).
+    let c = f.add_client();
+    let (surface, layer_surface, _) =
+        bare_layer(&mut f, c, Anchor::Top | Anchor::Left | Anchor::Right);
+    layer_surface.set_size(0, u32::MAX);
+    surface.commit();
+    let got = f.wait_until(Duration::from_secs(2), |f| {
+        f.client(c).protocol_error().is_some()
+    });
+    assert!(got, "no protocol error for set_size(0, u32::MAX)");
+    let (code, interface, _) = f.client(c).protocol_error().unwrap();
+    assert_eq!(interface, "zwlr_layer_surface_v1");
+    assert_eq!(code, zwlr_layer_surface_v1::Error::InvalidSize as u32);
+    // Margins and a zone at the ends of i32: clamped, the client stays, the output keeps room.
+    let d = f.add_client();
+    let (surface, layer_surface, seen) =
+        bare_layer(&mut f, d, Anchor::Top | Anchor::Left | Anchor::Right);
+    layer_surface.set_size(0, 30);
+    layer_surface.set_margin(i32::MIN, i32::MAX, i32::MIN, i32::MAX);
+    layer_surface.set_exclusive_zone(i32::MAX);
+    surface.commit();
+    f.roundtrip(d);
+    f.settle();
+    assert!(seen.last_configure().is_some(), "configured");
+    assert_eq!(f.client(d).protocol_error(), None);
+    let (_, _, uw, uh) = outputs(&f)[0].usable_area;
+    assert!(uw > 0 && uh > 0, "usable area {uw}x{uh}");
+    // A zone on a corner-anchored surface counts as zero (the spec).
+    let e = f.add_client();
+    let corner = LayerSpec {
+        layer: Layer::Top,
+        anchor: Anchor::Top | Anchor::Left,
+        size: (100, 100),
+        exclusive_zone: 100,
+        keyboard: KeyboardInteractivity::None,
+        argb: BAR,
+    };
+    let _corner = map_layer(&mut f, e, corner, "corner");
+    let layers = outputs(&f)[0].layers.clone();
+    let corner = layers
+        .iter()
+        .find(|l| l.namespace == "corner")
+        .expect("mapped");
+    assert_eq!(corner.exclusive_zone, 0, "{layers:?}");
+    // The other client's window is still shown and lockstep still answers.
+    f.roundtrip(good);
+    assert_eq!(f.windows().len(), 1);
+}
