@@ -12,10 +12,7 @@ use lockstep::{
     backend::headless::VirtualOutput,
     ipc::{self, OutputInfo, Request, Response},
 };
-use wayland_client::{
-    protocol::{wl_output::WlOutput, wl_surface::WlSurface},
-    Connection, Dispatch, Proxy, QueueHandle,
-};
+use wayland_client::{protocol::wl_surface::WlSurface, Connection, Dispatch, Proxy, QueueHandle};
 use wayland_protocols::ext::session_lock::v1::client::{
     ext_session_lock_manager_v1::ExtSessionLockManagerV1,
     ext_session_lock_surface_v1::{self, ExtSessionLockSurfaceV1},
@@ -155,20 +152,7 @@ struct MappedLayer {
 /// Creates a layer surface, answers its configure with a buffer of the configured size and
 /// waits until it is shown.
 fn map_layer(f: &mut Fixture, c: ClientId, spec: LayerSpec, namespace: &str) -> MappedLayer {
-    let (id, _) = f.client(c).data.globals["zwlr_layer_shell_v1"];
-    let cl = f.client(c);
-    let registry = cl.conn.display().get_registry(&cl.qh, ());
-    let shell: ZwlrLayerShellV1 = registry.bind(id, 4, &cl.qh, ());
-    let surface = cl.compositor.create_surface(&cl.qh, ());
-    let seen = Seen::default();
-    let layer_surface = shell.get_layer_surface(
-        &surface,
-        None,
-        spec.layer,
-        namespace.into(),
-        &cl.qh,
-        seen.clone(),
-    );
+    let (surface, layer_surface, seen) = bare_layer(f, c, spec.layer, namespace);
     layer_surface.set_anchor(spec.anchor);
     layer_surface.set_size(spec.size.0, spec.size.1);
     layer_surface.set_exclusive_zone(spec.exclusive_zone);
@@ -360,21 +344,8 @@ fn an_exclusive_launcher_takes_the_keyboard_and_gives_it_back() {
 fn layer_surfaces_of_an_unplugged_output_are_closed() {
     let mut f = Fixture::with_outputs(&[DEFAULT_OUTPUT, DEFAULT_OUTPUT]);
     let c = f.add_client();
-    let (name, _) = f.client(c).data.globals["zwlr_layer_shell_v1"];
-    let cl = f.client(c);
-    let registry = cl.conn.display().get_registry(&cl.qh, ());
-    let shell: ZwlrLayerShellV1 = registry.bind(name, 4, &cl.qh, ());
-    let surface = cl.compositor.create_surface(&cl.qh, ());
-    let seen = Seen::default();
     // On the focused output (HEADLESS-1), then that output goes.
-    let layer_surface: ZwlrLayerSurfaceV1 = shell.get_layer_surface(
-        &surface,
-        None::<&WlOutput>,
-        Layer::Top,
-        "panel".into(),
-        &cl.qh,
-        seen.clone(),
-    );
+    let (surface, layer_surface, seen) = bare_layer(&mut f, c, Layer::Top, "panel");
     layer_surface.set_anchor(Anchor::Top | Anchor::Left | Anchor::Right);
     layer_surface.set_size(0, 20);
     surface.commit();
@@ -602,11 +573,12 @@ fn the_lock_colours_come_from_the_config() {
     assert!(all_pixels(&mut f, OUT, 0x654321));
 }
 
-/// A layer surface with `anchor` on the top layer of client `c`, before any commit.
+/// A layer surface of client `c` on `layer`, before any request or commit.
 fn bare_layer(
     f: &mut Fixture,
     c: ClientId,
-    anchor: Anchor,
+    layer: Layer,
+    namespace: &str,
 ) -> (WlSurface, ZwlrLayerSurfaceV1, Seen) {
     let (id, _) = f.client(c).data.globals["zwlr_layer_shell_v1"];
     let cl = f.client(c);
@@ -617,12 +589,11 @@ fn bare_layer(
     let layer_surface = shell.get_layer_surface(
         &surface,
         None,
-        Layer::Top,
-        "evil".into(),
+        layer,
+        namespace.into(),
         &cl.qh,
         seen.clone(),
     );
-    layer_surface.set_anchor(anchor);
     (surface, layer_surface, seen)
 }
 
@@ -634,8 +605,8 @@ fn absurd_sizes_margins_and_zones_neither_panic_nor_take_the_output() {
     settle(&mut f, good, &mut [&mut w]);
     // A size beyond i32: invalid_size (smithay would panic on it).
     let c = f.add_client();
-    let (surface, layer_surface, _) =
-        bare_layer(&mut f, c, Anchor::Top | Anchor::Left | Anchor::Right);
+    let (surface, layer_surface, _) = bare_layer(&mut f, c, Layer::Top, "evil");
+    layer_surface.set_anchor(Anchor::Top | Anchor::Left | Anchor::Right);
     layer_surface.set_size(0, u32::MAX);
     surface.commit();
     let got = f.wait_until(Duration::from_secs(2), |f| {
@@ -647,8 +618,8 @@ fn absurd_sizes_margins_and_zones_neither_panic_nor_take_the_output() {
     assert_eq!(code, zwlr_layer_surface_v1::Error::InvalidSize as u32);
     // Margins and a zone at the ends of i32: clamped, the client stays, the output keeps room.
     let d = f.add_client();
-    let (surface, layer_surface, seen) =
-        bare_layer(&mut f, d, Anchor::Top | Anchor::Left | Anchor::Right);
+    let (surface, layer_surface, seen) = bare_layer(&mut f, d, Layer::Top, "evil");
+    layer_surface.set_anchor(Anchor::Top | Anchor::Left | Anchor::Right);
     layer_surface.set_size(0, 30);
     layer_surface.set_margin(i32::MIN, i32::MAX, i32::MIN, i32::MAX);
     layer_surface.set_exclusive_zone(i32::MAX);
