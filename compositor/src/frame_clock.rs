@@ -193,6 +193,7 @@ impl Core {
         let layers: Vec<smithay::desktop::LayerSurface> =
             smithay::desktop::layer_map_for_output(output)
                 .layers()
+                .filter(|l| smithay::utils::IsAlive::alive(*l))
                 .cloned()
                 .collect();
         for layer in &layers {

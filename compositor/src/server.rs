@@ -210,6 +210,7 @@ impl Server {
 impl State {
     /// Housekeeping after each loop iteration.
     pub fn after_dispatch(&mut self) {
+        crate::handlers::layer_shell::cleanup(&mut self.core);
         self.collect_sync_garbage();
         self.prune_screencopies();
         self.update_idle_inhibit();

@@ -50,7 +50,7 @@ use smithay::{
             Client, DataInit, Dispatch, DisplayHandle, Resource,
         },
     },
-    utils::{Logical, Point, Rectangle},
+    utils::{IsAlive, Logical, Point, Rectangle},
     wayland::{
         compositor::{add_pre_commit_hook, with_states},
         shell::{
@@ -125,12 +125,11 @@ impl WlrLayerShellHandler for State {
         let outputs: Vec<Output> = self.core.space.outputs().cloned().collect();
         for output in outputs {
             let mut map = layer_map_for_output(&output);
-            let found = map
-                .layers()
-                .find(|l| l.layer_surface() == &surface)
-                .cloned();
-            if let Some(layer) = found {
-                map.unmap_layer(&layer);
+            if map.layers().any(|l| l.layer_surface() == &surface) {
+                // `cleanup` drops the layers whose role object is gone without walking their
+                // surface trees (`unmap_layer` would, and a surface whose lock a caught
+                // panic poisoned would then poison the whole map).
+                map.cleanup();
                 drop(map);
                 queue_redraw(&mut self.core, &output);
             }
@@ -392,6 +391,29 @@ fn working_area(core: &Core, name: &str) -> Option<LRect> {
         .map(|o| o.working)
 }
 
+/// Forgets layer surfaces whose client is gone (after each dispatch; a client that was
+/// disconnected for a protocol error or a caught panic may not have been through
+/// [`WlrLayerShellHandler::layer_destroyed`]).
+pub fn cleanup(core: &mut Core) {
+    let outputs: Vec<Output> = core.space.outputs().cloned().collect();
+    let mut changed = false;
+    for output in outputs {
+        let removed = {
+            let mut map = layer_map_for_output(&output);
+            let before = map.len();
+            map.cleanup();
+            map.len() != before
+        };
+        if removed {
+            queue_redraw(core, &output);
+            changed = true;
+        }
+    }
+    if changed && update_working_areas(core) {
+        crate::shell::apply_layout(core);
+    }
+}
+
 /// Sends `closed` to the layer surfaces of `output` (it is going away) and forgets them.
 pub fn close_layers_of(output: &Output) {
     let mut map = layer_map_for_output(output);
@@ -410,6 +432,18 @@ fn has_buffer(layer: &LayerSurface) -> bool {
     .unwrap_or(false)
 }
 
+/// The layer surfaces of `map` on `layer` whose client is still there, bottom first.
+///
+/// Dead ones are skipped before their state is read: a client disconnected for a caught
+/// panic may have left a surface whose lock is poisoned until the next [`cleanup`].
+fn live_layers_on(
+    map: &smithay::desktop::LayerMap,
+    layer: Layer,
+) -> impl DoubleEndedIterator<Item = &LayerSurface> {
+    map.layers()
+        .filter(move |l| l.alive() && l.layer() == layer)
+}
+
 /// The layer surface that takes the keyboard: the topmost mapped one on the overlay, then
 /// the top layer with `exclusive` interactivity, on the focused output first.
 pub fn exclusive_focus(core: &Core) -> Option<WlSurface> {
@@ -421,7 +455,7 @@ pub fn exclusive_focus(core: &Core) -> Option<WlSurface> {
     for output in focused.iter().chain(others) {
         let map = layer_map_for_output(output);
         for layer in [Layer::Overlay, Layer::Top] {
-            let found = map.layers_on(layer).rev().find(|l| {
+            let found = live_layers_on(&map, layer).rev().find(|l| {
                 l.cached_state().keyboard_interactivity == KeyboardInteractivity::Exclusive
                     && has_buffer(l)
             });
@@ -444,7 +478,7 @@ pub fn layers_on(
         return Vec::new();
     };
     let map = layer_map_for_output(output);
-    map.layers_on(layer)
+    live_layers_on(&map, layer)
         .rev()
         .filter_map(|l| {
             let mut geo = map.layer_geometry(l)?;

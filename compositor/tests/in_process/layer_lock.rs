@@ -651,3 +651,38 @@ fn absurd_sizes_margins_and_zones_neither_panic_nor_take_the_output() {
     f.roundtrip(good);
     assert_eq!(f.windows().len(), 1);
 }
+
+/// smithay 0.7 panics (debug builds) on a negative damage rectangle while it holds the
+/// surface's lock; the client is disconnected, and the poisoned surface must not take
+/// lockstep down when it is a layer surface that later frames would walk.
+#[test]
+fn a_layer_client_that_makes_smithay_panic_goes_and_lockstep_keeps_drawing() {
+    let mut f = Fixture::tiling();
+    let good = f.add_client();
+    let _bar = map_layer(&mut f, good, bar(), "panel");
+    let c = f.add_client();
+    let wall = LayerSpec {
+        layer: Layer::Background,
+        anchor: Anchor::all(),
+        size: (0, 0),
+        exclusive_zone: -1,
+        keyboard: KeyboardInteractivity::None,
+        argb: WALL,
+    };
+    let evil = map_layer(&mut f, c, wall, "evil");
+    evil.surface.damage(7, 12, 245, i32::MIN);
+    evil.surface.commit();
+    // (lockstep drops it without a wl_display.error event; the client sees its socket close.)
+    let gone = f.wait_until(Duration::from_secs(2), |f| {
+        let cl = f.client(c);
+        cl.protocol_error().is_some() || cl.conn.flush().is_err()
+    });
+    assert!(gone, "the client was not disconnected");
+    // Frames keep coming: the bar is drawn, the evil wallpaper is not.
+    f.settle();
+    let shot = f.screenshot(OUT);
+    assert_eq!(rgb(&shot, 640, 10), BAR & 0xff_ffff);
+    assert_ne!(rgb(&shot, 640, 400), WALL & 0xff_ffff);
+    let layers = outputs(&f)[0].layers.clone();
+    assert_eq!(layers.len(), 1, "{layers:?}");
+}
