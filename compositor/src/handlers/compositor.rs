@@ -7,18 +7,27 @@
 
 use smithay::{
     backend::renderer::utils::on_commit_buffer_handler,
-    delegate_compositor,
     desktop::PopupKind,
     input::pointer::CursorImageStatus,
     reexports::wayland_server::{
-        protocol::{wl_buffer, wl_surface::WlSurface},
-        Client,
+        backend::ClientId,
+        protocol::{
+            wl_buffer,
+            wl_callback::WlCallback,
+            wl_compositor::WlCompositor,
+            wl_region::WlRegion,
+            wl_subcompositor::WlSubcompositor,
+            wl_subsurface::{self, WlSubsurface},
+            wl_surface::{self, WlSurface},
+        },
+        Client, DataInit, Dispatch, DisplayHandle, Resource,
     },
     wayland::{
         buffer::BufferHandler,
         compositor::{
             get_parent, is_sync_subsurface, with_states, CompositorClientState, CompositorHandler,
-            CompositorState, SurfaceAttributes,
+            CompositorState, RegionUserData, SubsurfaceUserData, SurfaceAttributes,
+            SurfaceUserData,
         },
         shell::xdg::{XdgPopupSurfaceData, XdgToplevelSurfaceData},
     },
@@ -194,4 +203,90 @@ impl BufferHandler for State {
     fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
 }
 
-delegate_compositor!(State);
+// wl_compositor, wl_subcompositor, wl_region and wl_callback go to smithay as they are;
+// wl_surface and wl_subsurface go through the checks below first.
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [WlCompositor: ()] => CompositorState);
+smithay::reexports::wayland_server::delegate_global_dispatch!(State: [WlSubcompositor: ()] => CompositorState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [WlCompositor: ()] => CompositorState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [WlRegion: RegionUserData] => CompositorState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [WlCallback: ()] => CompositorState);
+smithay::reexports::wayland_server::delegate_dispatch!(State: [WlSubcompositor: ()] => CompositorState);
+
+/// Requests smithay 0.7 panics on while it holds a surface's lock. The panic itself is caught
+/// (`dispatch.rs`) and the client disconnected, but the lock stays poisoned, and the next
+/// frame that walks that surface (a layer surface is walked from its output's layer map)
+/// would take lockstep down:
+/// - `wl_surface.damage` with a negative width or height builds a negative `Size` (a debug
+///   assertion). Ignored, as smithay ignores such a `damage_buffer`.
+/// - `wl_subsurface.place_above`/`place_below` with the subsurface's own surface as the
+///   sibling indexes past the parent's child list. That surface is neither a sibling nor the
+///   parent: `bad_surface`, as for any other such surface.
+fn is_harmful_surface_request(request: &wl_surface::Request) -> bool {
+    matches!(request, wl_surface::Request::Damage { width, height, .. } if *width < 0 || *height < 0)
+}
+
+impl Dispatch<WlSurface, SurfaceUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &WlSurface,
+        request: wl_surface::Request,
+        data: &SurfaceUserData,
+        dhandle: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        if is_harmful_surface_request(&request) {
+            tracing::debug!(surface = ?resource.id(), "wl_surface.damage with a negative size ignored");
+            return;
+        }
+        <CompositorState as Dispatch<WlSurface, SurfaceUserData, Self>>::request(
+            state, client, resource, request, data, dhandle, data_init,
+        );
+    }
+
+    fn destroyed(state: &mut Self, client: ClientId, resource: &WlSurface, data: &SurfaceUserData) {
+        <CompositorState as Dispatch<WlSurface, SurfaceUserData, Self>>::destroyed(
+            state, client, resource, data,
+        );
+    }
+}
+
+impl Dispatch<WlSubsurface, SubsurfaceUserData> for State {
+    fn request(
+        state: &mut Self,
+        client: &Client,
+        resource: &WlSubsurface,
+        request: wl_subsurface::Request,
+        data: &SubsurfaceUserData,
+        dhandle: &DisplayHandle,
+        data_init: &mut DataInit<'_, Self>,
+    ) {
+        let sibling = match &request {
+            wl_subsurface::Request::PlaceAbove { sibling }
+            | wl_subsurface::Request::PlaceBelow { sibling } => Some(sibling),
+            _ => None,
+        };
+        if sibling.is_some_and(|sibling| sibling == data.surface()) {
+            resource.post_error(
+                wl_subsurface::Error::BadSurface,
+                "place_above/place_below: a subsurface cannot be placed relative to itself \
+                 (the sibling must be another child of the parent, or the parent)",
+            );
+            return;
+        }
+        <CompositorState as Dispatch<WlSubsurface, SubsurfaceUserData, Self>>::request(
+            state, client, resource, request, data, dhandle, data_init,
+        );
+    }
+
+    fn destroyed(
+        state: &mut Self,
+        client: ClientId,
+        resource: &WlSubsurface,
+        data: &SubsurfaceUserData,
+    ) {
+        <CompositorState as Dispatch<WlSubsurface, SubsurfaceUserData, Self>>::destroyed(
+            state, client, resource, data,
+        );
+    }
+}
