@@ -15,8 +15,8 @@
 //! logged and that binding left out.
 //!
 //! `Super+Shift+E` (quit) asks for a second press within [`QUIT_CONFIRM`]; bindings are
-//! skipped while the session is locked unless marked `allow_when_locked` (for the session
-//! lock that comes later), and while the focused client inhibits shortcuts (it asked with
+//! skipped while the session is locked (ext-session-lock, `handlers/session_lock.rs`) unless
+//! marked `allow_when_locked`, and while the focused client inhibits shortcuts (it asked with
 //! keyboard-shortcuts-inhibit, which lockstep grants: a VM viewer gets Super+1 itself).
 
 use std::time::{Duration, Instant};

@@ -228,6 +228,24 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                     o.workspace.as_deref().unwrap_or("?"),
                     o.workspaces.join(", ")
                 );
+                let (x, y, w, h) = o.usable_area;
+                println!(
+                    "  usable area {w}x{h} at {x},{y}; session {}",
+                    o.session_lock
+                );
+                for l in &o.layers {
+                    println!(
+                        "  layer {} ({}): {}x{} at {},{}, exclusive zone {}, keyboard {}",
+                        l.namespace,
+                        l.layer,
+                        l.size.0,
+                        l.size.1,
+                        l.position.0,
+                        l.position.1,
+                        l.exclusive_zone,
+                        l.keyboard
+                    );
+                }
                 if show_planes {
                     match &o.planes {
                         Some(planes) => {

@@ -178,16 +178,26 @@ impl Core {
             }
             None => return,
         };
+        let update_primary = |surface: &_, states: &_| {
+            update_surface_primary_scanout_output(
+                surface,
+                output,
+                states,
+                &outcome.states,
+                default_primary_scanout_output_compare,
+            );
+        };
         for window in self.space.elements() {
-            window.with_surfaces(|surface, states| {
-                update_surface_primary_scanout_output(
-                    surface,
-                    output,
-                    states,
-                    &outcome.states,
-                    default_primary_scanout_output_compare,
-                );
-            });
+            window.with_surfaces(update_primary);
+        }
+        let layers: Vec<smithay::desktop::LayerSurface> =
+            smithay::desktop::layer_map_for_output(output)
+                .layers()
+                .filter(|l| smithay::utils::IsAlive::alive(*l))
+                .cloned()
+                .collect();
+        for layer in &layers {
+            layer.with_surfaces(update_primary);
         }
         if outcome.damaged {
             let mut feedback = OutputPresentationFeedback::new(output);
@@ -221,6 +231,19 @@ impl Core {
                 window.send_frame(output, time, throttle, surface_primary_scanout_output);
             }
         }
+        for layer in &layers {
+            layer.send_frame(output, time, throttle, surface_primary_scanout_output);
+        }
+        if let Some(lock) = self.protocols.session_lock.surface_on(&name) {
+            let out = output.clone();
+            smithay::desktop::utils::send_frames_surface_tree(
+                lock.wl_surface(),
+                output,
+                time,
+                throttle,
+                move |_, _| Some(out.clone()),
+            );
+        }
         if let smithay::input::pointer::CursorImageStatus::Surface(surface) = &self.cursor_status {
             smithay::desktop::utils::send_frames_surface_tree(
                 surface,
@@ -230,6 +253,7 @@ impl Core {
                 |_, _| None,
             );
         }
+        crate::handlers::session_lock::after_output_render(self, output);
         trace!(output = %name, damaged = outcome.damaged, "frame done");
     }
 }

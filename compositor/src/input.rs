@@ -50,8 +50,45 @@ use crate::{
 pub const BTN_LEFT: u32 = 0x110;
 
 impl State {
-    /// The surface under `location` and the surface's origin in global coordinates.
+    /// The surface under `location` and the surface's origin in global coordinates: while
+    /// locked only the output's lock surface; else layer surfaces and windows in the order
+    /// they are drawn (overlay, top, windows, bottom, background; a fullscreen window above
+    /// the top layer).
     pub fn surface_under(
+        &self,
+        location: Point<f64, Logical>,
+    ) -> Option<(WlSurface, Point<f64, Logical>)> {
+        use crate::handlers::layer_shell::{layer_surface_under, shows_fullscreen};
+        use smithay::wayland::shell::wlr_layer::Layer;
+        if self.core.is_locked() {
+            return self.lock_surface_under(location);
+        }
+        let fullscreen = self
+            .core
+            .space
+            .output_under(location)
+            .next()
+            .is_some_and(|o| shows_fullscreen(&self.core, o));
+        let above: &[Layer] = if fullscreen {
+            &[Layer::Overlay]
+        } else {
+            &[Layer::Overlay, Layer::Top]
+        };
+        if let Some((surface, at, _)) = layer_surface_under(&self.core, location, above) {
+            return Some((surface, at));
+        }
+        if let Some(under) = self.window_surface_under(location) {
+            return Some(under);
+        }
+        let below: &[Layer] = if fullscreen {
+            &[Layer::Top, Layer::Bottom, Layer::Background]
+        } else {
+            &[Layer::Bottom, Layer::Background]
+        };
+        layer_surface_under(&self.core, location, below).map(|(surface, at, _)| (surface, at))
+    }
+
+    fn window_surface_under(
         &self,
         location: Point<f64, Logical>,
     ) -> Option<(WlSurface, Point<f64, Logical>)> {
@@ -60,6 +97,27 @@ impl State {
         let (surface, surface_loc) =
             window.surface_under(relative, smithay::desktop::WindowSurfaceType::ALL)?;
         Some((surface, (surface_loc + window_loc).to_f64()))
+    }
+
+    /// The lock surface (or a subsurface of it) of the output under `location`.
+    fn lock_surface_under(
+        &self,
+        location: Point<f64, Logical>,
+    ) -> Option<(WlSurface, Point<f64, Logical>)> {
+        let output = self.core.space.output_under(location).next()?;
+        let lock = self
+            .core
+            .protocols
+            .session_lock
+            .surface_on(&output.name())?;
+        let origin = self.core.space.output_geometry(output)?.loc;
+        smithay::desktop::utils::under_from_surface_tree(
+            lock.wl_surface(),
+            location,
+            origin,
+            smithay::desktop::WindowSurfaceType::ALL,
+        )
+        .map(|(surface, at)| (surface, at.to_f64()))
     }
 
     /// Moves the pointer to `location` (global logical coordinates).
@@ -210,6 +268,24 @@ impl State {
     /// Focuses and raises the window under `location`, or clears keyboard focus over the
     /// background: what a click or a touch does.
     fn focus_at(&mut self, location: Point<f64, Logical>, serial: Serial) {
+        if self.core.is_locked() {
+            // The lock surface has the keyboard and keeps it.
+            return;
+        }
+        if let Some((surface, _)) = self.surface_under(location) {
+            let root = crate::shell::toplevel_root(&self.core, &surface);
+            if let Some((_, layer)) =
+                crate::handlers::layer_shell::layer_for_surface(&self.core, &root)
+            {
+                // A click on an on-demand (or lower-layer exclusive) layer surface gives it
+                // the keyboard; a panel without keyboard interactivity leaves focus alone.
+                let _ = serial;
+                if layer.can_receive_keyboard_focus() {
+                    crate::shell::focus_layer_surface(self, root);
+                }
+                return;
+            }
+        }
         match self
             .core
             .space
@@ -329,7 +405,7 @@ impl State {
             time_msec,
             |state, modifiers, handle| {
                 use smithay::wayland::keyboard_shortcuts_inhibit::KeyboardShortcutsInhibitorSeat;
-                let locked = state.core.session_locked;
+                let locked = state.core.is_locked();
                 let inhibited = state.core.seat.keyboard_shortcuts_inhibited();
                 let keysym = handle.raw_latin_sym_or_raw_current_sym();
                 match state.core.bindings.on_key(

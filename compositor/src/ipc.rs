@@ -111,6 +111,34 @@ pub struct OutputInfo {
     /// What each display plane shows (KMS backend only; the others composite everything).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planes: Option<Vec<PlaneInfo>>,
+    /// The part windows tile in, x, y, width, height (logical, global): the output minus
+    /// the exclusive zones of panels.
+    #[serde(default)]
+    pub usable_area: (i32, i32, i32, i32),
+    /// Its layer surfaces (panels, wallpapers, launchers), bottom layer first.
+    #[serde(default)]
+    pub layers: Vec<LayerSurfaceInfo>,
+    /// `unlocked`, `locking` (waiting for the first locked frames), `locked`, or
+    /// `abandoned` (the locker died; still locked). The same on every output.
+    #[serde(default)]
+    pub session_lock: String,
+}
+
+/// One layer surface (zwlr_layer_shell_v1), as IPC reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LayerSurfaceInfo {
+    /// The namespace the client gave (`waybar`, `wallpaper`, `launcher`).
+    pub namespace: String,
+    /// `background`, `bottom`, `top` or `overlay`.
+    pub layer: String,
+    /// Position (logical, global).
+    pub position: (i32, i32),
+    /// Size (logical).
+    pub size: (i32, i32),
+    /// The exclusive zone it asked for: 0 none, -1 ignores others' zones.
+    pub exclusive_zone: i32,
+    /// Keyboard interactivity: `none`, `exclusive` or `on_demand`.
+    pub keyboard: String,
 }
 
 fn powered_default() -> bool {
@@ -644,6 +672,21 @@ pub fn answer(state: &State, request: Request) -> Response {
                             .unwrap_or_default(),
                         active: core.layout.active_output().map(|l| l.name.as_str())
                             == Some(o.name().as_str()),
+                        usable_area: layout_output(o)
+                            .map(|l| (l.working.x, l.working.y, l.working.w, l.working.h))
+                            .unwrap_or_default(),
+                        layers: crate::handlers::layer_shell::layer_infos(core, o)
+                            .into_iter()
+                            .map(|l| LayerSurfaceInfo {
+                                namespace: l.namespace,
+                                layer: l.layer.into(),
+                                position: (l.geometry.loc.x, l.geometry.loc.y),
+                                size: (l.geometry.size.w, l.geometry.size.h),
+                                exclusive_zone: l.exclusive_zone,
+                                keyboard: l.keyboard.into(),
+                            })
+                            .collect(),
+                        session_lock: core.protocols.session_lock.describe().into(),
                         planes: planes.iter().find(|(n, _)| *n == o.name()).map(|(_, p)| {
                             p.iter()
                                 .map(|p| PlaneInfo {

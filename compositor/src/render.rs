@@ -1,8 +1,13 @@
 //! What an output shows: the elements of one frame, for any renderer.
 //!
 //! Both backends and screenshots build their frames here so that what tests capture is what
-//! users see. Elements go front to back: the pointer, then each window of the space from the
-//! top down (its popups, its surfaces, then its border). Borders are solid rectangles around
+//! users see. Elements go front to back: the pointer; the overlay layer; the top layer and
+//! the windows (a fullscreen window above the top layer, other windows below it, as in
+//! sway); the bottom layer; the background layer. Each window of the space goes from the top
+//! down (its popups, its surfaces, then its border). While the session is locked an output
+//! shows only the pointer, its lock surface and below that a solid colour (`[lock] color`,
+//! or `abandoned_color` after the locker died): nothing else is even collected, so no
+//! screenshot or screencopy can show it. Borders are solid rectangles around
 //! the window geometry, `[layout] border_width` wide, in `focused_color` for the focused
 //! window and `unfocused_color` for the others; fullscreen windows have none. Their element
 //! ids live with the window, so the damage tracker redraws a border only when it changes.
@@ -167,6 +172,11 @@ where
             }
         }
     }
+    if let Some(fill) = core.lock_fill() {
+        lock_elements(renderer, core, output, fill, &mut elements);
+        return elements;
+    }
+    // The config-error banner (not while locked: then only the lock is shown).
     if let Some(banner) = core
         .space
         .output_geometry(output)
@@ -184,8 +194,109 @@ where
             elements.push(OutputElement::Memory(element));
         }
     }
-    window_elements(renderer, core, output, &mut elements);
+    use smithay::wayland::shell::wlr_layer::Layer;
+    layer_elements(renderer, core, output, Layer::Overlay, &mut elements);
+    if crate::handlers::layer_shell::shows_fullscreen(core, output) {
+        window_elements(renderer, core, output, &mut elements);
+        layer_elements(renderer, core, output, Layer::Top, &mut elements);
+    } else {
+        layer_elements(renderer, core, output, Layer::Top, &mut elements);
+        window_elements(renderer, core, output, &mut elements);
+    }
+    layer_elements(renderer, core, output, Layer::Bottom, &mut elements);
+    layer_elements(renderer, core, output, Layer::Background, &mut elements);
+
     elements
+}
+
+/// Adds the layer surfaces of `output` on `layer` (with their popups), topmost first.
+fn layer_elements<R>(
+    renderer: &mut R,
+    core: &Core,
+    output: &Output,
+    layer: smithay::wayland::shell::wlr_layer::Layer,
+    elements: &mut Vec<OutputElement<R>>,
+) where
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Send + Texture + 'static,
+{
+    let Some((output_geo, scale)) = geometry_and_scale(core, output) else {
+        return;
+    };
+    for (surface, geometry) in crate::handlers::layer_shell::layers_on(core, output, layer) {
+        let origin = geometry.loc - surface.bbox().loc - output_geo.loc;
+        elements.extend(
+            AsRenderElements::<R>::render_elements::<WaylandSurfaceRenderElement<R>>(
+                &surface,
+                renderer,
+                origin.to_physical_precise_round(scale),
+                scale,
+                1.0,
+            )
+            .into_iter()
+            .map(OutputElement::Surface),
+        );
+    }
+}
+
+/// Where `output` is in the space, and its scale.
+fn geometry_and_scale(
+    core: &Core,
+    output: &Output,
+) -> Option<(Rectangle<i32, Logical>, Scale<f64>)> {
+    let geometry = core.space.output_geometry(output)?;
+    Some((
+        geometry,
+        Scale::from(output.current_scale().fractional_scale()),
+    ))
+}
+
+/// The solid colour behind a lock surface (output user data), kept so its damage is tracked.
+struct LockFill(std::cell::RefCell<SolidColorBuffer>);
+
+/// What a locked output shows: its lock surface over a solid colour.
+fn lock_elements<R>(
+    renderer: &mut R,
+    core: &Core,
+    output: &Output,
+    rgb: (u8, u8, u8),
+    elements: &mut Vec<OutputElement<R>>,
+) where
+    R: Renderer + ImportAll + ImportMem,
+    R::TextureId: Clone + Send + Texture + 'static,
+{
+    let Some((output_geo, scale)) = geometry_and_scale(core, output) else {
+        return;
+    };
+    if let Some(lock) = core.protocols.session_lock.surface_on(&output.name()) {
+        elements.extend(
+            render_elements_from_surface_tree(
+                renderer,
+                lock.wl_surface(),
+                Point::<i32, Physical>::from((0, 0)),
+                scale,
+                1.0,
+                Kind::Unspecified,
+            )
+            .into_iter()
+            .map(OutputElement::Surface),
+        );
+    }
+    output
+        .user_data()
+        .insert_if_missing(|| LockFill(std::cell::RefCell::new(SolidColorBuffer::default())));
+    let Some(fill) = output.user_data().get::<LockFill>() else {
+        return;
+    };
+    let mut buffer = fill.0.borrow_mut();
+    buffer.update(output_geo.size, rgb_colour(rgb));
+    elements.push(OutputElement::Solid(SolidColorRenderElement::from_buffer(
+        &buffer,
+        Point::<i32, Physical>::from((0, 0)),
+        scale,
+        1.0,
+        Kind::Unspecified,
+    )));
 }
 
 /// The four border pieces of a window (window user data): top, bottom, left, right.
@@ -193,7 +304,11 @@ struct Border(std::cell::RefCell<[SolidColorBuffer; 4]>);
 
 /// `"#rrggbb"` as a colour (grey if the text is not one; the config validates it).
 fn colour(text: &str) -> Color32F {
-    let (r, g, b) = lockstep_config::parse_color(text).unwrap_or((0x55, 0x55, 0x55));
+    rgb_colour(lockstep_config::parse_color(text).unwrap_or((0x55, 0x55, 0x55)))
+}
+
+/// An opaque colour from 8-bit red, green and blue.
+fn rgb_colour((r, g, b): (u8, u8, u8)) -> Color32F {
     Color32F::new(
         f32::from(r) / 255.0,
         f32::from(g) / 255.0,
@@ -212,10 +327,9 @@ fn window_elements<R>(
     R: Renderer + ImportAll + ImportMem,
     R::TextureId: Clone + Send + Texture + 'static,
 {
-    let Some(output_geo) = core.space.output_geometry(output) else {
+    let Some((output_geo, scale)) = geometry_and_scale(core, output) else {
         return;
     };
-    let scale = Scale::from(output.current_scale().fractional_scale());
     let width = core.layout.config().border_width.max(0);
     let focused = core.layout.focused();
     let (focused_colour, unfocused_colour) = (

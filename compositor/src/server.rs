@@ -210,6 +210,7 @@ impl Server {
 impl State {
     /// Housekeeping after each loop iteration.
     pub fn after_dispatch(&mut self) {
+        crate::handlers::layer_shell::cleanup(&mut self.core);
         self.collect_sync_garbage();
         self.prune_screencopies();
         self.update_idle_inhibit();
@@ -219,6 +220,10 @@ impl State {
         if std::mem::take(&mut self.core.focus_dirty) {
             crate::shell::sync_keyboard_focus(self);
         }
+        if let Some(surface) = self.core.layer_focus_request.take() {
+            crate::shell::focus_layer_surface(self, surface);
+        }
+        crate::shell::sync_forced_focus(self);
         crate::events::after_dispatch(&mut self.core);
         self.update_output_management();
         self.update_pointer_constraint();

@@ -550,7 +550,66 @@ pub fn sync_outputs(core: &mut Core) {
     for (name, area) in present {
         core.layout.add_output(&name, area);
     }
+    // New sizes for panels and lock surfaces; the working areas follow the panels.
+    crate::handlers::layer_shell::arrange_all(core);
+    crate::handlers::session_lock::outputs_changed(core);
     apply_layout(core);
+}
+
+/// Who must have the keyboard whatever the layout says: while the session is locked, the
+/// lock surface of the focused output (or nobody until there is one); else the topmost
+/// layer surface with exclusive keyboard interactivity. `None`: the layout decides.
+pub fn forced_focus(core: &Core) -> Option<Option<WlSurface>> {
+    if core.is_locked() {
+        return Some(core.lock_focus());
+    }
+    crate::handlers::layer_shell::exclusive_focus(core).map(Some)
+}
+
+/// Gives the keyboard to a layer surface (an on-demand one that mapped or was clicked),
+/// unless the lock or an exclusive layer surface holds it.
+pub fn focus_layer_surface(state: &mut State, surface: WlSurface) {
+    use smithay::reexports::wayland_server::Resource;
+    if !surface.is_alive() || forced_focus(&state.core).is_some() {
+        return;
+    }
+    if let Some(keyboard) = state.core.seat.get_keyboard() {
+        keyboard.set_focus(state, Some(surface), SERIAL_COUNTER.next_serial());
+    }
+}
+
+/// Gives the keyboard to [`forced_focus`]'s surface, and back to the layout's focused window
+/// once nothing forces it any more (the lock ended, the launcher closed). Runs after every
+/// dispatch.
+pub fn sync_forced_focus(state: &mut State) {
+    let Some(keyboard) = state.core.seat.get_keyboard() else {
+        return;
+    };
+    match forced_focus(&state.core) {
+        Some(target) => {
+            state.core.focus_forced = true;
+            let current = keyboard
+                .current_focus()
+                .map(|s| toplevel_root(&state.core, &s));
+            if current != target {
+                keyboard.set_focus(state, target, SERIAL_COUNTER.next_serial());
+            }
+        }
+        None if state.core.focus_forced => {
+            state.core.focus_forced = false;
+            let wanted = layout_focus_surface(&state.core);
+            keyboard.set_focus(state, wanted, SERIAL_COUNTER.next_serial());
+        }
+        None => {}
+    }
+}
+
+/// The surface of the layout's focused window.
+fn layout_focus_surface(core: &Core) -> Option<WlSurface> {
+    core.layout
+        .focused()
+        .and_then(|id| core.windows.get(&id))
+        .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()))
 }
 
 /// Gives keyboard focus to the layout's focused window when it does not have it (the
@@ -558,15 +617,14 @@ pub fn sync_outputs(core: &mut Core) {
 /// Focus on a popup of the focused window stays; so does focus on something that is not a
 /// window while the layout has nothing to focus.
 pub fn sync_keyboard_focus(state: &mut State) {
+    if forced_focus(&state.core).is_some() {
+        sync_forced_focus(state);
+        return;
+    }
     let Some(keyboard) = state.core.seat.get_keyboard() else {
         return;
     };
-    let wanted = state
-        .core
-        .layout
-        .focused()
-        .and_then(|id| state.core.windows.get(&id))
-        .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()));
+    let wanted = layout_focus_surface(&state.core);
     let current = keyboard
         .current_focus()
         .map(|s| toplevel_root(&state.core, &s));
@@ -608,7 +666,7 @@ pub fn focus_away_from(state: &mut State, surface: &WlSurface) {
 }
 
 /// The toplevel surface that `surface` (a subsurface or popup of it, or itself) belongs to.
-fn toplevel_root(core: &Core, surface: &WlSurface) -> WlSurface {
+pub fn toplevel_root(core: &Core, surface: &WlSurface) -> WlSurface {
     let mut root = surface.clone();
     while let Some(parent) = smithay::wayland::compositor::get_parent(&root) {
         root = parent;
@@ -684,6 +742,11 @@ pub fn focus_window(state: &mut State, window: &Window) {
         apply_layout(&mut state.core);
     }
     state.core.focus_dirty = false;
+    if forced_focus(&state.core).is_some() {
+        // The lock screen or an exclusive launcher keeps the keyboard; the window gets it
+        // when that ends (it is the layout's focused window now).
+        return;
+    }
     let surface = window.toplevel().map(|t| t.wl_surface().clone());
     if let Some(keyboard) = state.core.seat.get_keyboard() {
         keyboard.set_focus(state, surface, SERIAL_COUNTER.next_serial());
@@ -711,7 +774,7 @@ pub fn maximize(core: &mut Core, surface: &ToplevelSurface, on: bool) {
             apply_layout(core);
         }
         None => {
-            set_unmapped_size(core, surface, on);
+            set_unmapped_size(core, surface, on, true);
             set_unmapped_state(surface, xdg_toplevel::State::Maximized, on);
         }
     }
@@ -726,24 +789,39 @@ pub fn fullscreen(core: &mut Core, surface: &ToplevelSurface, on: bool) {
             apply_layout(core);
         }
         None => {
-            set_unmapped_size(core, surface, on);
+            set_unmapped_size(core, surface, on, false);
             set_unmapped_state(surface, xdg_toplevel::State::Fullscreen, on);
         }
     }
 }
 
 /// A toplevel that asks to be fullscreen or maximized before it is mapped is configured to
-/// the size of the output it will open on, so that its first buffer already covers it (a
-/// game or video player that starts fullscreen). The layout sets the exact size at map time.
-fn set_unmapped_size(core: &Core, surface: &ToplevelSurface, on: bool) {
+/// the size it will get on the output it will open on: fullscreen the whole output, maximized
+/// the working area (without panels) inside the border. Its first buffer then already fits
+/// (a game or video player that starts fullscreen); the layout confirms the size at map time.
+fn set_unmapped_size(core: &Core, surface: &ToplevelSurface, on: bool, maximized: bool) {
     if !on {
         return;
     }
-    let Some(size) = active_output(core)
-        .and_then(|o| core.space.output_geometry(&o))
-        .map(|g| g.size)
-    else {
+    let Some(output) = active_output(core) else {
         return;
+    };
+    let Some(full) = core.space.output_geometry(&output).map(|g| g.size) else {
+        return;
+    };
+    // Maximized: the output's working area (panels excluded) inside the border, as the
+    // layout will place it.
+    let size = match core
+        .layout
+        .outputs()
+        .iter()
+        .find(|o| o.name == output.name())
+    {
+        Some(o) if maximized => {
+            let area = o.working.shrink(core.layout.config().border_width.max(0));
+            Size::from((area.w, area.h))
+        }
+        _ => full,
     };
     surface.with_pending_state(|state| state.size = Some(size));
 }

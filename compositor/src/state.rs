@@ -117,9 +117,9 @@ pub struct Core {
     pub config_path: Option<std::path::PathBuf>,
     /// Key bindings compiled from the config.
     pub bindings: crate::bindings::Bindings,
-    /// Whether the session is locked (bindings then run only with `allow_when_locked`).
-    /// Always false until the session-lock protocol is implemented.
-    pub session_locked: bool,
+    /// The keyboard focus was last set by [`crate::shell::sync_forced_focus`] (a lock
+    /// surface or an exclusive layer surface): when that ends, it goes back to the layout's.
+    pub focus_forced: bool,
     /// A config reload is scheduled (the file changed; `config_watch.rs`).
     pub config_reload_pending: bool,
     /// `lockstep msg events` listeners.
@@ -193,6 +193,10 @@ pub struct Core {
     pub unmapped: Vec<Window>,
     /// A window that should get focus once the current dispatch is over.
     pub focus_request: Option<Window>,
+    /// A layer surface that should get the keyboard once the current dispatch is over (an
+    /// on-demand one that just mapped).
+    pub layer_focus_request:
+        Option<smithay::reexports::wayland_server::protocol::wl_surface::WlSurface>,
     /// Desktop protocol globals (selections, activation, input methods, ...).
     pub protocols: crate::handlers::Protocols,
     /// Objects one client may hold before it is disconnected (`census.rs`).
@@ -264,7 +268,7 @@ impl Core {
             config,
             config_path: None,
             bindings,
-            session_locked: false,
+            focus_forced: false,
             config_reload_pending: false,
             events: Default::default(),
             socket_name: None,
@@ -303,6 +307,7 @@ impl Core {
             release_queue: None,
             unmapped: Vec::new(),
             focus_request: None,
+            layer_focus_request: None,
             protocols,
             max_objects_per_client: crate::census::MAX_OBJECTS_PER_CLIENT,
             notice: Default::default(),
@@ -346,6 +351,7 @@ impl Core {
     pub fn remove_output(&mut self, output: &Output) {
         self.protocols.output_power.output_removed(output);
         self.protocols.gamma_control.output_removed(output);
+        crate::handlers::layer_shell::close_layers_of(output);
         self.space.unmap_output(output);
         self.outputs.remove(&output.name());
         crate::shell::sync_outputs(self);

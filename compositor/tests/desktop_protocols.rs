@@ -89,6 +89,8 @@ fn wayland_info_lists_the_desktop_protocols() {
             "zwp_pointer_constraints_v1",
             "zwp_relative_pointer_manager_v1",
             "wp_tearing_control_manager_v1",
+            "zwlr_layer_shell_v1",
+            "ext_session_lock_manager_v1",
         ];
         let missing: Vec<_> = expected
             .iter()

@@ -26,6 +26,8 @@ pub struct Config {
     pub cursor: CursorConfig,
     /// The `[layout]` table.
     pub layout: LayoutConfig,
+    /// The `[lock]` table.
+    pub lock: LockConfig,
     /// The `[binds]` table as written: key combination -> action. Use
     /// [`Config::bindings`] for the bindings in force (defaults included).
     pub binds: std::collections::BTreeMap<String, crate::binds::BindSpec>,
@@ -69,6 +71,27 @@ impl Default for LayoutConfig {
             unfocused_color: "#333333".to_owned(),
             master_ratio: 0.5,
             new_windows: NewWindows::Tiled,
+        }
+    }
+}
+
+/// The `[lock]` table: what a locked screen shows where no lock surface does.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LockConfig {
+    /// Colour of an output while it is locked and its lock client has not drawn on it yet,
+    /// `"#rrggbb"`. Default `"#000000"`.
+    pub color: String,
+    /// Colour of every output while the session stays locked after its lock client died,
+    /// `"#rrggbb"`; start a new locker (e.g. `swaylock`) to unlock. Default `"#7f1010"`.
+    pub abandoned_color: String,
+}
+
+impl Default for LockConfig {
+    fn default() -> Self {
+        LockConfig {
+            color: "#000000".to_owned(),
+            abandoned_color: "#7f1010".to_owned(),
         }
     }
 }

@@ -26,6 +26,7 @@ pub(crate) const SECTIONS: &[Section] = &[
             ("explicit_sync", "an `[explicit_sync]` table"),
             ("cursor", "a `[cursor]` table"),
             ("layout", "a `[layout]` table"),
+            ("lock", "a `[lock]` table"),
             ("binds", "a `[binds]` table of \"Keys\" = \"action\""),
         ],
     },
@@ -151,6 +152,16 @@ pub(crate) const SECTIONS: &[Section] = &[
             ),
         ],
     },
+    Section {
+        name: "[lock]",
+        keys: &[
+            ("color", "a colour \"#rrggbb\", e.g. `color = \"#000000\"`"),
+            (
+                "abandoned_color",
+                "a colour \"#rrggbb\", e.g. `abandoned_color = \"#7f1010\"`",
+            ),
+        ],
+    },
 ];
 
 /// The section whose keys are exactly `keys` (serde's list of expected fields).
@@ -217,6 +228,7 @@ mod tests {
             ("[explicit_sync]", "[explicit_sync]\nbogus = 1"),
             ("[cursor]", "[cursor]\nbogus = 1"),
             ("[layout]", "[layout]\nbogus = 1"),
+            ("[lock]", "[lock]\nbogus = 1"),
         ];
         assert_eq!(docs.len(), SECTIONS.len());
         for (name, doc) in docs {

@@ -23,6 +23,7 @@ struct Spans {
     output: Vec<Spanned<OutputSpans>>,
     explicit_sync: Option<ExplicitSyncSpans>,
     layout: Option<LayoutSpans>,
+    lock: Option<LockSpans>,
     #[serde(default)]
     binds: std::collections::BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
@@ -34,6 +35,12 @@ struct LayoutSpans {
     focused_color: Span,
     unfocused_color: Span,
     master_ratio: Span,
+}
+
+#[derive(Deserialize)]
+struct LockSpans {
+    color: Span,
+    abandoned_color: Span,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +182,29 @@ pub(crate) fn validate(config: &Config, text: &str, path: PathBuf) -> Result<(),
                 ErrorKind::InvalidValue,
                 format!("{value:?} is not a colour"),
                 "colours are written \"#rrggbb\" in hexadecimal, e.g. `\"#4c7899\"`".to_owned(),
+            );
+        }
+    }
+    let lock_span = |field: fn(&LockSpans) -> &Span| {
+        spans
+            .lock
+            .as_ref()
+            .and_then(|l| field(l).as_ref())
+            .map_or(0..0, |v| v.span())
+    };
+    for (value, field) in [
+        (
+            &config.lock.color,
+            (|l| &l.color) as fn(&LockSpans) -> &Span,
+        ),
+        (&config.lock.abandoned_color, |l| &l.abandoned_color),
+    ] {
+        if crate::parse_color(value).is_none() {
+            return fail(
+                lock_span(field),
+                ErrorKind::InvalidValue,
+                format!("{value:?} is not a colour"),
+                "colours are written \"#rrggbb\" in hexadecimal, e.g. `\"#000000\"`".to_owned(),
             );
         }
     }

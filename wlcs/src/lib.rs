@@ -75,6 +75,8 @@ static EXTENSIONS: &[WlcsExtensionDescriptor] = extension_list!(
     ("zwlr_foreign_toplevel_manager_v1", 3),
     ("ext_foreign_toplevel_list_v1", 1),
     ("zwlr_virtual_pointer_manager_v1", 2),
+    ("zwlr_layer_shell_v1", 4),
+    ("ext_session_lock_manager_v1", 1),
 );
 
 static DESCRIPTOR: WlcsIntegrationDescriptor = WlcsIntegrationDescriptor {

@@ -297,9 +297,27 @@ fn position_window(
             state.refresh_pointer_focus();
             lockstep::frame_clock::queue_redraw_all(&mut state.core);
         }
-        None => tracing::warn!(
-            surface_id,
-            "position_window_absolute: no such mapped window"
-        ),
+        None => {
+            // WLCS moves layer surfaces too, to test their stacking.
+            let surface = state.core.space.outputs().find_map(|output| {
+                let map = smithay::desktop::layer_map_for_output(output);
+                let found = map.layers().map(|l| l.wl_surface().clone()).find(|s| {
+                    s.id().protocol_id() == surface_id
+                        && s.client().is_some_and(|c| &c.id() == client)
+                });
+                found
+            });
+            let placed = surface.is_some_and(|s| {
+                lockstep::handlers::layer_shell::place_at(&mut state.core, &s, location)
+            });
+            if placed {
+                state.refresh_pointer_focus();
+            } else {
+                tracing::warn!(
+                    surface_id,
+                    "position_window_absolute: no such mapped window or layer surface"
+                );
+            }
+        }
     }
 }

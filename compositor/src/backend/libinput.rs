@@ -157,6 +157,12 @@ pub fn init_input(
                         }
                         return;
                     }
+                    VtKey::Quit if state.core.is_locked() => {
+                        // Quitting would hand the console (the user's login shell) to
+                        // whoever is at the keyboard.
+                        info!("Ctrl+Alt+Backspace while the session is locked: ignored");
+                        return;
+                    }
                     VtKey::Quit => {
                         info!("Ctrl+Alt+Backspace: quitting");
                         state.core.loop_signal.stop();

@@ -21,7 +21,8 @@ use smithay::{
         buffer::BufferHandler,
         compositor::{
             get_parent, is_sync_subsurface, with_states, CompositorClientState, CompositorHandler,
-            CompositorState, SurfaceAttributes,
+            CompositorState, RegionUserData, SubsurfaceUserData, SurfaceAttributes,
+            SurfaceUserData,
         },
         shell::xdg::{XdgPopupSurfaceData, XdgToplevelSurfaceData},
     },
@@ -79,6 +80,7 @@ impl State {
                 window.on_commit();
             }
             crate::shell::on_root_commit(&mut self.core, &root);
+            crate::handlers::layer_shell::on_commit(&mut self.core, &root);
         }
 
         self.core.popups.commit(surface);
@@ -123,6 +125,13 @@ impl State {
             for output in outputs {
                 queue_redraw(&mut self.core, &output);
             }
+        } else if let Some((output, _)) =
+            crate::handlers::layer_shell::layer_for_surface(&self.core, &root)
+        {
+            queue_redraw(&mut self.core, &output);
+        } else if self.core.is_locked() {
+            // A lock surface (only they are drawn while locked).
+            queue_redraw_all(&mut self.core);
         }
     }
 }

@@ -13,12 +13,14 @@ pub mod idle;
 pub mod output_management;
 pub mod output_power;
 pub mod pointer_constraints;
+pub mod layer_shell;
 pub mod screencopy;
 pub mod seat;
 pub mod security_context;
 pub mod selection;
 pub mod selection_anchor;
 pub mod selection_devices;
+pub mod session_lock;
 pub mod shm;
 pub mod surface_requests;
 pub mod text_input;
@@ -84,6 +86,10 @@ pub struct Protocols {
     pub output_power: lockstep_protocols::wlr_output_power_management::OutputPowerState,
     /// zwlr_output_manager_v1 (privileged).
     pub output_management: lockstep_protocols::wlr_output_management::OutputManagementState,
+    /// zwlr_layer_shell_v1 (privileged).
+    pub layer_shell: smithay::wayland::shell::wlr_layer::WlrLayerShellState,
+    /// ext_session_lock_manager_v1 (privileged) and whether the session is locked.
+    pub session_lock: session_lock::SessionLock,
     /// Globals that need no state after creation: kept so they live as long as the display.
     _stateless: Stateless,
 }
@@ -131,6 +137,8 @@ impl Protocols {
                     dh,
                     may_use_privileged,
                 ),
+            layer_shell: layer_shell::new_state(dh),
+            session_lock: session_lock::SessionLock::new(dh),
             selection: selection::SelectionProtocols::new(dh),
             // Sandboxed clients must not create nested contexts (the protocol's rule).
             security_context: SecurityContextState::new::<State, _>(dh, may_use_privileged),

@@ -20,8 +20,8 @@
 //! | `zwlr_foreign_toplevel_manager_v1` | lists, focuses, closes and resizes every window |
 //! | `ext_foreign_toplevel_list_v1` | lists every window's title |
 //! | `zwlr_gamma_control_manager_v1` | changes the colours of every output |
-//!
-//! (The session lock joins this table when it is offered.)
+//! | `zwlr_layer_shell_v1` | a layer surface can cover every window (a fake lock screen or password prompt) and take the keyboard |
+//! | `ext_session_lock_manager_v1` | locks everyone out of the session |
 
 use std::{cell::Cell, rc::Rc, sync::Arc};
 

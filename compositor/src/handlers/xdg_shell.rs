@@ -181,6 +181,8 @@ impl State {
             .elements()
             .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
         else {
+            // Not a window's popup: perhaps a layer surface's.
+            self.unconstrain_layer_popup(popup);
             return;
         };
         let Some(window_loc) = self.core.space.element_location(window) else {

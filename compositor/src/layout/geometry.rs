@@ -88,6 +88,18 @@ impl Rect {
             && other.y < self.bottom()
     }
 
+    /// The part both share, `None` when they share no pixel.
+    pub fn intersection(self, other: Rect) -> Option<Rect> {
+        if !self.overlaps(other) {
+            return None;
+        }
+        let x = self.x.max(other.x);
+        let y = self.y.max(other.y);
+        let right = self.right().min(other.right());
+        let bottom = self.bottom().min(other.bottom());
+        Some(Rect::new(x, y, right - x, bottom - y))
+    }
+
     /// Shrunk by `by` on every side; sides never go below 1 (then the margin is dropped on
     /// that axis rather than producing an empty or negative rectangle).
     pub fn shrink(self, by: i32) -> Rect {

@@ -73,6 +73,19 @@ impl Layout {
         }
     }
 
+    /// The part of output `name` that windows tile in (its area minus the exclusive zones
+    /// of panels). Kept inside the output's area; an empty rectangle means the whole area
+    /// (panels asked for more than there is).
+    pub fn set_working_area(&mut self, name: &str, working: Rect) {
+        if let Some(output) = self.outputs.iter_mut().find(|o| o.name == name) {
+            output.working = output
+                .area
+                .intersection(working)
+                .filter(|r| r.w > 0 && r.h > 0)
+                .unwrap_or(output.area);
+        }
+    }
+
     /// Removes output `name`: its windows go to the same-named workspaces of the first other
     /// output (remembering `name` as their home), or are parked when it was the last one.
     pub fn remove_output(&mut self, name: &str) {
@@ -361,6 +374,15 @@ impl Layout {
                 ));
             }
         }
+    }
+
+    /// Whether output `output` shows a fullscreen window (on its shown workspace).
+    pub fn shows_fullscreen(&self, output: &str) -> bool {
+        self.outputs
+            .iter()
+            .find(|o| o.name == output)
+            .and_then(|o| o.active_workspace())
+            .is_some_and(|ws| ws.windows.iter().any(|w| w.fullscreen))
     }
 
     /// The current placement kind of `id` (what an interactive move may do with it).

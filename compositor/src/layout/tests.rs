@@ -50,6 +50,32 @@ fn three_windows_tile_master_stack_without_overlap() {
 }
 
 #[test]
+fn tiles_stay_in_the_working_area_a_panel_leaves() {
+    let mut l = Layout::new(LayoutConfig {
+        gaps: 0,
+        border_width: 0,
+        ..Default::default()
+    });
+    l.add_output("A", area(1280, 720));
+    l.add_window(WindowId(1), hints(100, 100));
+    l.add_window(WindowId(2), hints(100, 100));
+    // A 30 px bar at the top.
+    l.set_working_area("A", Rect::new(0, 30, 1280, 690));
+    for p in visible(&l) {
+        assert!(p.frame.y >= 30 && p.frame.bottom() <= 720, "{p:?}");
+    }
+    l.verify_invariants().unwrap();
+    // A zone outside the output, or empty, leaves the whole output.
+    l.set_working_area("A", Rect::new(5000, 0, 10, 10));
+    assert_eq!(l.outputs()[0].working, area(1280, 720));
+    l.set_working_area("A", Rect::new(0, 0, 1280, 0));
+    assert_eq!(l.outputs()[0].working, area(1280, 720));
+    // Part outside: clipped to the output.
+    l.set_working_area("A", Rect::new(-10, 30, 2000, 690));
+    assert_eq!(l.outputs()[0].working, Rect::new(0, 30, 1280, 690));
+}
+
+#[test]
 fn borders_are_inside_the_tile() {
     let mut l = Layout::new(LayoutConfig {
         gaps: 0,

@@ -25,8 +25,8 @@ const KEY_2: u32 = 3;
 const KEY_Q: u32 = 16;
 
 /// A toplevel that draws in one colour at whatever size it is configured to.
-struct Painted {
-    top: Toplevel,
+pub(crate) struct Painted {
+    pub(crate) top: Toplevel,
     argb: u32,
     /// The size of the buffer it last attached.
     size: (i32, i32),
@@ -35,7 +35,7 @@ struct Painted {
 }
 
 /// Creates a toplevel that follows its configures and waits until it is shown.
-fn open(f: &mut Fixture, c: ClientId, argb: u32) -> Painted {
+pub(crate) fn open(f: &mut Fixture, c: ClientId, argb: u32) -> Painted {
     let before = f.windows().len();
     let top = f.client(c).toplevel();
     top.surface.commit();
@@ -85,7 +85,7 @@ fn follow(f: &mut Fixture, c: ClientId, w: &mut Painted) {
 }
 
 /// Lets every window catch up with its configures, then lets frames render.
-fn settle(f: &mut Fixture, c: ClientId, windows: &mut [&mut Painted]) {
+pub(crate) fn settle(f: &mut Fixture, c: ClientId, windows: &mut [&mut Painted]) {
     for _ in 0..2 {
         for w in windows.iter_mut() {
             follow(f, c, w);

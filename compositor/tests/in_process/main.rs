@@ -13,6 +13,7 @@ mod kms;
 mod kms_outputs;
 mod output_management;
 mod output_power;
+mod layer_lock;
 mod robustness;
 mod security_context;
 mod single_pixel;

@@ -30,6 +30,8 @@ const PRIVILEGED: &[&str] = &[
     "ext_foreign_toplevel_list_v1",
     "zwlr_virtual_pointer_manager_v1",
     "zwlr_gamma_control_manager_v1",
+    "zwlr_layer_shell_v1",
+    "ext_session_lock_manager_v1",
 ];
 
 #[test]
