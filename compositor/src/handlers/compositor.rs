@@ -21,8 +21,7 @@ use smithay::{
         buffer::BufferHandler,
         compositor::{
             get_parent, is_sync_subsurface, with_states, CompositorClientState, CompositorHandler,
-            CompositorState, RegionUserData, SubsurfaceUserData, SurfaceAttributes,
-            SurfaceUserData,
+            CompositorState, SurfaceAttributes,
         },
         shell::xdg::{XdgPopupSurfaceData, XdgToplevelSurfaceData},
     },
