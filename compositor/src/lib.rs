@@ -23,3 +23,4 @@ pub mod shell;
 pub mod socket;
 pub mod state;
 pub mod sync_validation;
+pub mod xwayland;

@@ -188,6 +188,8 @@ pub struct Core {
     pub focus_request: Option<Window>,
     /// Desktop protocol globals (selections, activation, input methods, ...).
     pub protocols: crate::handlers::Protocols,
+    /// Xwayland on demand and its X11 windows (`xwayland/`).
+    pub xwayland: crate::xwayland::XwaylandState,
 }
 
 impl Core {
@@ -288,6 +290,7 @@ impl Core {
             unmapped: Vec::new(),
             focus_request: None,
             protocols,
+            xwayland: crate::xwayland::XwaylandState::new(&dh),
         })
     }
 
