@@ -105,16 +105,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     watch_signals(&mut server)?;
 
-    let x_display = lockstep::xwayland::enable(&mut server.state.core);
+    let x_display = lockstep::xwayland::enable(&mut server.state.core).map(|d| d.to_string());
 
     // Children and clients started from this process find us through WAYLAND_DISPLAY, and
     // DISPLAY names our X11 display when Xwayland is on; the host's DISPLAY must not leak to
     // them (they would open on the host instead).
     std::env::set_var("WAYLAND_DISPLAY", &socket);
     if cli.session {
-        lockstep::session::announce(x_display.map(|d| d.to_string()));
+        lockstep::session::announce(x_display.clone());
     }
-    cli::announce(&socket_str, server.state.backend.name());
+    cli::announce(
+        &socket_str,
+        x_display.as_deref(),
+        server.state.backend.name(),
+    );
     if !cli.command_args.is_empty() {
         spawn_command(
             &cli.command_args,

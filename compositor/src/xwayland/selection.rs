@@ -80,6 +80,7 @@ pub fn x11_cleared(state: &mut State, selection: SelectionTarget) {
 
 /// An X client pastes a Wayland client's `selection` as `mime_type` into `fd`.
 pub fn x11_reads(state: &mut State, selection: SelectionTarget, mime_type: String, fd: OwnedFd) {
+    debug!(?selection, %mime_type, "an X11 client reads a Wayland selection");
     let seat = &state.core.seat;
     let result = match selection {
         SelectionTarget::Clipboard => {
@@ -101,6 +102,7 @@ pub fn wayland_offers(
     source: Option<SelectionSource>,
 ) {
     let mime_types = source.map(|s| s.mime_types());
+    debug!(?selection, ?mime_types, "a Wayland client set a selection");
     *state.core.xwayland.wayland_selections.slot(selection) = mime_types.clone();
     if let Some(wm) = state.core.xwayland.xwayland.as_mut().and_then(|x| x.wm()) {
         if let Err(err) = wm.new_selection(selection, mime_types) {
