@@ -223,3 +223,53 @@ fn idle_cpu_of_nested_lockstep_is_reported() {
         );
     });
 }
+
+/// The X11 smoke test of the nested backend: lockstep's own Xwayland inside a lockstep that is
+/// itself an X client of Xvfb. xterm is started by lockstep (so it gets lockstep's DISPLAY,
+/// not Xvfb's); a double click made on the Xvfb screen (xdotool) goes through winit,
+/// lockstep's seat and Xwayland to xterm, which selects the word under it: PRIMARY, which a
+/// Wayland client then reads.
+#[test]
+fn xterm_in_nested_lockstep_selects_a_word_with_the_pointer() {
+    const TEST: &str = "nested-xterm";
+    if !require_programs(TEST, &["Xvfb", "xterm", "xdotool", "wl-paste", "Xwayland"]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let xvfb = Xvfb::start(TEST);
+        let mut lockstep = Lockstep::start(
+            TEST,
+            winit_options(
+                &xvfb,
+                &["xterm", "-e", "sh", "-c", "echo clickme; sleep 600"],
+            ),
+        );
+        let window = lockstep.wait_for_window(None);
+        assert!(window.xwayland, "{window:?}");
+        // The winit window is at the X screen's origin with a 1:1 output, so screen
+        // coordinates are lockstep's: the word is on xterm's first line.
+        let (x, y) = (window.position.0 + 20, window.position.1 + 8);
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        let pasted = loop {
+            let status = Command::new("xdotool")
+                .env("DISPLAY", &xvfb.display)
+                .args(["mousemove", &x.to_string(), &y.to_string()])
+                .args(["click", "--repeat", "2", "--delay", "80", "1"])
+                .status()
+                .expect("cannot run xdotool");
+            assert!(status.success(), "xdotool: {status}");
+            thread::sleep(Duration::from_millis(300));
+            let output = lockstep
+                .client_command("wl-paste")
+                .args(["--primary", "--no-newline"])
+                .output()
+                .expect("cannot run wl-paste");
+            let pasted = String::from_utf8_lossy(&output.stdout).into_owned();
+            if pasted == "clickme" || Instant::now() > deadline {
+                break pasted;
+            }
+        };
+        assert_eq!(pasted, "clickme", "{}", lockstep.output());
+        lockstep.assert_running();
+    });
+}

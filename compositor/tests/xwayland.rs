@@ -580,3 +580,48 @@ fn display_is_exported_when_on_and_unset_when_off() {
         let _ = std::fs::remove_file(&config);
     });
 }
+
+#[test]
+fn x11_windows_get_logical_sizes_on_a_scaled_output() {
+    const TEST: &str = "xw-scale";
+    if !require_programs(TEST, &["xlogo", "xwininfo", "Xwayland"]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let config =
+            std::env::temp_dir().join(format!("lockstep-xw-scale-{}.toml", std::process::id()));
+        std::fs::write(
+            &config,
+            "[[output]]\nname = \"HEADLESS-1\"\nmode = \"1280x720\"\nscale = 2.0\n",
+        )
+        .unwrap();
+        let mut options = LockstepOptions::headless();
+        options.outputs.clear();
+        options.args = vec!["--config".into(), config.to_string_lossy().into_owned()];
+        let mut lockstep = Lockstep::start(TEST, options);
+        let background = lockstep.background();
+        let _logo = spawn_x(&lockstep, "xlogo", &[]);
+        let logo = window_with_class(&mut lockstep, "XLogo");
+        // The tile is 640x360 logical minus gaps: the X window is that many X pixels.
+        assert_eq!(logo.size, (620, 340), "{logo:?}");
+        let info = x_client(&lockstep, "xwininfo", &["-name", "xlogo"])
+            .output()
+            .expect("cannot run xwininfo");
+        let info = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            info.contains("Width: 620") && info.contains("Height: 340"),
+            "{info}"
+        );
+        // ... and is shown scaled up to cover the tile's physical pixels.
+        screenshot_until(
+            &lockstep,
+            "xwayland-scale.png",
+            "xlogo scaled up",
+            |frame| {
+                let tile = frame.crop(20, 20, 1240, 680);
+                fraction_not(&tile, background) > 0.99 && fraction_of(&tile, [0, 0, 0]) > 0.1
+            },
+        );
+        let _ = std::fs::remove_file(&config);
+    });
+}
