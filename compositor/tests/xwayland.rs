@@ -625,3 +625,39 @@ fn x11_windows_get_logical_sizes_on_a_scaled_output() {
         let _ = std::fs::remove_file(&config);
     });
 }
+
+#[test]
+fn malformed_properties_and_unmapped_windows_do_not_stall_lockstep() {
+    const TEST: &str = "xw-hostile";
+    if !require_programs(TEST, &["xlogo", "Xwayland"]) || !require_python_xlib(TEST) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let mut lockstep = Lockstep::start(TEST, LockstepOptions::headless());
+        let mut hostile = spawn_py(&lockstep, &["hostile"]);
+        let deadline = Instant::now() + WAIT;
+        while !hostile.stdout().contains("mapped") {
+            assert!(hostile.exited().is_none(), "{}", hostile.output());
+            assert!(Instant::now() < deadline, "{}", hostile.output());
+            thread::sleep(Duration::from_millis(100));
+        }
+        // Its window shows (magenta), whatever it claims to be.
+        let magenta = [0xff, 0, 0xff];
+        screenshot_until(
+            &lockstep,
+            "xwayland-hostile.png",
+            "the hostile window",
+            |f| fraction_of(f, magenta) > 0.01,
+        );
+        // lockstep still answers, and the next X client works as usual.
+        let _logo = spawn_x(&lockstep, "xlogo", &[]);
+        let logo = window_with_class(&mut lockstep, "XLogo");
+        screenshot_until(
+            &lockstep,
+            "xwayland-after-hostile.png",
+            "xlogo drawn",
+            |f| fraction_of(&window_region(f, &logo), [0, 0, 0]) > 0.05,
+        );
+        lockstep.assert_running();
+    });
+}

@@ -10,6 +10,10 @@ which the X server paints) and keeps running until killed:
   fullscreen                  a managed window that asks for _NET_WM_STATE_FULLSCREEN once
                               mapped (EWMH client message to the root window)
   fixed W H                   a managed window whose min and max size are both W x H
+  hostile                     a mapped window with malformed ICCCM/EWMH properties (short
+                              size hints and WM_HINTS, WM_CLASS without NULs, invalid UTF-8
+                              in _NET_WM_NAME, a transient-for window that does not exist, a
+                              junk window type) and 200 windows that are never mapped
 """
 
 import sys
@@ -23,7 +27,24 @@ COLOURS = {
     "stubborn": 0x00C000,
     "fullscreen": 0x0000FF,
     "fixed": 0xFFFF00,
+    "hostile": 0xFF00FF,
 }
+
+
+def make_hostile(d, window):
+    """Properties with the right names and wrong contents."""
+    def atom(name):
+        return d.intern_atom(name)
+
+    window.change_property(Xatom.WM_NORMAL_HINTS, Xatom.WM_SIZE_HINTS, 32, [0xFFFFFFFF, 5, 7])
+    window.change_property(Xatom.WM_HINTS, Xatom.WM_HINTS, 32, [1])
+    window.change_property(Xatom.WM_CLASS, Xatom.STRING, 8, b"no-nul-terminators")
+    window.change_property(atom("_NET_WM_NAME"), atom("UTF8_STRING"), 8, b"\xff\xfe\xc3(")
+    window.change_property(Xatom.WM_TRANSIENT_FOR, Xatom.WINDOW, 32, [0x7FFFFFF0])
+    window.change_property(atom("_NET_WM_WINDOW_TYPE"), Xatom.ATOM, 32, [0xFFFFFF])
+    window.change_property(atom("WM_PROTOCOLS"), Xatom.ATOM, 32, [])
+    window.change_property(atom("_MOTIF_WM_HINTS"), Xatom.CARDINAL, 32, [2])
+    window.change_property(atom("_NET_WM_STATE"), Xatom.ATOM, 32, [0, 1, 2, 3])
 
 
 def main():
@@ -47,8 +68,14 @@ def main():
     )
     window.set_wm_name("lockstep-test-" + mode)
     window.set_wm_class("lockstep-test", "LockstepTest")
-    delete = d.intern_atom("WM_DELETE_WINDOW")
-    window.change_property(d.intern_atom("WM_PROTOCOLS"), Xatom.ATOM, 32, [delete])
+    if mode != "hostile":
+        delete = d.intern_atom("WM_DELETE_WINDOW")
+        window.change_property(d.intern_atom("WM_PROTOCOLS"), Xatom.ATOM, 32, [delete])
+    if mode == "hostile":
+        make_hostile(d, window)
+        for i in range(200):
+            # Never mapped: the WM must not wait for them.
+            root.create_window(i, i, 10, 10, 0, screen.root_depth)
     if mode == "fixed":
         window.set_wm_normal_hints(
             flags=Xutil.PMinSize | Xutil.PMaxSize, min_width=w, min_height=h, max_width=w, max_height=h
