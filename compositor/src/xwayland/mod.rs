@@ -227,8 +227,9 @@ fn write_launcher(display: DisplayNumber) -> anyhow::Result<PathBuf> {
     let runtime = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
+    remove_stale_launchers(&runtime);
     let dir = runtime.join(format!(
-        "lockstep-xwayland-{}-{}",
+        "{LAUNCHER_PREFIX}{}-{}",
         std::process::id(),
         display.0
     ));
@@ -247,6 +248,32 @@ fn write_launcher(display: DisplayNumber) -> anyhow::Result<PathBuf> {
     std::io::Write::write_all(&mut file, LAUNCHER.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(dir)
+}
+
+/// The launcher directories are `<prefix><pid>-<display>` in `$XDG_RUNTIME_DIR`.
+const LAUNCHER_PREFIX: &str = "lockstep-xwayland-";
+
+/// Removes launcher directories of lockstep processes that no longer exist (killed before
+/// they could clean up).
+fn remove_stale_launchers(runtime: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(runtime) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(LAUNCHER_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            continue;
+        };
+        if rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Starts Xwayland for a waiting X client (a socket became readable).
