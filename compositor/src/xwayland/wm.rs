@@ -22,7 +22,10 @@
 //! **Focus.** The keyboard focus is a wl_surface, as for Wayland windows. When it moves to an
 //! X11 window, lockstep also applies the ICCCM rules through smithay's X11Surface keyboard
 //! target (SetInputFocus for the input hint, WM_TAKE_FOCUS for windows that ask for it), sets
-//! `_NET_WM_STATE_FOCUSED` and raises the window in X's stacking order.
+//! `_NET_WM_STATE_FOCUSED` and raises the window in X's stacking order. For an Xwayland 23.1+
+//! window (smithay knows its surface) only the last two happen: smithay's keyboard target
+//! would also send a second wl_keyboard.enter to a surface the seat already entered. That case
+//! is not tested here (bookworm has 22.1).
 //!
 //! **Closing** sends WM_DELETE_WINDOW (smithay destroys windows that do not speak it); a
 //! second close of the same window kills its client: the pid the X server knows from the
