@@ -199,6 +199,23 @@ fn xwayland_pid(lockstep: &Lockstep) -> Option<u32> {
         })
 }
 
+/// Runs the command `make` builds until it prints exactly `expected` (or [`WAIT`] passed);
+/// returns what it printed last.
+fn poll_output(expected: &str, mut make: impl FnMut() -> Command) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let output = make()
+            .stdin(Stdio::null())
+            .output()
+            .expect("cannot run a client");
+        let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+        if printed == expected || Instant::now() > deadline {
+            return printed;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn wait_file(path: &Path, lockstep: &Lockstep) -> String {
     let deadline = Instant::now() + WAIT;
     loop {
@@ -348,18 +365,9 @@ fn clipboard_and_primary_selection_cross_between_x11_and_wayland() {
             args.extend(wayland_flag);
             args.push(&text);
             let mut copy = lockstep.spawn_client("wl-copy", &args);
-            let deadline = Instant::now() + WAIT;
-            let pasted = loop {
-                let output = x_client(&lockstep, "xclip", &["-o", "-selection", x_selection])
-                    .stdin(Stdio::null())
-                    .output()
-                    .expect("cannot run xclip");
-                let pasted = String::from_utf8_lossy(&output.stdout).into_owned();
-                if pasted == text || Instant::now() > deadline {
-                    break pasted;
-                }
-                thread::sleep(Duration::from_millis(200));
-            };
+            let pasted = poll_output(&text, || {
+                x_client(&lockstep, "xclip", &["-o", "-selection", x_selection])
+            });
             assert_eq!(
                 pasted,
                 text,
@@ -384,20 +392,11 @@ fn clipboard_and_primary_selection_cross_between_x11_and_wayland() {
                     file.to_str().unwrap(),
                 ],
             );
-            let deadline = Instant::now() + WAIT;
-            let pasted = loop {
+            let pasted = poll_output(&text, || {
                 let mut paste = lockstep.client_command("wl-paste");
+                paste.arg("--no-newline").args(wayland_flag);
                 paste
-                    .arg("--no-newline")
-                    .args(wayland_flag)
-                    .stdin(Stdio::null());
-                let output = paste.output().expect("cannot run wl-paste");
-                let pasted = String::from_utf8_lossy(&output.stdout).into_owned();
-                if pasted == text || Instant::now() > deadline {
-                    break pasted;
-                }
-                thread::sleep(Duration::from_millis(200));
-            };
+            });
             assert_eq!(
                 pasted,
                 text,

@@ -560,24 +560,11 @@ impl XwmHandler for State {
     }
 
     fn fullscreen_request(&mut self, _xwm: XwmId, x11: X11Surface) {
-        if managed(&self.core, &x11).is_none() {
-            // Before mapping: it opens fullscreen.
-            let _ = x11.set_fullscreen(true);
-            return;
-        }
-        set_state(self, &x11, |core, id| {
-            core.layout.set_fullscreen(id, Some(true))
-        });
+        set_fullscreen(self, &x11, true);
     }
 
     fn unfullscreen_request(&mut self, _xwm: XwmId, x11: X11Surface) {
-        if managed(&self.core, &x11).is_none() {
-            let _ = x11.set_fullscreen(false);
-            return;
-        }
-        set_state(self, &x11, |core, id| {
-            core.layout.set_fullscreen(id, Some(false))
-        });
+        set_fullscreen(self, &x11, false);
     }
 
     fn resize_request(&mut self, _xwm: XwmId, x11: X11Surface, _button: u32, _edge: ResizeEdge) {
@@ -634,6 +621,17 @@ fn retire_wm(core: &mut Core) {
             retired.remove(0);
         }
     }
+}
+
+/// Fullscreen on or off: through the layout once mapped; before that the window opens so.
+fn set_fullscreen(state: &mut State, x11: &X11Surface, on: bool) {
+    if managed(&state.core, x11).is_none() {
+        let _ = x11.set_fullscreen(on);
+        return;
+    }
+    set_state(state, x11, |core, id| {
+        core.layout.set_fullscreen(id, Some(on))
+    });
 }
 
 fn set_state(
