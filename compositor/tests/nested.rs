@@ -273,3 +273,150 @@ fn xterm_in_nested_lockstep_selects_a_word_with_the_pointer() {
         lockstep.assert_running();
     });
 }
+
+/// The root window's children on X display `display` as (id, x, y, width, height).
+fn x_root_children(display: &str) -> Vec<(String, i32, i32, i32, i32)> {
+    let output = Command::new("xwininfo")
+        .args(["-root", "-children", "-display", display])
+        .output()
+        .expect("cannot run xwininfo");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let id = line
+                .split_whitespace()
+                .next()?
+                .strip_prefix("0x")?
+                .to_owned();
+            // The first `WxH+X+Y` of the line is the geometry relative to the root.
+            let geometry = line.split_whitespace().find(|w| {
+                w.contains('x') && w.contains('+') && w.starts_with(|c: char| c.is_ascii_digit())
+            })?;
+            let (size, position) = geometry.split_once('+')?;
+            let (w, h) = size.split_once('x')?;
+            let (x, y) = position.split_once('+')?;
+            Some((
+                id,
+                x.parse().ok()?,
+                y.parse().ok()?,
+                w.parse().ok()?,
+                h.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// xterm's Ctrl+click menu (an override-redirect window, opened by a real pointer button with
+/// a real modifier through the nested backend) shows exactly where X put it.
+#[test]
+fn xterm_menu_in_nested_lockstep_shows_where_x_put_it() {
+    const TEST: &str = "nested-xmenu";
+    if !require_programs(TEST, &["Xvfb", "xterm", "xdotool", "xwininfo", "Xwayland"]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let xvfb = Xvfb::start(TEST);
+        let mut lockstep = Lockstep::start(
+            TEST,
+            winit_options(
+                &xvfb,
+                &[
+                    "xterm", "-bg", "black", "-fg", "white", "-e", "sleep", "600",
+                ],
+            ),
+        );
+        lockstep.wait_for_window(None);
+        let out = lockstep.output();
+        let display = out
+            .lines()
+            .find(|l| l.starts_with("lockstep is ready:"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("DISPLAY="))
+            })
+            .expect("lockstep's DISPLAY")
+            .to_owned();
+        let xdotool = |args: &[&str]| {
+            let status = Command::new("xdotool")
+                .env("DISPLAY", &xvfb.display)
+                .args(args)
+                .status()
+                .expect("cannot run xdotool");
+            assert!(status.success(), "xdotool {args:?}: {status}");
+        };
+        // Without a window manager on Xvfb, winit hears keys only once its window has focus.
+        let search = Command::new("xdotool")
+            .env("DISPLAY", &xvfb.display)
+            .args(["search", "--onlyvisible", "--name", "^lockstep$"])
+            .output()
+            .expect("cannot run xdotool");
+        let winit_window = String::from_utf8_lossy(&search.stdout)
+            .lines()
+            .next()
+            .expect("the winit window on Xvfb")
+            .to_owned();
+        xdotool(&["windowfocus", "--sync", &winit_window]);
+        let before = x_root_children(&display);
+        xdotool(&[
+            "mousemove",
+            "400",
+            "300",
+            "keydown",
+            "ctrl",
+            "mousedown",
+            "1",
+        ]);
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        let menu = loop {
+            let new: Vec<_> = x_root_children(&display)
+                .into_iter()
+                .filter(|c| !before.iter().any(|b| b.0 == c.0) && c.3 > 50 && c.4 > 50)
+                .collect();
+            if let Some(menu) = new.into_iter().next() {
+                break menu;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no menu window\n{}",
+                lockstep.output()
+            );
+            thread::sleep(Duration::from_millis(100));
+        };
+        let (_, x, y, w, h) = menu;
+        // Give the menu a moment to draw, then compare lockstep's picture with X's geometry.
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        let frame = loop {
+            let frame = lockstep.screenshot("nested-xmenu.png", None);
+            let inside = frame.crop(x as u32, y as u32, w as u32, h as u32);
+            if fraction_not(&inside, [0, 0, 0]) > 0.02 || Instant::now() > deadline {
+                break frame;
+            }
+            thread::sleep(Duration::from_millis(200));
+        };
+        xdotool(&["mouseup", "1", "keyup", "ctrl"]);
+        let inside = frame.crop(x as u32, y as u32, w as u32, h as u32);
+        assert!(
+            fraction_not(&inside, [0, 0, 0]) > 0.02,
+            "the menu at {w}x{h}+{x}+{y} shows nothing: see {}",
+            screenshot_dir().join("nested-xmenu.png").display()
+        );
+        // Around it, 12 pixels wide, only xterm's black background: nothing of the menu is
+        // drawn anywhere but where X has it.
+        let ring = 12;
+        for (rx, ry, rw, rh) in [
+            (x - ring, y - ring, w + 2 * ring, ring),
+            (x - ring, y + h, w + 2 * ring, ring),
+            (x - ring, y, ring, h),
+            (x + w, y, ring, h),
+        ] {
+            let strip = frame.crop(rx as u32, ry as u32, rw as u32, rh as u32);
+            assert_eq!(
+                fraction_not(&strip, [0, 0, 0]),
+                0.0,
+                "menu pixels outside {w}x{h}+{x}+{y} (strip {rw}x{rh}+{rx}+{ry}): see {}",
+                screenshot_dir().join("nested-xmenu.png").display()
+            );
+        }
+        lockstep.assert_running();
+    });
+}
