@@ -660,3 +660,29 @@ fn malformed_properties_and_unmapped_windows_do_not_stall_lockstep() {
         lockstep.assert_running();
     });
 }
+
+#[test]
+fn gtk3_widget_factory_on_x11_draws_its_widgets() {
+    const TEST: &str = "xw-gtk3";
+    if !require_programs(TEST, &["gtk3-widget-factory", "Xwayland"]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let mut lockstep = Lockstep::start(TEST, LockstepOptions::headless());
+        let background = lockstep.background();
+        let mut command = x_client(&lockstep, "gtk3-widget-factory", &[]);
+        command.env("GDK_BACKEND", "x11");
+        let _gtk = Proc::spawn("gtk3-widget-factory", command, lockstep.runtime_dir());
+        let window = window_with_class(&mut lockstep, "Gtk3-widget-factory");
+        assert!(
+            window.xwayland,
+            "GDK_BACKEND=x11 makes it an X11 window: {window:?}"
+        );
+        assert_eq!(window.layout, "tiled", "{window:?}");
+        // Widgets, text, the blue accents of GTK's default theme: many colours over the tile.
+        screenshot_until(&lockstep, "xwayland-gtk3.png", "GTK's widgets", |frame| {
+            let region = window_region(frame, &window);
+            region.stats().distinct_colors >= 100 && fraction_not(&region, background) > 0.95
+        });
+    });
+}
