@@ -706,11 +706,32 @@ impl PointerGrab<State> for WindowGrab {
                 data.core
                     .space
                     .map_element(self.window.clone(), location, true);
+                if let Some(x11) = self.window.x11_surface() {
+                    // X must know where its window is (menus open relative to it).
+                    crate::xwayland::wm::place_dragged(&mut data.core, x11, location, None);
+                }
                 queue_redraw_all(&mut data.core);
             }
             GrabKind::Resize(edges) => {
                 let size = crate::shell::resized(self.size_start, edges, delta);
-                crate::shell::configure_resize(&self.window, Some(size));
+                match self.window.x11_surface() {
+                    // X windows take the size at once (no configure/commit round).
+                    Some(x11) => {
+                        let location = crate::shell::resize_origin(
+                            self.window_start,
+                            self.size_start,
+                            edges,
+                            size,
+                        );
+                        crate::xwayland::wm::place_dragged(
+                            &mut data.core,
+                            x11,
+                            location,
+                            Some(size),
+                        );
+                    }
+                    None => crate::shell::configure_resize(&self.window, Some(size)),
+                }
             }
         }
     }

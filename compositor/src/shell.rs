@@ -422,6 +422,25 @@ pub fn resized(
     (w.max(1), h.max(1)).into()
 }
 
+/// Where a window resized by `edges` from `start`/`size_start` to `size` has its origin: the
+/// edges opposite the dragged ones stay put.
+pub fn resize_origin(
+    start: Point<i32, Logical>,
+    size_start: Size<i32, Logical>,
+    edges: xdg_toplevel::ResizeEdge,
+    size: Size<i32, Logical>,
+) -> Point<i32, Logical> {
+    let edges = u32::from(edges);
+    let mut origin = start;
+    if edges & EDGE_LEFT != 0 {
+        origin.x = start.x + size_start.w - size.w;
+    }
+    if edges & EDGE_TOP != 0 {
+        origin.y = start.y + size_start.h - size.h;
+    }
+    origin
+}
+
 /// Configures the toplevel of `window` for an interactive resize: `Some(size)` while it goes
 /// on (state `resizing`), `None` when it ends.
 pub fn configure_resize(window: &Window, size: Option<Size<i32, Logical>>) {

@@ -420,3 +420,87 @@ fn xterm_menu_in_nested_lockstep_shows_where_x_put_it() {
         lockstep.assert_running();
     });
 }
+
+/// Super+drag moves a floating X11 window, and X learns where it went (its menus open there).
+#[test]
+fn super_drag_moves_a_floating_x11_window_in_x_too() {
+    const TEST: &str = "nested-xdrag";
+    let python = "/usr/bin/python3";
+    if !require_programs(TEST, &["Xvfb", "xdotool", "xwininfo", "Xwayland", python]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let xvfb = Xvfb::start(TEST);
+        let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/xwayland_client.py");
+        let client = client.to_string_lossy().into_owned();
+        let mut lockstep = Lockstep::start(
+            TEST,
+            winit_options(&xvfb, &[python, &client, "fixed", "200", "150"]),
+        );
+        let before = lockstep.wait_for_window(None);
+        assert_eq!(before.layout, "floating", "{before:?}");
+        let xdotool = |args: &[&str]| {
+            let status = Command::new("xdotool")
+                .env("DISPLAY", &xvfb.display)
+                .args(args)
+                .status()
+                .expect("cannot run xdotool");
+            assert!(status.success(), "xdotool {args:?}: {status}");
+        };
+        let search = Command::new("xdotool")
+            .env("DISPLAY", &xvfb.display)
+            .args(["search", "--onlyvisible", "--name", "^lockstep$"])
+            .output()
+            .expect("cannot run xdotool");
+        let winit_window = String::from_utf8_lossy(&search.stdout)
+            .lines()
+            .next()
+            .expect("the winit window on Xvfb")
+            .to_owned();
+        xdotool(&["windowfocus", "--sync", &winit_window]);
+        let (x, y) = (before.position.0 + 100, before.position.1 + 75);
+        xdotool(&["mousemove", &x.to_string(), &y.to_string()]);
+        xdotool(&["keydown", "super", "mousedown", "1"]);
+        for step in 1..=5 {
+            let (dx, dy) = (step * 20, step * 10);
+            xdotool(&["mousemove", &(x + dx).to_string(), &(y + dy).to_string()]);
+            thread::sleep(Duration::from_millis(50));
+        }
+        xdotool(&["mouseup", "1", "keyup", "super"]);
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        let after = loop {
+            let window = lockstep.windows().into_iter().next().expect("the window");
+            if window.position != before.position || Instant::now() > deadline {
+                break window;
+            }
+            thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(
+            after.position,
+            (before.position.0 + 100, before.position.1 + 50),
+            "{after:?}\n{}",
+            lockstep.output()
+        );
+        // X has the window there too.
+        let display = lockstep
+            .output()
+            .lines()
+            .find(|l| l.starts_with("lockstep is ready:"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("DISPLAY="))
+            })
+            .expect("lockstep's DISPLAY")
+            .to_owned();
+        let info = Command::new("xwininfo")
+            .args(["-display", &display, "-name", "lockstep-test-fixed"])
+            .output()
+            .expect("cannot run xwininfo");
+        let info = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            info.contains(&format!("Absolute upper-left X:  {}", after.position.0))
+                && info.contains(&format!("Absolute upper-left Y:  {}", after.position.1)),
+            "X has it elsewhere: {info}"
+        );
+    });
+}

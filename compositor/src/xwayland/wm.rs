@@ -243,6 +243,28 @@ pub fn configure_placed(x11: &X11Surface, placement: &Placement) {
     }
 }
 
+/// An X11 window dragged with Super (input.rs): moved to `location`, and resized to `size` if
+/// given; the layout, the space and X learn it at once.
+pub fn place_dragged(
+    core: &mut Core,
+    x11: &X11Surface,
+    location: Point<i32, Logical>,
+    size: Option<Size<i32, Logical>>,
+) {
+    let size = size.unwrap_or(x11.geometry().size);
+    let size = Size::from((size.w.max(1), size.h.max(1)));
+    let Some((id, window)) = managed(core, x11) else {
+        return;
+    };
+    core.layout
+        .set_floating_rect(id, LRect::new(location.x, location.y, size.w, size.h));
+    core.space.map_element(window, location, true);
+    if let Err(err) = x11.configure(Rectangle::new(location, size)) {
+        debug!(%err, "cannot configure an X11 window");
+    }
+    queue_redraw_all(core);
+}
+
 /// Raises the override-redirect windows above every managed one (after the layout restacked).
 pub fn raise_override_redirect(core: &mut Core) {
     for window in core.xwayland.windows.override_redirect.clone() {
