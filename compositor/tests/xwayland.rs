@@ -686,3 +686,45 @@ fn gtk3_widget_factory_on_x11_draws_its_widgets() {
         });
     });
 }
+
+#[test]
+fn an_xwayland_that_cannot_start_turns_x_clients_away_once_each() {
+    const TEST: &str = "xw-broken";
+    if !require_programs(TEST, &["xdpyinfo"]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        // An `Xwayland` first on lockstep's PATH that exits at once.
+        let bin = common::RuntimeDir::new("xw-broken-bin");
+        let fake = bin.path().join("Xwayland");
+        std::fs::write(&fake, "#!/bin/sh\nexit 1\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut options = LockstepOptions::headless();
+        let path = std::env::var("PATH").unwrap_or_default();
+        options
+            .env
+            .push(("PATH".into(), format!("{}:{path}", bin.path().display())));
+        let mut lockstep = Lockstep::start(TEST, options);
+        for attempt in 1..=2 {
+            // The client is refused (it does not hang), and lockstep does not retry in a loop.
+            let mut client = spawn_x(&lockstep, "xdpyinfo", &[]);
+            let status = client.wait_timeout(WAIT);
+            assert!(
+                status.is_some_and(|s| !s.success()),
+                "attempt {attempt}: xdpyinfo {status:?}\n{}",
+                lockstep.output()
+            );
+            // The next start is allowed a second after a failed one.
+            thread::sleep(Duration::from_millis(1200));
+        }
+        lockstep.assert_running();
+        let out = lockstep.output();
+        let starts = out.matches("starting Xwayland").count();
+        assert!(
+            (1..=2).contains(&starts),
+            "{starts} Xwayland starts for two X clients\n{out}"
+        );
+        assert!(out.contains("Xwayland could not start"), "{out}");
+    });
+}

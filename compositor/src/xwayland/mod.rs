@@ -20,7 +20,12 @@
 //! `XWayland` source waits for `-displayfd`) → `Running` (`X11Wm` started on the `-wm`
 //! connection; `wm.rs` handles its windows) → Xwayland exits, crashes or is killed: the WM's
 //! connection closes, its windows are removed (`wm.rs`), and lockstep is `Idle` again with
-//! the same sockets, so the next X client starts a new Xwayland. Nothing here waits on the
+//! the same sockets, so the next X client starts a new Xwayland. An Xwayland that dies before
+//! it is ready (smithay then only drops its Wayland connection, which [`after_dispatch`]
+//! notices) or is not ready within [`START_TIMEOUT`] is stopped too; the X clients waiting
+//! for it are turned away rather than left hanging, and the sockets are watched again a
+//! second later ([`RETRY_DELAY`]), so a broken Xwayland is never restarted in a loop.
+//! Nothing here waits on the
 //! event loop except smithay's `X11Wm::start_wm`, which makes a few round trips to the
 //! Xwayland that just reported ready. X clients never get a round trip from the WM: smithay
 //! asks the X server (Xwayland), which answers for its clients.
@@ -34,11 +39,15 @@ pub mod selection;
 pub mod sockets;
 pub mod wm;
 
-use std::{ffi::OsString, os::fd::OwnedFd, path::PathBuf, process::Stdio};
+use std::{ffi::OsString, os::fd::OwnedFd, path::PathBuf, process::Stdio, time::Duration};
 
 use smithay::{
     reexports::{
-        calloop::{generic::Generic, Interest, Mode, PostAction, RegistrationToken},
+        calloop::{
+            generic::Generic,
+            timer::{TimeoutAction, Timer},
+            Interest, Mode, PostAction, RegistrationToken,
+        },
         wayland_server::Client,
     },
     wayland::xwayland_shell::XWaylandShellState,
@@ -101,6 +110,8 @@ struct Instance {
     client: Client,
     /// The window manager, once Xwayland is ready.
     wm: Option<X11Wm>,
+    /// Whether it got ready (the WM may be retired since).
+    was_ready: bool,
 }
 
 impl Xwayland {
@@ -365,7 +376,25 @@ fn spawn(core: &mut Core) -> anyhow::Result<()> {
         source,
         client,
         wm: None,
+        was_ready: false,
     });
+    let start = xwayland.starts;
+    let timer = core.loop_handle.insert_source(
+        Timer::from_duration(START_TIMEOUT),
+        move |_, _, state| {
+            let stuck = state.core.xwayland.xwayland.as_ref().is_some_and(|x| {
+                x.starts == start && x.instance.as_ref().is_some_and(|i| i.wm.is_none())
+            });
+            if stuck {
+                warn!(timeout = ?START_TIMEOUT, "Xwayland did not get ready in time; stopping it");
+                stopped(state);
+            }
+            TimeoutAction::Drop
+        },
+    );
+    if let Err(err) = timer {
+        warn!(%err, "cannot time Xwayland's start; a hung Xwayland is not stopped");
+    }
     Ok(())
 }
 
@@ -397,37 +426,102 @@ fn on_event(state: &mut State, event: XWaylandEvent) {
                 Ok(wm) => {
                     info!(display = %xwayland.sockets.display(), "Xwayland is ready");
                     instance.wm = Some(wm);
+                    instance.was_ready = true;
                     crate::xwayland::selection::offer_current(state);
                 }
                 Err(err) => {
                     warn!(%err, "cannot start the X11 window manager; stopping Xwayland");
-                    stopped(state);
+                    // Not from inside the source's own callback.
+                    core.loop_handle.insert_idle(stopped);
                 }
             }
         }
         XWaylandEvent::Error => {
             warn!("Xwayland exited while starting (LOCKSTEP_XWAYLAND_LOG=1 shows its output)");
-            stopped(state);
+            state.core.loop_handle.insert_idle(stopped);
         }
+    }
+}
+
+/// How long Xwayland may take to report that it is ready before lockstep gives up on it.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After every dispatch: pairs X11 windows with their surfaces, and notices an Xwayland
+/// whose Wayland connection is gone (smithay reports a process that dies while starting only
+/// by closing that connection: it exited, crashed, or could not run at all).
+pub fn after_dispatch(state: &mut State) {
+    wm::pair_surfaces(state);
+    let core = &state.core;
+    let gone = core
+        .xwayland
+        .xwayland
+        .as_ref()
+        .and_then(|x| x.instance.as_ref())
+        .is_some_and(|i| {
+            core.display_handle
+                .backend_handle()
+                .get_client_data(i.client.id())
+                .is_err()
+        });
+    if gone {
+        warn!("Xwayland exited (LOCKSTEP_XWAYLAND_LOG=1 shows its output)");
+        stopped(state);
     }
 }
 
 /// Xwayland is gone (or must go): its windows are removed, its process source dropped
 /// (which disconnects its Wayland client), and the sockets are watched again.
+/// Does nothing when no Xwayland runs (its X11 connection and its Wayland connection both
+/// report the end).
 pub fn stopped(state: &mut State) {
+    let running = state
+        .core
+        .xwayland
+        .xwayland
+        .as_ref()
+        .is_some_and(|x| x.instance.is_some());
+    if !running {
+        return;
+    }
+    wm::retire_wm(&mut state.core);
     wm::remove_all(state);
     let core = &mut state.core;
     let Some(xwayland) = core.xwayland.xwayland.as_mut() else {
         return;
     };
+    let mut never_ready = false;
     if let Some(instance) = xwayland.instance.take() {
+        never_ready = instance.wm.is_none() && !instance.was_ready;
         // Dropping smithay's source disconnects Xwayland's Wayland client (if it is not
         // gone already), which ends the process.
         core.loop_handle.remove(instance.source);
-        drop(instance.wm);
     }
-    for token in &xwayland.watches {
-        core.loop_handle.enable(token).ok();
+    let number = xwayland.display();
+    if !never_ready {
+        for token in &xwayland.watches {
+            core.loop_handle.enable(token).ok();
+        }
+        info!(display = %number, "Xwayland stopped; the next X client starts a new one");
+        return;
     }
-    info!(display = %xwayland.sockets.display(), "Xwayland stopped; the next X client starts a new one");
+    // It could not start: the X clients waiting for it are turned away (they fail with
+    // "cannot open display" instead of hanging), and the next try is a second away, so a
+    // broken Xwayland is not restarted in a loop.
+    refuse_waiting(xwayland);
+    warn!(display = %number, "Xwayland could not start; X clients are turned away (LOCKSTEP_XWAYLAND_LOG=1 shows why)");
+    let watches = xwayland.watches.clone();
+    let retry =
+        core.loop_handle
+            .insert_source(Timer::from_duration(RETRY_DELAY), move |_, _, state| {
+                for token in &watches {
+                    state.core.loop_handle.enable(token).ok();
+                }
+                TimeoutAction::Drop
+            });
+    if let Err(err) = retry {
+        warn!(%err, "cannot time the next Xwayland start; X11 stays off");
+    }
 }
+
+/// How long after a failed start the next X client may start Xwayland again.
+const RETRY_DELAY: Duration = Duration::from_secs(1);

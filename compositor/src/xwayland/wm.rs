@@ -120,7 +120,7 @@ pub fn surface_to_draw(window: &Window) -> Option<WlSurface> {
 }
 
 /// Pairs mapped X11 windows with the wl_surfaces Xwayland named for them (`WL_SURFACE_ID`).
-pub fn pair_surfaces(state: &mut State) {
+pub(crate) fn pair_surfaces(state: &mut State) {
     let core = &mut state.core;
     if core.xwayland.windows.unpaired.is_empty() {
         return;
@@ -629,13 +629,12 @@ impl XwmHandler for State {
             ?xwm,
             "the X11 connection to Xwayland closed (Xwayland exited or was killed)"
         );
-        retire_wm(&mut self.core);
         crate::xwayland::stopped(self);
     }
 }
 
 /// Keeps the current WM among the retired ones (see [`X11Windows::retired`]).
-fn retire_wm(core: &mut Core) {
+pub(crate) fn retire_wm(core: &mut Core) {
     if let Some(wm) = core.xwayland.xwayland.as_mut().and_then(|x| x.take_wm()) {
         let retired = &mut core.xwayland.windows.retired;
         retired.push(wm);
