@@ -11,7 +11,7 @@
 //! Wayland client that `spawn` creates (its `XWaylandClientData` cannot be made outside
 //! smithay). So lockstep lets smithay spawn, but through a launcher: `PATH` (which smithay
 //! lets us set for the child) names a private directory whose `Xwayland` is a small shell
-//! script ([`LAUNCHER`]). It drops the `-listenfd`s smithay passes (and closes those
+//! script (`LAUNCHER`). It drops the `-listenfd`s smithay passes (and closes those
 //! sockets), puts in lockstep's own sockets and display number, and execs the real
 //! Xwayland. smithay's throwaway display stays reserved (its lock file exists) while
 //! that Xwayland runs, but nothing listens on it.
@@ -22,9 +22,9 @@
 //! connection closes, its windows are removed (`wm.rs`), and lockstep is `Idle` again with
 //! the same sockets, so the next X client starts a new Xwayland. An Xwayland that dies before
 //! it is ready (smithay then only drops its Wayland connection, which [`after_dispatch`]
-//! notices) or is not ready within [`START_TIMEOUT`] is stopped too; the X clients waiting
+//! notices) or is not ready within `START_TIMEOUT` is stopped too; the X clients waiting
 //! for it are turned away rather than left hanging, and the sockets are watched again a
-//! second later ([`RETRY_DELAY`]), so a broken Xwayland is never restarted in a loop.
+//! second later (`RETRY_DELAY`), so a broken Xwayland is never restarted in a loop.
 //! Nothing here waits on the
 //! event loop except smithay's `X11Wm::start_wm`, which makes a few round trips to the
 //! Xwayland that just reported ready. X clients never get a round trip from the WM: smithay

@@ -13,7 +13,7 @@
 //! 23.1 and later name it through xwayland-shell, and smithay then fills in
 //! `X11Surface::wl_surface`. Xwayland 22.1 (Debian bookworm) only sends the surface's
 //! protocol id (`WL_SURFACE_ID`), which smithay records without looking it up; lockstep
-//! then pairs the window with the surface itself ([`pair_surfaces`], after every dispatch,
+//! then pairs the window with the surface itself (`pair_surfaces`, after every dispatch,
 //! since the id and the surface arrive on two connections in either order) and keeps it in
 //! the X11Surface's user data. [`surface_of`] answers for both kinds; rendering, hit
 //! testing, frame callbacks and keyboard focus all go through it (smithay's `Window` methods
