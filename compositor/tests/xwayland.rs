@@ -728,3 +728,67 @@ fn an_xwayland_that_cannot_start_turns_x_clients_away_once_each() {
         assert!(out.contains("Xwayland could not start"), "{out}");
     });
 }
+
+/// An xterm titled `name` that writes the first line typed into it to `<runtime>/<name>.txt`.
+fn line_reader(lockstep: &Lockstep, name: &str) -> Proc {
+    let file = lockstep.runtime_dir().join(format!("{name}.txt"));
+    let script = format!("read line; echo \"$line\" > {}", file.display());
+    spawn_x(
+        lockstep,
+        "xterm",
+        &["-title", name, "-e", "sh", "-c", &script],
+    )
+}
+
+/// Types `text` and Return through lockstep's keyboard path (a virtual keyboard).
+fn type_line(lockstep: &Lockstep, text: &str) {
+    let status = lockstep
+        .client_command("wtype")
+        .args([text, "-k", "Return"])
+        .status()
+        .expect("cannot run wtype");
+    assert!(status.success(), "wtype: {status}");
+}
+
+#[test]
+fn keyboard_focus_moves_between_x11_windows_by_the_icccm_rules() {
+    const TEST: &str = "xw-focus";
+    if !require_programs(TEST, &["xterm", "wtype", "Xwayland"]) || !require_python_xlib(TEST) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let mut lockstep = Lockstep::start(TEST, LockstepOptions::headless());
+        let dir = lockstep.runtime_dir().to_owned();
+        let _left = line_reader(&lockstep, "left");
+        wait_windows(&mut lockstep, "the left xterm", |w| w.len() == 1);
+        let _right = line_reader(&lockstep, "right");
+        wait_windows(&mut lockstep, "the right xterm focused", |w| {
+            w.iter()
+                .any(|w| w.title.as_deref() == Some("right") && w.focused)
+        });
+        // Focus moves with lockstep's focus action, and X's input focus with it.
+        run_ipc_action(&lockstep, &["focus", "left"]);
+        wait_windows(&mut lockstep, "the left xterm focused", |w| {
+            w.iter()
+                .any(|w| w.title.as_deref() == Some("left") && w.focused)
+        });
+        type_line(&lockstep, "for-left");
+        assert_eq!(wait_file(&dir.join("left.txt"), &lockstep), "for-left\n");
+        run_ipc_action(&lockstep, &["focus", "right"]);
+        type_line(&lockstep, "for-right");
+        assert_eq!(wait_file(&dir.join("right.txt"), &lockstep), "for-right\n");
+
+        // A window without the input hint is offered focus with WM_TAKE_FOCUS instead.
+        let take = spawn_py(&lockstep, &["take-focus"]);
+        let deadline = Instant::now() + WAIT;
+        while !take.stdout().contains("take-focus") {
+            assert!(
+                Instant::now() < deadline,
+                "no WM_TAKE_FOCUS\n{}\n{}",
+                take.output(),
+                lockstep.output()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+}

@@ -10,6 +10,8 @@ which the X server paints) and keeps running until killed:
   fullscreen                  a managed window that asks for _NET_WM_STATE_FULLSCREEN once
                               mapped (EWMH client message to the root window)
   fixed W H                   a managed window whose min and max size are both W x H
+  take-focus                  a managed window with the input hint false that speaks
+                              WM_TAKE_FOCUS: prints "take-focus" for each WM_TAKE_FOCUS
   hostile                     a mapped window with malformed ICCCM/EWMH properties (short
                               size hints and WM_HINTS, WM_CLASS without NULs, invalid UTF-8
                               in _NET_WM_NAME, a transient-for window that does not exist, a
@@ -28,6 +30,7 @@ COLOURS = {
     "fullscreen": 0x0000FF,
     "fixed": 0xFFFF00,
     "hostile": 0xFF00FF,
+    "take-focus": 0x808080,
 }
 
 
@@ -68,9 +71,15 @@ def main():
     )
     window.set_wm_name("lockstep-test-" + mode)
     window.set_wm_class("lockstep-test", "LockstepTest")
-    if mode != "hostile":
+    protocols = d.intern_atom("WM_PROTOCOLS")
+    take_focus = d.intern_atom("WM_TAKE_FOCUS")
+    if mode == "take-focus":
+        # ICCCM "globally active": no input hint, focus only through WM_TAKE_FOCUS.
+        window.set_wm_hints(flags=Xutil.InputHint, input=0)
+        window.change_property(protocols, Xatom.ATOM, 32, [take_focus])
+    elif mode != "hostile":
         delete = d.intern_atom("WM_DELETE_WINDOW")
-        window.change_property(d.intern_atom("WM_PROTOCOLS"), Xatom.ATOM, 32, [delete])
+        window.change_property(protocols, Xatom.ATOM, 32, [delete])
     if mode == "hostile":
         make_hostile(d, window)
         for i in range(200):
@@ -97,9 +106,15 @@ def main():
         d.flush()
     print("mapped", flush=True)
     while True:
-        # Everything, WM_DELETE_WINDOW included, is read and ignored.
+        # Everything, WM_DELETE_WINDOW included, is read and ignored; WM_TAKE_FOCUS is told.
         if d.pending_events():
-            d.next_event()
+            e = d.next_event()
+            if (
+                e.type == X.ClientMessage
+                and e.client_type == protocols
+                and e.data[1][0] == take_focus
+            ):
+                print("take-focus", flush=True)
         else:
             time.sleep(0.05)
 
