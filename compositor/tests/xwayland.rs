@@ -282,37 +282,23 @@ fn xlogo_and_xeyes_draw_their_content_and_are_listed() {
 #[test]
 fn xterm_gets_the_keys_typed_into_lockstep() {
     const TEST: &str = "xw-xterm";
-    if !require_programs(TEST, &["xterm", "wtype", "Xwayland"]) {
+    if !require_programs(TEST, &["xterm", "wtype", "xdotool", "Xwayland"]) {
         return;
     }
     with_timeout(TEST, TEST_TIMEOUT, || {
         let mut lockstep = Lockstep::start(TEST, LockstepOptions::headless());
-        let out = lockstep.runtime_dir().join("typed.txt");
-        let script = format!("read line; echo \"got:$line\" > {}", out.display());
-        let _xterm = spawn_x(&lockstep, "xterm", &["-e", "sh", "-c", &script]);
-        let window = window_with_class(&mut lockstep, "XTerm");
-        assert!(
-            window.focused,
-            "a new X11 window takes keyboard focus: {window:?}"
-        );
+        let _xterm = line_reader(&lockstep, "typed");
+        // A new X11 window takes keyboard focus, in lockstep and in X.
+        wait_windows(&mut lockstep, "the xterm focused", |w| {
+            w.iter()
+                .any(|w| w.app_id.as_deref() == Some("XTerm") && w.focused)
+        });
+        wait_x_focus(&lockstep, "typed");
         // Typed through lockstep's keyboard path (a virtual keyboard, like a real one goes
         // through the seat), into the focused X11 window.
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let status = lockstep
-                .client_command("wtype")
-                .args(["lockstep-x11", "-k", "Return"])
-                .stdin(Stdio::null())
-                .status()
-                .expect("cannot run wtype");
-            assert!(status.success(), "wtype: {status}");
-            thread::sleep(Duration::from_millis(500));
-            if out.exists() || Instant::now() > deadline {
-                break;
-            }
-        }
-        let text = wait_file(&out, &lockstep);
-        assert!(text.starts_with("got:lockstep-x11"), "xterm read {text:?}");
+        type_line(&lockstep, "lockstep-x11");
+        let out = lockstep.runtime_dir().join("typed.txt");
+        assert_eq!(wait_file(&out, &lockstep), "lockstep-x11\n");
     });
 }
 
@@ -740,6 +726,32 @@ fn line_reader(lockstep: &Lockstep, name: &str) -> Proc {
     )
 }
 
+/// Waits until X's input focus is on the window titled `title` (lockstep sets it on the WM's
+/// connection, the keys come on the Wayland one: Xwayland may read the two in either order,
+/// so a key sent in the same instant as a focus change can still go to the old window).
+fn wait_x_focus(lockstep: &Lockstep, title: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let id = |args: &[&str]| {
+            let out = x_client(lockstep, "xdotool", args)
+                .output()
+                .expect("cannot run xdotool");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let focus = id(&["getwindowfocus", "-f"]);
+        let named = id(&["search", "--name", &format!("^{title}$")]);
+        if !focus.is_empty() && named.lines().any(|l| l == focus) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "X focus is on {focus:?}, not {title} ({named:?})\n{}",
+            lockstep.output()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Types `text` and Return through lockstep's keyboard path (a virtual keyboard).
 fn type_line(lockstep: &Lockstep, text: &str) {
     let status = lockstep
@@ -753,7 +765,9 @@ fn type_line(lockstep: &Lockstep, text: &str) {
 #[test]
 fn keyboard_focus_moves_between_x11_windows_by_the_icccm_rules() {
     const TEST: &str = "xw-focus";
-    if !require_programs(TEST, &["xterm", "wtype", "Xwayland"]) || !require_python_xlib(TEST) {
+    if !require_programs(TEST, &["xterm", "wtype", "xdotool", "Xwayland"])
+        || !require_python_xlib(TEST)
+    {
         return;
     }
     with_timeout(TEST, TEST_TIMEOUT, || {
@@ -772,9 +786,11 @@ fn keyboard_focus_moves_between_x11_windows_by_the_icccm_rules() {
             w.iter()
                 .any(|w| w.title.as_deref() == Some("left") && w.focused)
         });
+        wait_x_focus(&lockstep, "left");
         type_line(&lockstep, "for-left");
         assert_eq!(wait_file(&dir.join("left.txt"), &lockstep), "for-left\n");
         run_ipc_action(&lockstep, &["focus", "right"]);
+        wait_x_focus(&lockstep, "right");
         type_line(&lockstep, "for-right");
         assert_eq!(wait_file(&dir.join("right.txt"), &lockstep), "for-right\n");
 
