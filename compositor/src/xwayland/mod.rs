@@ -25,10 +25,12 @@
 //! notices) or is not ready within `START_TIMEOUT` is stopped too; the X clients waiting
 //! for it are turned away rather than left hanging, and the sockets are watched again a
 //! second later (`RETRY_DELAY`), so a broken Xwayland is never restarted in a loop.
-//! Nothing here waits on the
-//! event loop except smithay's `X11Wm::start_wm`, which makes a few round trips to the
-//! Xwayland that just reported ready. X clients never get a round trip from the WM: smithay
-//! asks the X server (Xwayland), which answers for its clients.
+//!
+//! **No waiting on the event loop**, except in smithay's `X11Wm::start_wm`, which makes a few
+//! round trips to the Xwayland that just reported ready, and in the WM's property reads,
+//! which also go to Xwayland: X clients never get a round trip from the WM (the X server
+//! answers for them), so a stuck X client cannot stall lockstep. A stopped (SIGSTOP)
+//! Xwayland could, as with any compositor that runs an X11 window manager in-process.
 //!
 //! **Explicit sync.** Xwayland 24.1 and later use linux-drm-syncobj-v1 when the compositor
 //! offers it. lockstep does not hide the global from the Xwayland client (its global filter
@@ -128,11 +130,6 @@ impl Xwayland {
     /// Takes the WM out (its connection closed).
     pub fn take_wm(&mut self) -> Option<X11Wm> {
         self.instance.as_mut()?.wm.take()
-    }
-
-    /// Whether `client` is the running Xwayland's Wayland connection.
-    pub fn is_client(&self, client: &Client) -> bool {
-        self.instance.as_ref().is_some_and(|i| &i.client == client)
     }
 
     /// The running Xwayland's Wayland client.
