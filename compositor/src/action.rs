@@ -8,12 +8,11 @@
 //!
 //! Window actions act on the focused window through the layout, then apply the layout
 //! (`shell::apply_layout`), which configures the toplevels and lets keyboard focus follow.
-//! Programs are started with the Wayland socket in `WAYLAND_DISPLAY`, without the host's
-//! `DISPLAY`, with the open-file limit and signal mask lockstep itself started with, and are
+//! Programs are started with the Wayland socket in `WAYLAND_DISPLAY` and lockstep's own X11
+//! display in `DISPLAY` when Xwayland is on (never the host's `DISPLAY`), with the open-file limit and signal mask lockstep itself started with, and are
 //! reaped on a thread of their own so the event loop never waits for them.
 
 use std::{
-    ffi::OsStr,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -66,20 +65,20 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
     let core = &mut state.core;
     let done = |what: &str| Ok(what.to_owned());
     let result = match action {
-        Action::Spawn(args) => spawn_program(args, core.socket_name.as_deref()),
+        Action::Spawn(args) => spawn_program(args, &ChildDisplays::of(core)),
         Action::SpawnSh(command) => spawn_program(
             &["sh".to_owned(), "-c".to_owned(), command.clone()],
-            core.socket_name.as_deref(),
+            &ChildDisplays::of(core),
         ),
         Action::Terminal => {
             let terminal = find_terminal().ok_or(ActionError::NoTerminal)?;
-            spawn_program(&terminal, core.socket_name.as_deref())
+            spawn_program(&terminal, &ChildDisplays::of(core))
         }
         Action::Launcher => {
             let launcher = find_in_path("fuzzel").ok_or(ActionError::NoLauncher)?;
             spawn_program(
                 &[launcher.to_string_lossy().into_owned()],
-                core.socket_name.as_deref(),
+                &ChildDisplays::of(core),
             )
         }
         Action::Close => {
@@ -192,6 +191,9 @@ pub fn run_on_window(
         WindowAction::Close => {
             if let Some(toplevel) = window.toplevel() {
                 toplevel.send_close();
+            } else if let Some(x11) = window.x11_surface() {
+                // WM_DELETE_WINDOW, and a kill only on a second request.
+                return Ok(crate::xwayland::wm::close(x11));
             }
             return Ok(format!("asked window {id} to close"));
         }
@@ -335,8 +337,31 @@ pub fn find_in_path(program: &str) -> Option<PathBuf> {
         })
 }
 
-/// Starts `args` (program and arguments) for the session on Wayland socket `socket`.
-pub fn spawn_program(args: &[String], socket: Option<&OsStr>) -> Result<String, ActionError> {
+/// The displays a program lockstep starts connects to.
+#[derive(Debug, Clone, Default)]
+pub struct ChildDisplays {
+    /// `WAYLAND_DISPLAY`: lockstep's Wayland socket name.
+    pub wayland: Option<std::ffi::OsString>,
+    /// `DISPLAY`: lockstep's X11 display (`:n`) when Xwayland is on; never the host's.
+    pub x11: Option<String>,
+}
+
+impl ChildDisplays {
+    /// lockstep's own displays.
+    pub fn of(core: &crate::state::Core) -> Self {
+        Self {
+            wayland: core.socket_name.clone(),
+            x11: core
+                .xwayland
+                .xwayland
+                .as_ref()
+                .map(|x| x.display().to_string()),
+        }
+    }
+}
+
+/// Starts `args` (program and arguments) for the session on `displays`.
+pub fn spawn_program(args: &[String], displays: &ChildDisplays) -> Result<String, ActionError> {
     let Some((program, rest)) = args.split_first() else {
         return Err(ActionError::Spawn {
             program: String::new(),
@@ -345,8 +370,11 @@ pub fn spawn_program(args: &[String], socket: Option<&OsStr>) -> Result<String, 
     };
     let mut command = Command::new(program);
     command.args(rest).env_remove("DISPLAY");
-    if let Some(socket) = socket {
+    if let Some(socket) = &displays.wayland {
         command.env("WAYLAND_DISPLAY", socket);
+    }
+    if let Some(display) = &displays.x11 {
+        command.env("DISPLAY", display);
     }
     prepare_child(&mut command);
     let mut child = command.spawn().map_err(|source| ActionError::Spawn {

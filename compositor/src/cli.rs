@@ -142,9 +142,15 @@ pub enum MsgRequest {
     },
 }
 
-/// Prints the socket name once lockstep is ready (scripts wait for this line).
-pub fn announce(socket: &str, backend: &str) {
-    println!("lockstep is ready: WAYLAND_DISPLAY={socket} (backend {backend})");
+/// Prints the socket name (and the X11 display when Xwayland is on) once lockstep is ready
+/// (scripts wait for this line).
+pub fn announce(socket: &str, x_display: Option<&str>, backend: &str) {
+    match x_display {
+        Some(display) => println!(
+            "lockstep is ready: WAYLAND_DISPLAY={socket} DISPLAY={display} (backend {backend})"
+        ),
+        None => println!("lockstep is ready: WAYLAND_DISPLAY={socket} (backend {backend})"),
+    }
 }
 
 /// Prints an error for the user.

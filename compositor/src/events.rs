@@ -246,8 +246,7 @@ fn snapshot(core: &Core) -> Snapshot {
             let (title, app_id) = core
                 .windows
                 .get(&entry.id)
-                .and_then(|w| w.toplevel().cloned())
-                .map(|t| crate::ipc::title_and_app_id(t.wl_surface()))
+                .map(crate::ipc::window_title_and_app_id)
                 .unwrap_or_default();
             windows.insert(
                 entry.id.0,

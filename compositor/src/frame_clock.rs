@@ -13,7 +13,8 @@ use smithay::{
     backend::renderer::element::{default_primary_scanout_output_compare, RenderElementStates},
     desktop::utils::{
         surface_presentation_feedback_flags_from_states, surface_primary_scanout_output,
-        update_surface_primary_scanout_output, OutputPresentationFeedback,
+        take_presentation_feedback_surface_tree, update_surface_primary_scanout_output,
+        OutputPresentationFeedback,
     },
     output::Output,
     reexports::{
@@ -22,8 +23,12 @@ use smithay::{
             RegistrationToken,
         },
         wayland_protocols::wp::presentation_time::server::wp_presentation_feedback,
+        wayland_server::protocol::wl_surface::WlSurface,
     },
-    wayland::presentation::Refresh,
+    wayland::{
+        compositor::{with_surface_tree_downward, SurfaceData, TraversalAction},
+        presentation::Refresh,
+    },
 };
 use tracing::{trace, warn};
 
@@ -189,6 +194,16 @@ impl Core {
         };
         for window in self.space.elements() {
             window.with_surfaces(update_primary);
+            // X11 windows of an older Xwayland: smithay's Window does not know their surface.
+            if let Some(surface) = crate::xwayland::wm::surface_to_draw(window) {
+                with_surface_tree_downward(
+                    &surface,
+                    (),
+                    |_, _, _| TraversalAction::DoChildren(()),
+                    |surface, states, _| update_primary(surface, states),
+                    |_, _, _| true,
+                );
+            }
         }
         let layers: Vec<smithay::desktop::LayerSurface> =
             smithay::desktop::layer_map_for_output(output)
@@ -203,16 +218,22 @@ impl Core {
             let mut feedback = OutputPresentationFeedback::new(output);
             for window in self.space.elements() {
                 if self.space.outputs_for_element(window).contains(output) {
+                    let flags = |surface: &WlSurface, _: &SurfaceData| {
+                        surface_presentation_feedback_flags_from_states(surface, &outcome.states)
+                    };
                     window.take_presentation_feedback(
                         &mut feedback,
                         surface_primary_scanout_output,
-                        |surface, _| {
-                            surface_presentation_feedback_flags_from_states(
-                                surface,
-                                &outcome.states,
-                            )
-                        },
+                        flags,
                     );
+                    if let Some(surface) = crate::xwayland::wm::surface_to_draw(window) {
+                        take_presentation_feedback_surface_tree(
+                            &surface,
+                            &mut feedback,
+                            surface_primary_scanout_output,
+                            flags,
+                        );
+                    }
                 }
             }
             let seq = self.outputs.get(&name).map(|d| d.sequence).unwrap_or(0);
@@ -229,6 +250,15 @@ impl Core {
         for window in self.space.elements() {
             if self.space.outputs_for_element(window).contains(output) {
                 window.send_frame(output, time, throttle, surface_primary_scanout_output);
+                if let Some(surface) = crate::xwayland::wm::surface_to_draw(window) {
+                    smithay::desktop::utils::send_frames_surface_tree(
+                        &surface,
+                        output,
+                        time,
+                        throttle,
+                        surface_primary_scanout_output,
+                    );
+                }
             }
         }
         for layer in &layers {

@@ -92,10 +92,17 @@ impl State {
         &self,
         location: Point<f64, Logical>,
     ) -> Option<(WlSurface, Point<f64, Logical>)> {
-        let (window, window_loc) = self.core.space.element_under(location)?;
+        let (window, window_loc) = self.window_under(location)?;
         let relative = location - window_loc.to_f64();
-        let (surface, surface_loc) =
-            window.surface_under(relative, smithay::desktop::WindowSurfaceType::ALL)?;
+        let (surface, surface_loc) = match crate::xwayland::wm::surface_to_draw(&window) {
+            Some(surface) => smithay::desktop::utils::under_from_surface_tree(
+                &surface,
+                relative,
+                (0, 0),
+                smithay::desktop::WindowSurfaceType::ALL,
+            )?,
+            None => window.surface_under(relative, smithay::desktop::WindowSurfaceType::ALL)?,
+        };
         Some((surface, (surface_loc + window_loc).to_f64()))
     }
 
@@ -118,6 +125,37 @@ impl State {
             smithay::desktop::WindowSurfaceType::ALL,
         )
         .map(|(surface, at)| (surface, at.to_f64()))
+    }
+
+    /// The topmost window under `location` and where it is drawn (its render location, as
+    /// `Space::element_under` answers): the space's own rule, except that X11 windows of an
+    /// older Xwayland (whose surface smithay's `Window` does not know, see
+    /// `xwayland/wm.rs`) are hit-tested on their paired surface.
+    pub fn window_under(
+        &self,
+        location: Point<f64, Logical>,
+    ) -> Option<(Window, Point<i32, Logical>)> {
+        use smithay::desktop::space::SpaceElement;
+        let space = &self.core.space;
+        space.elements().rev().find_map(|window| {
+            let render_location =
+                space.element_location(window)? - SpaceElement::geometry(window).loc;
+            let relative = location - render_location.to_f64();
+            let hit = match crate::xwayland::wm::surface_to_draw(window) {
+                Some(surface) => smithay::desktop::utils::under_from_surface_tree(
+                    &surface,
+                    relative,
+                    (0, 0),
+                    smithay::desktop::WindowSurfaceType::ALL,
+                )
+                .is_some(),
+                None => {
+                    SpaceElement::bbox(window).to_f64().contains(relative)
+                        && SpaceElement::is_in_input_region(window, &relative)
+                }
+            };
+            hit.then(|| (window.clone(), render_location))
+        })
     }
 
     /// Moves the pointer to `location` (global logical coordinates).
@@ -286,12 +324,9 @@ impl State {
                 return;
             }
         }
-        match self
-            .core
-            .space
-            .element_under(location)
-            .map(|(w, _)| w.clone())
-        {
+        match self.window_under(location).map(|(w, _)| w) {
+            // Menus and tooltips of X11 clients are not windows of the layout.
+            Some(window) if crate::shell::id_of(&window).is_none() => {}
             Some(window) => crate::shell::focus_window(self, &window),
             None => {
                 if let Some(keyboard) = self.core.seat.get_keyboard() {
@@ -608,12 +643,7 @@ impl State {
             return false;
         };
         let location = pointer.current_location();
-        let Some((window, window_start)) = self
-            .core
-            .space
-            .element_under(location)
-            .map(|(w, l)| (w.clone(), l))
-        else {
+        let Some((window, window_start)) = self.window_under(location) else {
             return false;
         };
         let floating = crate::shell::id_of(&window).and_then(|id| self.core.layout.kind_of(id))
@@ -794,11 +824,32 @@ impl PointerGrab<State> for WindowGrab {
                 data.core
                     .space
                     .map_element(self.window.clone(), location, true);
+                if let Some(x11) = self.window.x11_surface() {
+                    // X must know where its window is (menus open relative to it).
+                    crate::xwayland::wm::place_dragged(&mut data.core, x11, location, None);
+                }
                 queue_redraw_all(&mut data.core);
             }
             GrabKind::Resize(edges) => {
                 let size = crate::shell::resized(self.size_start, edges, delta);
-                crate::shell::configure_resize(&self.window, Some(size));
+                match self.window.x11_surface() {
+                    // X windows take the size at once (no configure/commit round).
+                    Some(x11) => {
+                        let location = crate::shell::resize_origin(
+                            self.window_start,
+                            self.size_start,
+                            edges,
+                            size,
+                        );
+                        crate::xwayland::wm::place_dragged(
+                            &mut data.core,
+                            x11,
+                            location,
+                            Some(size),
+                        );
+                    }
+                    None => crate::shell::configure_resize(&self.window, Some(size)),
+                }
             }
         }
     }

@@ -175,9 +175,9 @@ pub struct PlaneInfo {
 /// One window, as IPC reports it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct WindowInfo {
-    /// xdg_toplevel title.
+    /// xdg_toplevel title (an X11 window's `_NET_WM_NAME` or `WM_NAME`).
     pub title: Option<String>,
-    /// xdg_toplevel app_id.
+    /// xdg_toplevel app_id (an X11 window's `WM_CLASS` class).
     pub app_id: Option<String>,
     /// Position of the window geometry (logical).
     pub position: (i32, i32),
@@ -200,6 +200,9 @@ pub struct WindowInfo {
     /// `tiled`, `floating`, `maximized` or `fullscreen`.
     #[serde(default)]
     pub layout: String,
+    /// Whether it is an X11 window (through Xwayland).
+    #[serde(default)]
+    pub xwayland: bool,
 }
 
 /// The answer to a [`Request`].
@@ -465,6 +468,21 @@ fn handle_line(state: &mut State, line: &[u8], reply: UnixStream) {
     }
 }
 
+/// The title and app id of a window: xdg_toplevel's, or an X11 window's title and WM_CLASS
+/// class.
+pub fn window_title_and_app_id(
+    window: &smithay::desktop::Window,
+) -> (Option<String>, Option<String>) {
+    if let Some(x11) = window.x11_surface() {
+        let nonempty = |s: String| (!s.is_empty()).then_some(s);
+        return (nonempty(x11.title()), nonempty(x11.class()));
+    }
+    window
+        .toplevel()
+        .map(|t| title_and_app_id(t.wl_surface()))
+        .unwrap_or_default()
+}
+
 /// The xdg_toplevel title and app id of `surface`.
 pub fn title_and_app_id(
     surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
@@ -710,8 +728,8 @@ pub fn answer(state: &State, request: Request) -> Response {
                 .into_iter()
                 .filter_map(|p| {
                     let w = core.windows.get(&p.id)?;
-                    let toplevel = w.toplevel()?;
-                    let (title, app_id) = title_and_app_id(toplevel.wl_surface());
+                    let surface = crate::xwayland::wm::window_surface(w);
+                    let (title, app_id) = window_title_and_app_id(w);
                     let loc = core
                         .space
                         .element_location(w)
@@ -722,7 +740,7 @@ pub fn answer(state: &State, request: Request) -> Response {
                         app_id,
                         position: (loc.x, loc.y),
                         size: (size.w, size.h),
-                        focused: focus.as_ref() == Some(toplevel.wl_surface()),
+                        focused: focus.is_some() && focus == surface,
                         id: p.id.0,
                         output: Some(p.output.clone()),
                         workspace: Some(p.workspace.to_string()),
@@ -734,6 +752,7 @@ pub fn answer(state: &State, request: Request) -> Response {
                             crate::layout::PlacementKind::Fullscreen => "fullscreen",
                         }
                         .into(),
+                        xwayland: w.x11_surface().is_some(),
                     })
                 })
                 .collect();

@@ -25,3 +25,4 @@ pub mod shell;
 pub mod socket;
 pub mod state;
 pub mod sync_validation;
+pub mod xwayland;

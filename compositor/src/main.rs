@@ -105,15 +105,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
     watch_signals(&mut server)?;
 
-    // Children and clients started from this process find us through WAYLAND_DISPLAY; the
-    // host's DISPLAY must not leak to them (they would open on the host instead).
+    let x_display = lockstep::xwayland::enable(&mut server.state.core).map(|d| d.to_string());
+
+    // Children and clients started from this process find us through WAYLAND_DISPLAY, and
+    // DISPLAY names our X11 display when Xwayland is on; the host's DISPLAY must not leak to
+    // them (they would open on the host instead).
     std::env::set_var("WAYLAND_DISPLAY", &socket);
     if cli.session {
-        lockstep::session::announce();
+        lockstep::session::announce(x_display.clone());
     }
-    cli::announce(&socket_str, server.state.backend.name());
+    cli::announce(
+        &socket_str,
+        x_display.as_deref(),
+        server.state.backend.name(),
+    );
     if !cli.command_args.is_empty() {
-        spawn_command(&cli.command_args, &socket)?;
+        spawn_command(
+            &cli.command_args,
+            &lockstep::action::ChildDisplays::of(&server.state.core),
+        )?;
     }
 
     server.run()?;
@@ -185,7 +195,7 @@ fn virtual_outputs(cli_outputs: &[Mode], config: &Config) -> Result<Vec<VirtualO
         .collect())
 }
 
-fn spawn_command(args: &[OsString], socket: &OsString) -> Result<()> {
+fn spawn_command(args: &[OsString], displays: &lockstep::action::ChildDisplays) -> Result<()> {
     if args.is_empty() {
         return Err(anyhow!("empty command after --"));
     }
@@ -193,7 +203,7 @@ fn spawn_command(args: &[OsString], socket: &OsString) -> Result<()> {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    lockstep::action::spawn_program(&args, Some(socket))?;
+    lockstep::action::spawn_program(&args, displays)?;
     Ok(())
 }
 

@@ -11,6 +11,8 @@
 //! the window geometry, `[layout] border_width` wide, in `focused_color` for the focused
 //! window and `unfocused_color` for the others; fullscreen windows have none. Their element
 //! ids live with the window, so the damage tracker redraws a border only when it changes.
+//! X11 windows are drawn from the wl_surface `xwayland/wm.rs` paired them with; X11
+//! override-redirect windows (menus, tooltips) have no border.
 
 use smithay::{
     backend::{
@@ -364,10 +366,26 @@ fn window_elements<R>(
             .into_iter()
             .map(OutputElement::Surface),
         );
+        if let Some(surface) = crate::xwayland::wm::surface_to_draw(window) {
+            // An X11 window of an Xwayland older than 23.1 (see `xwayland/wm.rs`).
+            elements.extend(
+                render_elements_from_surface_tree(
+                    renderer,
+                    &surface,
+                    render_location,
+                    scale,
+                    1.0,
+                    Kind::Unspecified,
+                )
+                .into_iter()
+                .map(OutputElement::Surface),
+            );
+        }
         let id = crate::shell::id_of(window);
         let fullscreen = id.and_then(|id| core.layout.kind_of(id))
             == Some(crate::layout::PlacementKind::Fullscreen);
-        if width == 0 || fullscreen {
+        // Windows outside the layout (X11 menus and tooltips) have no border.
+        if width == 0 || fullscreen || id.is_none() {
             continue;
         }
         let colour = if id.is_some() && id == focused {

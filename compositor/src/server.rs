@@ -214,6 +214,7 @@ impl State {
         self.collect_sync_garbage();
         self.prune_screencopies();
         self.update_idle_inhibit();
+        crate::xwayland::after_dispatch(self);
         if let Some(window) = self.core.focus_request.take() {
             crate::shell::focus_window(self, &window);
         }

@@ -3,7 +3,8 @@
 //! A display manager starts `lockstep-session` (from `lockstep.desktop`), which starts
 //! `lockstep.service` in the systemd user manager; the unit runs `lockstep --session`.
 //! Once the Wayland socket exists, [`announce`] makes the session environment
-//! (`WAYLAND_DISPLAY`, `XDG_CURRENT_DESKTOP=lockstep`, `XDG_SESSION_TYPE=wayland`) known to
+//! (`WAYLAND_DISPLAY`, `XDG_CURRENT_DESKTOP=lockstep`, `XDG_SESSION_TYPE=wayland`, and
+//! `DISPLAY` when Xwayland is on) known to
 //! systemd and D-Bus activation, so services and D-Bus-activated programs (portals,
 //! notification daemons) find the compositor, and then tells systemd it is ready
 //! (`sd_notify` `READY=1`; the unit is `Type=notify`), which starts `graphical-session.target`
@@ -15,7 +16,7 @@ use std::{os::unix::net::UnixDatagram, process::Command};
 
 use tracing::{info, warn};
 
-/// The variables the session exports.
+/// The variables the session exports (and `DISPLAY` when Xwayland is on).
 pub const SESSION_VARIABLES: &[&str] =
     &["WAYLAND_DISPLAY", "XDG_CURRENT_DESKTOP", "XDG_SESSION_TYPE"];
 
@@ -27,17 +28,32 @@ pub fn set_environment() {
 }
 
 /// Exports the session variables to systemd and D-Bus, then notifies systemd, on a thread.
-pub fn announce() {
+/// `x_display` is lockstep's X11 display (`:n`) when Xwayland is on: it is exported as
+/// `DISPLAY`; without it, `DISPLAY` is unset in the session (a stale one from an earlier
+/// session would send X programs elsewhere).
+pub fn announce(x_display: Option<String>) {
+    let mut variables = SESSION_VARIABLES.to_vec();
+    match &x_display {
+        Some(display) => {
+            std::env::set_var("DISPLAY", display);
+            variables.push("DISPLAY");
+        }
+        None => std::env::remove_var("DISPLAY"),
+    }
+    let unset_display = x_display.is_none();
     let spawned = std::thread::Builder::new()
         .name("lockstep-session".into())
-        .spawn(|| {
+        .spawn(move || {
             run_quietly(
                 "systemctl",
-                &[&["--user", "import-environment"], SESSION_VARIABLES].concat(),
+                &[&["--user", "import-environment"], variables.as_slice()].concat(),
             );
+            if unset_display {
+                run_quietly("systemctl", &["--user", "unset-environment", "DISPLAY"]);
+            }
             run_quietly(
                 "dbus-update-activation-environment",
-                &[&["--systemd"], SESSION_VARIABLES].concat(),
+                &[&["--systemd"], variables.as_slice()].concat(),
             );
             notify_ready();
         });

@@ -123,6 +123,30 @@ fn map_window(core: &mut Core, window: Window) {
     core.focus_request = Some(window);
 }
 
+/// Adds a mapped X11 window to the layout (`xwayland/wm.rs` decides when and with which
+/// hints); `fullscreen` when it asked for it before mapping.
+pub fn map_x11_window(core: &mut Core, window: Window, hints: WindowHints, fullscreen: bool) {
+    let id = assign_id(core, &window);
+    core.windows.insert(id, window.clone());
+    core.layout.add_window(id, hints);
+    if fullscreen {
+        core.layout.set_fullscreen(id, Some(true));
+    }
+    debug!(window = %id, "mapping X11 window");
+    apply_layout(core);
+    core.focus_request = Some(window);
+}
+
+/// Removes `window` from the layout, the window list and the space (not applied yet).
+pub fn unmap_window(core: &mut Core, window: &Window) {
+    if let Some(id) = id_of(window) {
+        core.windows.remove(&id);
+        core.layout.remove_window(id);
+    }
+    core.space.unmap_elem(window);
+    core.focus_dirty = true;
+}
+
 /// Applies the layout: shown windows mapped at their place in stacking order and configured
 /// to their size and states, hidden ones unmapped. Queues redraws and a pointer refresh, and
 /// lets the keyboard focus follow the layout's.
@@ -146,6 +170,7 @@ pub fn apply_layout(core: &mut Core) {
         // Bottom first: raising each in turn leaves them in the layout's stacking order.
         core.space.raise_element(&window, false);
     }
+    crate::xwayland::wm::raise_override_redirect(core);
     core.focus_dirty = true;
     queue_pointer_refresh(core);
     queue_redraw_all(core);
@@ -154,6 +179,10 @@ pub fn apply_layout(core: &mut Core) {
 /// Sets the toplevel's size and states for `placement` and sends a configure if they changed.
 fn configure_placed(core: &Core, window: &Window, placement: &Placement) {
     use xdg_toplevel::State as S;
+    if let Some(x11) = window.x11_surface() {
+        crate::xwayland::wm::configure_placed(x11, placement);
+        return;
+    }
     let Some(toplevel) = window.toplevel() else {
         return;
     };
@@ -393,6 +422,25 @@ pub fn resized(
     (w.max(1), h.max(1)).into()
 }
 
+/// Where a window resized by `edges` from `start`/`size_start` to `size` has its origin: the
+/// edges opposite the dragged ones stay put.
+pub fn resize_origin(
+    start: Point<i32, Logical>,
+    size_start: Size<i32, Logical>,
+    edges: xdg_toplevel::ResizeEdge,
+    size: Size<i32, Logical>,
+) -> Point<i32, Logical> {
+    let edges = u32::from(edges);
+    let mut origin = start;
+    if edges & EDGE_LEFT != 0 {
+        origin.x = start.x + size_start.w - size.w;
+    }
+    if edges & EDGE_TOP != 0 {
+        origin.y = start.y + size_start.h - size.h;
+    }
+    origin
+}
+
 /// Configures the toplevel of `window` for an interactive resize: `Some(size)` while it goes
 /// on (state `resizing`), `None` when it ends.
 pub fn configure_resize(window: &Window, size: Option<Size<i32, Logical>>) {
@@ -609,7 +657,7 @@ fn layout_focus_surface(core: &Core) -> Option<WlSurface> {
     core.layout
         .focused()
         .and_then(|id| core.windows.get(&id))
-        .and_then(|w| w.toplevel().map(|t| t.wl_surface().clone()))
+        .and_then(crate::xwayland::wm::window_surface)
 }
 
 /// Gives keyboard focus to the layout's focused window when it does not have it (the
@@ -641,7 +689,7 @@ pub fn sync_keyboard_focus(state: &mut State) {
                     .core
                     .space
                     .elements()
-                    .any(|w| w.toplevel().is_some_and(|t| t.wl_surface() == s))
+                    .any(|w| crate::xwayland::wm::window_surface(w).as_ref() == Some(s))
         });
         if keep {
             return;
@@ -736,7 +784,8 @@ fn end_popup_grab_of_others(state: &State, root: Option<&WlSurface>) {
 /// another window ends (xdg-shell: a grabbing popup is dismissed when the compositor gives
 /// focus elsewhere, e.g. to a new window).
 pub fn focus_window(state: &mut State, window: &Window) {
-    end_popup_grab_of_others(state, window.toplevel().map(|t| t.wl_surface()));
+    let surface = crate::xwayland::wm::window_surface(window);
+    end_popup_grab_of_others(state, surface.as_ref());
     if let Some(id) = id_of(window).filter(|id| state.core.layout.contains(*id)) {
         state.core.layout.focus_window(id);
         apply_layout(&mut state.core);
@@ -747,7 +796,6 @@ pub fn focus_window(state: &mut State, window: &Window) {
         // when that ends (it is the layout's focused window now).
         return;
     }
-    let surface = window.toplevel().map(|t| t.wl_surface().clone());
     if let Some(keyboard) = state.core.seat.get_keyboard() {
         keyboard.set_focus(state, surface, SERIAL_COUNTER.next_serial());
     }

@@ -206,6 +206,8 @@ pub struct Core {
     /// The surface whose pointer constraint is active (`handlers/pointer_constraints.rs`).
     pub active_constraint:
         Option<smithay::reexports::wayland_server::protocol::wl_surface::WlSurface>,
+    /// Xwayland on demand and its X11 windows (`xwayland/`).
+    pub xwayland: crate::xwayland::XwaylandState,
 }
 
 impl Core {
@@ -312,6 +314,7 @@ impl Core {
             max_objects_per_client: crate::census::MAX_OBJECTS_PER_CLIENT,
             notice: Default::default(),
             active_constraint: None,
+            xwayland: crate::xwayland::XwaylandState::new(&dh),
         })
     }
 

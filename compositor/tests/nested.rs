@@ -223,3 +223,284 @@ fn idle_cpu_of_nested_lockstep_is_reported() {
         );
     });
 }
+
+/// The X11 smoke test of the nested backend: lockstep's own Xwayland inside a lockstep that is
+/// itself an X client of Xvfb. xterm is started by lockstep (so it gets lockstep's DISPLAY,
+/// not Xvfb's); a double click made on the Xvfb screen (xdotool) goes through winit,
+/// lockstep's seat and Xwayland to xterm, which selects the word under it: PRIMARY, which a
+/// Wayland client then reads.
+#[test]
+fn xterm_in_nested_lockstep_selects_a_word_with_the_pointer() {
+    const TEST: &str = "nested-xterm";
+    if !require_programs(TEST, &["Xvfb", "xterm", "xdotool", "wl-paste", "Xwayland"]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let xvfb = Xvfb::start(TEST);
+        let mut lockstep = Lockstep::start(
+            TEST,
+            winit_options(
+                &xvfb,
+                &["xterm", "-e", "sh", "-c", "echo clickme; sleep 600"],
+            ),
+        );
+        let window = lockstep.wait_for_window(None);
+        assert!(window.xwayland, "{window:?}");
+        // The winit window is at the X screen's origin with a 1:1 output, so screen
+        // coordinates are lockstep's: the word is on xterm's first line.
+        let (x, y) = (window.position.0 + 20, window.position.1 + 8);
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        let pasted = loop {
+            let status = Command::new("xdotool")
+                .env("DISPLAY", &xvfb.display)
+                .args(["mousemove", &x.to_string(), &y.to_string()])
+                .args(["click", "--repeat", "2", "--delay", "80", "1"])
+                .status()
+                .expect("cannot run xdotool");
+            assert!(status.success(), "xdotool: {status}");
+            thread::sleep(Duration::from_millis(300));
+            let output = lockstep
+                .client_command("wl-paste")
+                .args(["--primary", "--no-newline"])
+                .output()
+                .expect("cannot run wl-paste");
+            let pasted = String::from_utf8_lossy(&output.stdout).into_owned();
+            if pasted == "clickme" || Instant::now() > deadline {
+                break pasted;
+            }
+        };
+        assert_eq!(pasted, "clickme", "{}", lockstep.output());
+        lockstep.assert_running();
+    });
+}
+
+/// The root window's children on X display `display` as (id, x, y, width, height).
+fn x_root_children(display: &str) -> Vec<(String, i32, i32, i32, i32)> {
+    let output = Command::new("xwininfo")
+        .args(["-root", "-children", "-display", display])
+        .output()
+        .expect("cannot run xwininfo");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let id = line
+                .split_whitespace()
+                .next()?
+                .strip_prefix("0x")?
+                .to_owned();
+            // The first `WxH+X+Y` of the line is the geometry relative to the root.
+            let geometry = line.split_whitespace().find(|w| {
+                w.contains('x') && w.contains('+') && w.starts_with(|c: char| c.is_ascii_digit())
+            })?;
+            let (size, position) = geometry.split_once('+')?;
+            let (w, h) = size.split_once('x')?;
+            let (x, y) = position.split_once('+')?;
+            Some((
+                id,
+                x.parse().ok()?,
+                y.parse().ok()?,
+                w.parse().ok()?,
+                h.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// xterm's Ctrl+click menu (an override-redirect window, opened by a real pointer button with
+/// a real modifier through the nested backend) shows exactly where X put it.
+#[test]
+fn xterm_menu_in_nested_lockstep_shows_where_x_put_it() {
+    const TEST: &str = "nested-xmenu";
+    if !require_programs(TEST, &["Xvfb", "xterm", "xdotool", "xwininfo", "Xwayland"]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let xvfb = Xvfb::start(TEST);
+        let mut lockstep = Lockstep::start(
+            TEST,
+            winit_options(
+                &xvfb,
+                &[
+                    "xterm", "-bg", "black", "-fg", "white", "-e", "sleep", "600",
+                ],
+            ),
+        );
+        lockstep.wait_for_window(None);
+        let out = lockstep.output();
+        let display = out
+            .lines()
+            .find(|l| l.starts_with("lockstep is ready:"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("DISPLAY="))
+            })
+            .expect("lockstep's DISPLAY")
+            .to_owned();
+        let xdotool = |args: &[&str]| {
+            let status = Command::new("xdotool")
+                .env("DISPLAY", &xvfb.display)
+                .args(args)
+                .status()
+                .expect("cannot run xdotool");
+            assert!(status.success(), "xdotool {args:?}: {status}");
+        };
+        // Without a window manager on Xvfb, winit hears keys only once its window has focus.
+        let search = Command::new("xdotool")
+            .env("DISPLAY", &xvfb.display)
+            .args(["search", "--onlyvisible", "--name", "^lockstep$"])
+            .output()
+            .expect("cannot run xdotool");
+        let winit_window = String::from_utf8_lossy(&search.stdout)
+            .lines()
+            .next()
+            .expect("the winit window on Xvfb")
+            .to_owned();
+        xdotool(&["windowfocus", "--sync", &winit_window]);
+        let before = x_root_children(&display);
+        xdotool(&[
+            "mousemove",
+            "400",
+            "300",
+            "keydown",
+            "ctrl",
+            "mousedown",
+            "1",
+        ]);
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        let menu = loop {
+            let new: Vec<_> = x_root_children(&display)
+                .into_iter()
+                .filter(|c| !before.iter().any(|b| b.0 == c.0) && c.3 > 50 && c.4 > 50)
+                .collect();
+            if let Some(menu) = new.into_iter().next() {
+                break menu;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no menu window\n{}",
+                lockstep.output()
+            );
+            thread::sleep(Duration::from_millis(100));
+        };
+        let (_, x, y, w, h) = menu;
+        // Give the menu a moment to draw, then compare lockstep's picture with X's geometry.
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        let frame = loop {
+            let frame = lockstep.screenshot("nested-xmenu.png", None);
+            let inside = frame.crop(x as u32, y as u32, w as u32, h as u32);
+            if fraction_not(&inside, [0, 0, 0]) > 0.02 || Instant::now() > deadline {
+                break frame;
+            }
+            thread::sleep(Duration::from_millis(200));
+        };
+        xdotool(&["mouseup", "1", "keyup", "ctrl"]);
+        let inside = frame.crop(x as u32, y as u32, w as u32, h as u32);
+        assert!(
+            fraction_not(&inside, [0, 0, 0]) > 0.02,
+            "the menu at {w}x{h}+{x}+{y} shows nothing: see {}",
+            screenshot_dir().join("nested-xmenu.png").display()
+        );
+        // Around it, 12 pixels wide, only xterm's black background: nothing of the menu is
+        // drawn anywhere but where X has it.
+        let ring = 12;
+        for (rx, ry, rw, rh) in [
+            (x - ring, y - ring, w + 2 * ring, ring),
+            (x - ring, y + h, w + 2 * ring, ring),
+            (x - ring, y, ring, h),
+            (x + w, y, ring, h),
+        ] {
+            let strip = frame.crop(rx as u32, ry as u32, rw as u32, rh as u32);
+            assert_eq!(
+                fraction_not(&strip, [0, 0, 0]),
+                0.0,
+                "menu pixels outside {w}x{h}+{x}+{y} (strip {rw}x{rh}+{rx}+{ry}): see {}",
+                screenshot_dir().join("nested-xmenu.png").display()
+            );
+        }
+        lockstep.assert_running();
+    });
+}
+
+/// Super+drag moves a floating X11 window, and X learns where it went (its menus open there).
+#[test]
+fn super_drag_moves_a_floating_x11_window_in_x_too() {
+    const TEST: &str = "nested-xdrag";
+    let python = "/usr/bin/python3";
+    if !require_programs(TEST, &["Xvfb", "xdotool", "xwininfo", "Xwayland", python]) {
+        return;
+    }
+    with_timeout(TEST, TEST_TIMEOUT, || {
+        let xvfb = Xvfb::start(TEST);
+        let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/xwayland_client.py");
+        let client = client.to_string_lossy().into_owned();
+        let mut lockstep = Lockstep::start(
+            TEST,
+            winit_options(&xvfb, &[python, &client, "fixed", "200", "150"]),
+        );
+        let before = lockstep.wait_for_window(None);
+        assert_eq!(before.layout, "floating", "{before:?}");
+        let xdotool = |args: &[&str]| {
+            let status = Command::new("xdotool")
+                .env("DISPLAY", &xvfb.display)
+                .args(args)
+                .status()
+                .expect("cannot run xdotool");
+            assert!(status.success(), "xdotool {args:?}: {status}");
+        };
+        let search = Command::new("xdotool")
+            .env("DISPLAY", &xvfb.display)
+            .args(["search", "--onlyvisible", "--name", "^lockstep$"])
+            .output()
+            .expect("cannot run xdotool");
+        let winit_window = String::from_utf8_lossy(&search.stdout)
+            .lines()
+            .next()
+            .expect("the winit window on Xvfb")
+            .to_owned();
+        xdotool(&["windowfocus", "--sync", &winit_window]);
+        let (x, y) = (before.position.0 + 100, before.position.1 + 75);
+        xdotool(&["mousemove", &x.to_string(), &y.to_string()]);
+        xdotool(&["keydown", "super", "mousedown", "1"]);
+        for step in 1..=5 {
+            let (dx, dy) = (step * 20, step * 10);
+            xdotool(&["mousemove", &(x + dx).to_string(), &(y + dy).to_string()]);
+            thread::sleep(Duration::from_millis(50));
+        }
+        xdotool(&["mouseup", "1", "keyup", "super"]);
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        let after = loop {
+            let window = lockstep.windows().into_iter().next().expect("the window");
+            if window.position != before.position || Instant::now() > deadline {
+                break window;
+            }
+            thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(
+            after.position,
+            (before.position.0 + 100, before.position.1 + 50),
+            "{after:?}\n{}",
+            lockstep.output()
+        );
+        // X has the window there too.
+        let display = lockstep
+            .output()
+            .lines()
+            .find(|l| l.starts_with("lockstep is ready:"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("DISPLAY="))
+            })
+            .expect("lockstep's DISPLAY")
+            .to_owned();
+        let info = Command::new("xwininfo")
+            .args(["-display", &display, "-name", "lockstep-test-fixed"])
+            .output()
+            .expect("cannot run xwininfo");
+        let info = String::from_utf8_lossy(&info.stdout);
+        assert!(
+            info.contains(&format!("Absolute upper-left X:  {}", after.position.0))
+                && info.contains(&format!("Absolute upper-left Y:  {}", after.position.1)),
+            "X has it elsewhere: {info}"
+        );
+    });
+}

@@ -21,7 +21,7 @@ fn session_mode_exports_the_environment_and_notifies_systemd() {
                 &script,
                 format!(
                     "#!/bin/sh\necho \"{program} $* WAYLAND_DISPLAY=$WAYLAND_DISPLAY \
-                     XDG_CURRENT_DESKTOP=$XDG_CURRENT_DESKTOP\" >> {}\n",
+                     XDG_CURRENT_DESKTOP=$XDG_CURRENT_DESKTOP DISPLAY=$DISPLAY\" >> {}\n",
                     log.display()
                 ),
             )
@@ -52,13 +52,29 @@ fn session_mode_exports_the_environment_and_notifies_systemd() {
         // READY comes after both exports.
         let calls = std::fs::read_to_string(&log).unwrap_or_default();
         let socket = lockstep.socket().to_owned();
-        assert!(
-            calls.contains(&format!(
+        // With Xwayland on (it is installed where the tests run), lockstep's own X11 display
+        // is exported as DISPLAY too.
+        let ready = lockstep.output();
+        let display = ready
+            .lines()
+            .find(|l| l.starts_with("lockstep is ready:"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("DISPLAY="))
+            })
+            .map(str::to_owned);
+        let expected = match &display {
+            Some(display) => format!(
+                "systemctl --user import-environment WAYLAND_DISPLAY XDG_CURRENT_DESKTOP \
+                 XDG_SESSION_TYPE DISPLAY WAYLAND_DISPLAY={socket} XDG_CURRENT_DESKTOP=lockstep \
+                 DISPLAY={display}"
+            ),
+            None => format!(
                 "systemctl --user import-environment WAYLAND_DISPLAY XDG_CURRENT_DESKTOP \
                  XDG_SESSION_TYPE WAYLAND_DISPLAY={socket} XDG_CURRENT_DESKTOP=lockstep"
-            )),
-            "{calls}"
-        );
+            ),
+        };
+        assert!(calls.contains(&expected), "{calls}");
         assert!(
             calls.contains("dbus-update-activation-environment --systemd WAYLAND_DISPLAY"),
             "{calls}"

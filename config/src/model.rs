@@ -28,6 +28,8 @@ pub struct Config {
     pub layout: LayoutConfig,
     /// The `[lock]` table.
     pub lock: LockConfig,
+    /// The `[xwayland]` table.
+    pub xwayland: XwaylandConfig,
     /// The `[binds]` table as written: key combination -> action. Use
     /// [`Config::bindings`] for the bindings in force (defaults included).
     pub binds: std::collections::BTreeMap<String, crate::binds::BindSpec>,
@@ -187,6 +189,22 @@ pub struct CursorConfig {
     pub theme: String,
     /// Cursor size in logical pixels. Default 24.
     pub size: u32,
+}
+
+/// The `[xwayland]` table: X11 programs through Xwayland.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct XwaylandConfig {
+    /// Whether lockstep offers an X11 display (`DISPLAY`) and starts Xwayland when the first
+    /// X client connects. Default `true`; without the `Xwayland` binary it stays off (and the
+    /// log says so).
+    pub enabled: bool,
+}
+
+impl Default for XwaylandConfig {
+    fn default() -> Self {
+        XwaylandConfig { enabled: true }
+    }
 }
 
 impl Config {

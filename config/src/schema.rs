@@ -27,6 +27,7 @@ pub(crate) const SECTIONS: &[Section] = &[
             ("cursor", "a `[cursor]` table"),
             ("layout", "a `[layout]` table"),
             ("lock", "a `[lock]` table"),
+            ("xwayland", "an `[xwayland]` table"),
             ("binds", "a `[binds]` table of \"Keys\" = \"action\""),
         ],
     },
@@ -162,6 +163,10 @@ pub(crate) const SECTIONS: &[Section] = &[
             ),
         ],
     },
+    Section {
+        name: "[xwayland]",
+        keys: &[("enabled", "true or false, e.g. `enabled = false`")],
+    },
 ];
 
 /// The section whose keys are exactly `keys` (serde's list of expected fields).
@@ -229,6 +234,7 @@ mod tests {
             ("[cursor]", "[cursor]\nbogus = 1"),
             ("[layout]", "[layout]\nbogus = 1"),
             ("[lock]", "[lock]\nbogus = 1"),
+            ("[xwayland]", "[xwayland]\nbogus = 1"),
         ];
         assert_eq!(docs.len(), SECTIONS.len());
         for (name, doc) in docs {

@@ -81,6 +81,7 @@ fn example_config_parses_to_the_documented_values() {
     assert_eq!(config.keyboard, defaults.keyboard);
     assert_eq!(config.explicit_sync, defaults.explicit_sync);
     assert_eq!(config.cursor, defaults.cursor);
+    assert_eq!(config.xwayland, defaults.xwayland);
 }
 
 #[test]

@@ -23,7 +23,7 @@ fn check(text: &str, kind: ErrorKind, (line, column): (usize, usize), message: &
 
 const OUTPUT_KEYS: &str = "`name`, `mode`, `scale`, `position`, `enabled`";
 const TABLES: &str =
-    "`[[output]]`, `[keyboard]`, `[explicit_sync]`, `[cursor]`, `[layout]`, `[lock]`, `[binds]`";
+    "`[[output]]`, `[keyboard]`, `[explicit_sync]`, `[cursor]`, `[layout]`, `[lock]`, `[xwayland]`, `[binds]`";
 
 #[test]
 fn unknown_key_suggests_the_closest() {

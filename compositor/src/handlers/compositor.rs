@@ -38,9 +38,13 @@ impl CompositorHandler for State {
     }
 
     fn client_compositor_state<'a>(&self, client: &'a Client) -> &'a CompositorClientState {
-        match client.get_data::<ClientState>() {
+        if let Some(data) = client.get_data::<ClientState>() {
+            return &data.compositor_state;
+        }
+        // Xwayland's connection is made by smithay with data of its own.
+        match client.get_data::<smithay::xwayland::XWaylandClientData>() {
             Some(data) => &data.compositor_state,
-            // Every client is inserted with ClientState; a client without it cannot exist.
+            // Every other client is inserted with ClientState.
             None => fallback_client_state(),
         }
     }
@@ -117,7 +121,7 @@ impl State {
             .core
             .space
             .elements()
-            .find(|w| w.toplevel().is_some_and(|t| t.wl_surface() == &root))
+            .find(|w| crate::xwayland::wm::window_surface(w).as_ref() == Some(&root))
             .cloned();
         if let Some(window) = window {
             let outputs = self.core.space.outputs_for_element(&window);

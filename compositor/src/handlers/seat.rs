@@ -15,7 +15,7 @@ use smithay::{
             ServerDndGrabHandler,
         },
         primary_selection::set_primary_focus,
-        SelectionHandler,
+        SelectionHandler, SelectionSource, SelectionTarget,
     },
 };
 
@@ -36,6 +36,7 @@ impl SeatHandler for State {
         set_data_device_focus(dh, seat, client.clone());
         set_primary_focus(dh, seat, client);
         crate::shell::update_activated(&self.core, focused);
+        crate::xwayland::wm::keyboard_focus_changed(self, seat, focused);
     }
 
     fn cursor_image(&mut self, _seat: &Seat<Self>, image: CursorImageStatus) {
@@ -44,8 +45,30 @@ impl SeatHandler for State {
     }
 }
 
+/// Selections lockstep sets itself are X11 clients' (`xwayland/selection.rs`); those Wayland
+/// clients set are mirrored to Xwayland.
 impl SelectionHandler for State {
-    type SelectionUserData = ();
+    type SelectionUserData = crate::xwayland::selection::SelectionOwner;
+
+    fn new_selection(
+        &mut self,
+        target: SelectionTarget,
+        source: Option<SelectionSource>,
+        _seat: Seat<Self>,
+    ) {
+        crate::xwayland::selection::wayland_offers(self, target, source);
+    }
+
+    fn send_selection(
+        &mut self,
+        target: SelectionTarget,
+        mime_type: String,
+        fd: std::os::fd::OwnedFd,
+        _seat: Seat<Self>,
+        owner: &Self::SelectionUserData,
+    ) {
+        crate::xwayland::selection::wayland_reads(self, target, mime_type, fd, *owner);
+    }
 }
 
 impl DataDeviceHandler for State {
