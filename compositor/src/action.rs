@@ -193,7 +193,7 @@ pub fn run_on_window(
                 toplevel.send_close();
             } else if let Some(x11) = window.x11_surface() {
                 // WM_DELETE_WINDOW, and a kill only on a second request.
-                return Ok(crate::xwayland::wm::close(x11));
+                return Ok(crate::xwayland::wm::close(x11).to_string());
             }
             return Ok(format!("asked window {id} to close"));
         }
