@@ -23,12 +23,23 @@ use crate::state::State;
 /// How long a token may be used.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(10);
 
+/// Tokens kept at once. smithay keeps every token it is allowed to until it is used; expired
+/// ones are dropped whenever a new one is made, and past this many live ones new tokens are
+/// refused (a client looping on `get_activation_token` would otherwise grow lockstep).
+pub const MAX_TOKENS: usize = 1024;
+
 impl XdgActivationHandler for State {
     fn activation_state(&mut self) -> &mut XdgActivationState {
         &mut self.core.protocols.xdg_activation
     }
 
     fn token_created(&mut self, _token: XdgActivationToken, data: XdgActivationTokenData) -> bool {
+        let tokens = &mut self.core.protocols.xdg_activation;
+        tokens.retain_tokens(|_, data| data.timestamp.elapsed() <= TOKEN_LIFETIME);
+        if tokens.tokens().count() >= MAX_TOKENS {
+            debug!("too many live activation tokens; this one is not kept");
+            return false;
+        }
         // A token is worth something only if its maker had focus when it made it (or says
         // nothing about a seat: launchers spawned by lockstep itself).
         let focused_client = self

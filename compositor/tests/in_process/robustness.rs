@@ -629,3 +629,44 @@ fn a_client_holding_too_many_objects_is_disconnected_with_no_memory() {
     assert_eq!(f.client(busy).protocol_error(), None);
     assert_good_client_unharmed(&mut f, good);
 }
+
+#[test]
+fn activation_tokens_are_bounded() {
+    // smithay keeps every token it is allowed to until it is used; a client looping on
+    // get_activation_token grew lockstep without bound (found by lockstep-fuzz).
+    use wayland_protocols::xdg::activation::v1::client::xdg_activation_v1::XdgActivationV1;
+    let max = lockstep::handlers::xdg_activation::MAX_TOKENS;
+    let mut f = Fixture::new();
+    let c = f.add_client();
+    let (name, _) = f.client(c).data.globals["xdg_activation_v1"];
+    let cl = f.client(c);
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    let activation: XdgActivationV1 = registry.bind(name, 1, &cl.qh, ());
+    for batch in 0..(max / 256 + 2) {
+        let cl = f.client(c);
+        for _ in 0..256 {
+            activation.get_activation_token(&cl.qh, ()).commit();
+        }
+        f.roundtrip(c);
+        let live = f
+            .server
+            .state
+            .core
+            .protocols
+            .xdg_activation
+            .tokens()
+            .count();
+        assert!(live <= max, "batch {batch}: {live} tokens kept");
+    }
+    assert_eq!(
+        f.server
+            .state
+            .core
+            .protocols
+            .xdg_activation
+            .tokens()
+            .count(),
+        max
+    );
+    assert_eq!(f.client(c).protocol_error(), None);
+}
