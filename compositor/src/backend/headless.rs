@@ -28,6 +28,10 @@ use crate::{
 /// The largest headless output side.
 const MAX_SIZE: i32 = 16384;
 
+/// The most pixels a mode chosen through output management may have (64 MiB of image):
+/// a privileged client must not make lockstep allocate gigabytes with one request.
+const MAX_MANAGED_PIXELS: i64 = 4096 * 4096;
+
 /// Modes every headless output offers besides its own (60 Hz).
 const COMMON_MODES: &[(i32, i32)] = &[(1920, 1080), (1280, 720), (1024, 768), (800, 600)];
 
@@ -186,11 +190,16 @@ impl Headless {
         heads
     }
 
-    /// Whether `mode` could be shown on `output`: any size in 1..=16384.
+    /// Whether `mode` could be shown: sides in 1..=16384, at most 4096×4096 pixels.
     pub fn check_mode(&self, mode: Mode) -> Result<(), String> {
         let (w, h) = (mode.size.w, mode.size.h);
         if w <= 0 || h <= 0 || w > MAX_SIZE || h > MAX_SIZE {
             return Err(format!("{w}x{h} is out of range (1..={MAX_SIZE})"));
+        }
+        if i64::from(w) * i64::from(h) > MAX_MANAGED_PIXELS {
+            return Err(format!(
+                "{w}x{h} has more than {MAX_MANAGED_PIXELS} pixels (4096x4096)"
+            ));
         }
         if mode.refresh <= 0 || mode.refresh > 1_000_000 {
             return Err(format!("refresh {} mHz is out of range", mode.refresh));

@@ -13,7 +13,7 @@
 //!
 //! | backend | modes | on/off | transform |
 //! |---|---|---|---|
-//! | headless | any size 1..=16384 (custom modes too) | yes | any |
+//! | headless | any size up to 4096×4096 pixels (custom modes too) | yes | any |
 //! | kms | only the connector's modes | not yet (`[[output]] enabled = false` in the config) | any |
 //! | winit | the window's size only | no | as is |
 //!

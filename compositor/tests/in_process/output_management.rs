@@ -385,14 +385,14 @@ fn refused_configurations_fail_and_change_nothing() {
         });
         assert_eq!(r, Some("failed"));
     }
-    // A custom mode past the headless limit.
-    let r = run_config(&mut f, c, &manager, s, false, |config, qh| {
-        config
-            .enable_head(&h1, qh, ())
-            .set_custom_mode(20000, 100, 0);
-        config.enable_head(&h2, qh, ());
-    });
-    assert_eq!(r, Some("failed"));
+    // Custom modes past the headless limits: a side over 16384, more than 4096x4096 pixels.
+    for (w, h) in [(20000, 100), (5000, 5000)] {
+        let r = run_config(&mut f, c, &manager, s, true, |config, qh| {
+            config.enable_head(&h1, qh, ()).set_custom_mode(w, h, 0);
+            config.enable_head(&h2, qh, ());
+        });
+        assert_eq!(r, Some("failed"), "{w}x{h}");
+    }
     // Adaptive sync (lockstep has none).
     let r = run_config(&mut f, c, &manager, s, false, |config, qh| {
         config
