@@ -222,6 +222,9 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                     o.workspace.as_deref().unwrap_or("?"),
                     o.workspaces.join(", ")
                 );
+                if !o.renderer.is_empty() {
+                    println!("  renderer: {}", o.renderer);
+                }
                 if show_planes {
                     match &o.planes {
                         Some(planes) => {

@@ -98,6 +98,9 @@ pub struct OutputInfo {
     /// Whether it has focus (new windows and workspace actions go to it).
     #[serde(default)]
     pub active: bool,
+    /// What composites its frames: `pixman`, or `gles (GL_RENDERER)`.
+    #[serde(default)]
+    pub renderer: String,
     /// What each display plane shows (KMS backend only; the others composite everything).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planes: Option<Vec<PlaneInfo>>,
@@ -612,6 +615,7 @@ pub fn answer(state: &State, request: Request) -> Response {
                             .unwrap_or_default(),
                         active: core.layout.active_output().map(|l| l.name.as_str())
                             == Some(o.name().as_str()),
+                        renderer: state.backend.renderer_name(),
                         planes: planes.iter().find(|(n, _)| *n == o.name()).map(|(_, p)| {
                             p.iter()
                                 .map(|p| PlaneInfo {

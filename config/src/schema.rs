@@ -26,6 +26,7 @@ pub(crate) const SECTIONS: &[Section] = &[
             ("explicit_sync", "an `[explicit_sync]` table"),
             ("cursor", "a `[cursor]` table"),
             ("layout", "a `[layout]` table"),
+            ("render", "a `[render]` table"),
             ("binds", "a `[binds]` table of \"Keys\" = \"action\""),
         ],
     },
@@ -151,6 +152,13 @@ pub(crate) const SECTIONS: &[Section] = &[
             ),
         ],
     },
+    Section {
+        name: "[render]",
+        keys: &[(
+            "renderer",
+            "\"auto\", \"gles\" or \"pixman\", e.g. `renderer = \"pixman\"`",
+        )],
+    },
 ];
 
 /// The section whose keys are exactly `keys` (serde's list of expected fields).
@@ -217,6 +225,7 @@ mod tests {
             ("[explicit_sync]", "[explicit_sync]\nbogus = 1"),
             ("[cursor]", "[cursor]\nbogus = 1"),
             ("[layout]", "[layout]\nbogus = 1"),
+            ("[render]", "[render]\nbogus = 1"),
         ];
         assert_eq!(docs.len(), SECTIONS.len());
         for (name, doc) in docs {

@@ -116,7 +116,7 @@ impl crate::backend::Backend {
             crate::backend::Backend::Winit(b) => {
                 b.renderer_mut().import_dmabuf(dmabuf, None).is_ok()
             }
-            crate::backend::Backend::Kms(b) => b.renderer_mut().import_dmabuf(dmabuf, None).is_ok(),
+            crate::backend::Backend::Kms(b) => b.import_dmabuf(dmabuf),
         }
     }
 }

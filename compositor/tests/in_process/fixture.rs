@@ -74,9 +74,20 @@ impl Fixture {
         }
     }
 
-    /// A server on the KMS device at `path` (vkms in the VM), opened directly as root.
+    /// A server on the KMS device at `path` (vkms in the VM), opened directly as root,
+    /// compositing with pixman.
     pub fn kms(path: &std::path::Path) -> Self {
-        Self::kms_with_config(path, floating_config())
+        let mut config = floating_config();
+        config.render.renderer = lockstep_config::Renderer::Pixman;
+        Self::kms_with_config(path, config)
+    }
+
+    /// [`Fixture::kms`] compositing with GLES (EGL on GBM on the KMS device; in the VM Mesa's
+    /// kms_swrast, packed by `vm/test --mesa`).
+    pub fn kms_gles(path: &std::path::Path) -> Self {
+        let mut config = floating_config();
+        config.render.renderer = lockstep_config::Renderer::Gles;
+        Self::kms_with_config(path, config)
     }
 
     /// [`Fixture::kms`] with a config.

@@ -8,6 +8,7 @@ mod desktop;
 mod fixture;
 mod idle;
 mod kms;
+mod kms_gles;
 mod robustness;
 mod security_context;
 mod single_pixel;
