@@ -37,7 +37,8 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Renderer {
-    /// GLES on the display's GPU when EGL can be set up on it, else pixman.
+    /// GLES on the display's GPU when EGL can be set up on it and runs on hardware, else
+    /// pixman (software GL such as llvmpipe is far slower than pixman).
     #[default]
     Auto,
     /// GLES; when EGL cannot be set up lockstep still falls back to pixman, and says why.

@@ -47,7 +47,11 @@
 //!
 //! `[render] renderer` picks: `pixman`, or `gles`/`auto`, which try GLES and fall back to
 //! pixman with one log line that says why (no libEGL, no GBM driver for the device, no
-//! context). `lockstep msg outputs` shows the renderer in use.
+//! context). `auto` also takes pixman when GL would run in software (llvmpipe, softpipe), as
+//! wlroots does: measured in the VM, llvmpipe took about 90 times pixman's time to composite
+//! a frame (BENCHMARKS.md, "KMS composition: GLES vs pixman"), and kms_swrast reads fewer
+//! client buffers than pixman (see above). `lockstep msg outputs` shows the renderer in
+//! use.
 
 use std::{os::fd::OwnedFd, sync::Arc};
 
@@ -248,6 +252,11 @@ impl KmsRenderer {
         use lockstep_config::Renderer as Wanted;
         if wanted != Wanted::Pixman {
             match KmsGles::new(dev) {
+                Ok(gles) if gles.swrast && wanted == Wanted::Auto => info!(
+                    gl = %gles.name,
+                    "GLES would run in software here; compositing with pixman, which is \
+                     faster and reads more buffers ([render] renderer = \"gles\" forces GLES)"
+                ),
                 Ok(gles) => {
                     info!(gl = %gles.name, device = %dev.dev.path().display(), "KMS composition with GLES");
                     return Ok(KmsRenderer::Gles(Box::new(gles)));
