@@ -166,6 +166,8 @@ pub struct Kms {
     watchdog: Option<smithay::reexports::calloop::RegistrationToken>,
     /// Page-flip events to ignore (tests: an event the kernel never sends).
     lose_flip_events: usize,
+    /// linux-dmabuf feedback, when there is a main device to advertise.
+    feedback: Option<super::kms_feedback::KmsFeedback>,
 }
 
 impl Kms {
@@ -213,6 +215,7 @@ impl Kms {
             composite_time: std::time::Duration::ZERO,
             watchdog: None,
             lose_flip_events: 0,
+            feedback: None,
         };
         let connectors = dev
             .dev
@@ -510,10 +513,43 @@ impl Kms {
         info!("session resumed: the display state is committed again");
     }
 
+    /// The dmabuf feedback to advertise (`kms_feedback.rs` says which main device and why),
+    /// or `None` for linux-dmabuf v3 with the renderer's formats. Kept for per-surface
+    /// feedback after each frame.
+    pub fn dmabuf_feedback(&mut self) -> Option<smithay::wayland::dmabuf::DmabufFeedback> {
+        use super::kms_feedback::{node_dev, KmsFeedback};
+        let display = node_dev(self.dev.dev.path())?;
+        let main = match (self.dev.dev.render_node(), &self.renderer) {
+            (Some(node), _) => node_dev(&node)?,
+            (None, KmsRenderer::Gles(_)) => display,
+            (None, KmsRenderer::Pixman(_)) => return None,
+        };
+        let plane_formats = self
+            .outputs
+            .values()
+            .next()
+            .map(|o| o.pipeline.primary_formats().to_vec())
+            .unwrap_or_default();
+        match KmsFeedback::new(main, display, self.dmabuf_formats(), &plane_formats) {
+            Ok(feedback) => {
+                let render = feedback.render.clone();
+                self.feedback = Some(feedback);
+                Some(render)
+            }
+            Err(err) => {
+                warn!("no dmabuf feedback: {err:#}");
+                None
+            }
+        }
+    }
+
     /// Renders and commits `output`'s next frame (or defers it until the pending flip).
     pub fn render(&mut self, core: &mut Core, output: &Output) -> Result<RenderOutcome> {
         let start = std::time::Instant::now();
         let outcome = self.render_frame(core, output);
+        if let Some(feedback) = &self.feedback {
+            feedback.update(core, output);
+        }
         if let Some(out) = self.outputs.get_mut(&output.name()) {
             if out.pipeline.flip_pending() && out.committed_at.is_none() {
                 out.committed_at = Some(start);

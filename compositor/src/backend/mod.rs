@@ -5,6 +5,7 @@
 
 pub mod headless;
 pub mod kms;
+pub mod kms_feedback;
 pub mod kms_gles;
 pub mod libinput;
 pub mod session;

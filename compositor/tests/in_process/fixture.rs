@@ -218,17 +218,22 @@ impl Fixture {
         }
     }
 
-    /// Creates a toplevel with a `w`×`h` buffer of colour `argb` and waits until it is shown.
-    pub fn map_window(&mut self, id: ClientId, w: i32, h: i32, argb: u32) -> Toplevel {
-        let before = self.windows().len();
-        let top = self.client(id).toplevel();
+    /// Commits `top`'s surface, waits for the configure that answers it and acks it.
+    pub fn commit_and_ack(&mut self, id: ClientId, top: &Toplevel) {
         top.surface.commit();
         self.roundtrip(id);
         let serial = self
             .client(id)
             .configure_serial(&top.xdg_surface)
-            .expect("initial configure");
+            .expect("a configure");
         top.xdg_surface.ack_configure(serial);
+    }
+
+    /// Creates a toplevel with a `w`×`h` buffer of colour `argb` and waits until it is shown.
+    pub fn map_window(&mut self, id: ClientId, w: i32, h: i32, argb: u32) -> Toplevel {
+        let before = self.windows().len();
+        let top = self.client(id).toplevel();
+        self.commit_and_ack(id, &top);
         let buffer = self.client(id).shm_buffer(w, h, argb);
         top.surface.attach(Some(&buffer), 0, 0);
         top.surface.damage_buffer(0, 0, w, h);

@@ -10,7 +10,9 @@ use lockstep_render::heap::{DumbNode, HeapAllocator, SourceConfig};
 use lockstep_render::Frame;
 use lockstep_vm_support::crc::{Crc, CrcReader};
 use wayland_protocols::wp::linux_dmabuf::zv1::client::{
-    zwp_linux_buffer_params_v1::Flags, zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
+    zwp_linux_buffer_params_v1::Flags,
+    zwp_linux_dmabuf_feedback_v1::{self, ZwpLinuxDmabufFeedbackV1},
+    zwp_linux_dmabuf_v1::ZwpLinuxDmabufV1,
 };
 
 use crate::{
@@ -263,4 +265,110 @@ fn kms_composition_costs() {
             drop(f);
         }
     }
+}
+
+/// What a surface's zwp_linux_dmabuf_feedback_v1 said: the main device, and per `done` the
+/// tranches as (target device, flags).
+#[derive(Debug, Default)]
+struct FeedbackLog {
+    main_device: Option<libc::dev_t>,
+    tranches: Vec<(libc::dev_t, u32)>,
+    current: (libc::dev_t, u32),
+    done: Vec<Vec<(libc::dev_t, u32)>>,
+}
+
+type SharedLog = std::sync::Arc<std::sync::Mutex<FeedbackLog>>;
+
+fn dev_from(bytes: &[u8]) -> libc::dev_t {
+    let mut raw = [0u8; 8];
+    raw[..bytes.len().min(8)].copy_from_slice(&bytes[..bytes.len().min(8)]);
+    libc::dev_t::from_ne_bytes(raw)
+}
+
+impl wayland_client::Dispatch<ZwpLinuxDmabufFeedbackV1, SharedLog> for crate::client::ClientData {
+    fn event(
+        _: &mut Self,
+        _: &ZwpLinuxDmabufFeedbackV1,
+        event: zwp_linux_dmabuf_feedback_v1::Event,
+        log: &SharedLog,
+        _: &wayland_client::Connection,
+        _: &wayland_client::QueueHandle<Self>,
+    ) {
+        use zwp_linux_dmabuf_feedback_v1::Event;
+        let mut log = log.lock().unwrap();
+        match event {
+            Event::MainDevice { device } => log.main_device = Some(dev_from(&device)),
+            Event::TrancheTargetDevice { device } => log.current.0 = dev_from(&device),
+            Event::TrancheFlags { flags } => {
+                log.current.1 = match flags {
+                    wayland_client::WEnum::Value(f) => f.bits(),
+                    wayland_client::WEnum::Unknown(v) => v,
+                }
+            }
+            Event::TrancheDone => {
+                let tranche = std::mem::take(&mut log.current);
+                log.tranches.push(tranche);
+            }
+            Event::Done => {
+                let tranches = std::mem::take(&mut log.tranches);
+                log.done.push(tranches);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Per-surface dmabuf feedback on KMS: the main device is the display's own node (vkms has
+/// no render node, and kms_swrast reads only its buffers); a window gets a scanout tranche
+/// (the display device, flag scanout) first while it is fullscreen, and loses it again when
+/// it leaves fullscreen.
+#[test]
+fn kms_gles_dmabuf_feedback_adds_a_scanout_tranche_while_fullscreen() {
+    let Some(path) = vkms("kms_gles_dmabuf_feedback") else {
+        return;
+    };
+    let vkms_dev = lockstep::backend::kms_feedback::node_dev(&path).expect("vkms dev_t");
+    let mut f = gles_on_vkms(&path);
+    let c = f.add_client();
+    let dmabuf: ZwpLinuxDmabufV1 = crate::kms::bind(&mut f, c, "zwp_linux_dmabuf_v1", 4);
+    let top = f.map_window(c, 300, 200, 0xff20_c040);
+    let log = SharedLog::default();
+    {
+        let cl = f.client(c);
+        let _feedback = dmabuf.get_surface_feedback(&top.surface, &cl.qh, log.clone());
+    }
+    f.roundtrip(c);
+    quiesce(&mut f);
+    f.roundtrip(c);
+    let last = |log: &SharedLog| log.lock().unwrap().done.last().cloned();
+    assert_eq!(log.lock().unwrap().main_device, Some(vkms_dev));
+    assert_eq!(last(&log), Some(vec![(vkms_dev, 0)]), "{log:?}");
+
+    // Fullscreen: a scanout tranche first.
+    let resize = |f: &mut Fixture, fullscreen: bool| {
+        if fullscreen {
+            top.toplevel.set_fullscreen(None);
+        } else {
+            top.toplevel.unset_fullscreen();
+        }
+        f.commit_and_ack(c, &top);
+        let (w, h) = if fullscreen { (1024, 768) } else { (300, 200) };
+        let buffer = f.client(c).shm_buffer(w, h, 0xff20_c040);
+        top.surface.attach(Some(&buffer), 0, 0);
+        top.surface.damage_buffer(0, 0, w, h);
+        top.surface.commit();
+        f.roundtrip(c);
+        quiesce(f);
+        f.roundtrip(c);
+    };
+    resize(&mut f, true);
+    let scanout = zwp_linux_dmabuf_feedback_v1::TrancheFlags::Scanout.bits();
+    assert_eq!(
+        last(&log),
+        Some(vec![(vkms_dev, scanout), (vkms_dev, 0)]),
+        "{log:?}"
+    );
+    resize(&mut f, false);
+    assert_eq!(last(&log), Some(vec![(vkms_dev, 0)]), "{log:?}");
+    assert_eq!(f.client(c).protocol_error(), None);
 }
