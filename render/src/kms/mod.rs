@@ -19,6 +19,12 @@
 //!   client buffer covers the whole output and nothing else is visible on it (a fullscreen
 //!   window with a single dmabuf surface, no scaling), that buffer itself ("direct scanout"): no composition, no
 //!   copy, and the client's acquire fence goes to the plane as `IN_FENCE_FD`.
+//! - **A composited frame is complete before it is prepared**: the pipeline puts no
+//!   `IN_FENCE_FD` on it. pixman draws synchronously; the GLES path waits for the frame's EGL
+//!   fence right after rendering, because Mesa's llvmpipe (all the VM has) offers no
+//!   `EGL_ANDROID_native_fence_sync` to export it as a sync_file. Where that extension
+//!   exists the fence could go to the plane instead and the commit would not wait; lockstep
+//!   does not do that yet.
 //! - **Cursor plane**: the cursor image (the theme's, or a client's cursor surface copied
 //!   in), written into one of two small ARGB dumb buffers only when the image changes. A
 //!   pointer move is then a commit of two plane properties and never recomposites the frame.
