@@ -184,8 +184,9 @@ impl Server {
                 crate::handlers::dmabuf::create_dmabuf_global(&mut core, kms.dmabuf_formats(), None)
             }
         }
-        // pixman has read composited buffers when a frame call returns; buffers on planes
-        // are leased until their page flip.
+        // The renderer has read composited buffers when a frame call returns (pixman draws
+        // synchronously; a GLES frame's fence is waited for before its commit, see
+        // backend/kms_gles.rs); buffers on planes are leased until their page flip.
         crate::handlers::drm_syncobj::init(&mut core, false);
         insert_display(&event_loop.handle(), display)?;
         Ok(Self {
