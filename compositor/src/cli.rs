@@ -252,6 +252,9 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                         l.keyboard
                     );
                 }
+                if !o.renderer.is_empty() {
+                    println!("  renderer: {}", o.renderer);
+                }
                 if show_planes {
                     match &o.planes {
                         Some(planes) => {

@@ -108,6 +108,9 @@ pub struct OutputInfo {
     /// Whether it has focus (new windows and workspace actions go to it).
     #[serde(default)]
     pub active: bool,
+    /// What composites its frames: `pixman`, or `gles (GL_RENDERER)`.
+    #[serde(default)]
+    pub renderer: String,
     /// What each display plane shows (KMS backend only; the others composite everything).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub planes: Option<Vec<PlaneInfo>>,
@@ -705,6 +708,7 @@ pub fn answer(state: &State, request: Request) -> Response {
                             })
                             .collect(),
                         session_lock: core.protocols.session_lock.describe().into(),
+                        renderer: state.backend.renderer_name(),
                         planes: planes.iter().find(|(n, _)| *n == o.name()).map(|(_, p)| {
                             p.iter()
                                 .map(|p| PlaneInfo {

@@ -539,3 +539,24 @@ where
         .map_err(|err| format!("offscreen rendering failed: {err:?}"))?;
     read_framebuffer(renderer, &framebuffer, size, format)
 }
+
+/// What GL_RENDERER says for `renderer` (`llvmpipe (LLVM 15.0.6, 256 bits)`), for logs and
+/// `lockstep msg outputs`.
+pub fn gl_renderer_name(renderer: &mut smithay::backend::renderer::gles::GlesRenderer) -> String {
+    renderer
+        .with_context(|gl| {
+            // SAFETY: `with_context` makes the context current; GetString returns a static
+            // NUL-terminated string, or null on error.
+            unsafe {
+                let ptr = gl.GetString(smithay::backend::renderer::gles::ffi::RENDERER);
+                (!ptr.is_null()).then(|| {
+                    std::ffi::CStr::from_ptr(ptr.cast())
+                        .to_string_lossy()
+                        .into_owned()
+                })
+            }
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "unknown".into())
+}

@@ -173,12 +173,20 @@ impl Server {
         event_loop: EventLoop<'static, State>,
         display: Display<State>,
         mut core: Core,
-        kms: Kms,
+        mut kms: Kms,
     ) -> Result<Self> {
         core.shm_state.update_formats(kms.shm_formats());
-        crate::handlers::dmabuf::create_dmabuf_global(&mut core, kms.dmabuf_formats(), None);
-        // pixman has read composited buffers when a frame call returns; buffers on planes
-        // are leased until their page flip.
+        match kms.dmabuf_feedback() {
+            Some(feedback) => {
+                crate::handlers::dmabuf::create_dmabuf_global_with_feedback(&mut core, &feedback)
+            }
+            None => {
+                crate::handlers::dmabuf::create_dmabuf_global(&mut core, kms.dmabuf_formats(), None)
+            }
+        }
+        // The renderer has read composited buffers when a frame call returns (pixman draws
+        // synchronously; a GLES frame's fence is waited for before its commit, see
+        // backend/kms_gles.rs); buffers on planes are leased until their page flip.
         crate::handlers::drm_syncobj::init(&mut core, false);
         insert_display(&event_loop.handle(), display)?;
         Ok(Self {

@@ -239,6 +239,18 @@ fn classify(msg: &str, key: Option<&str>) -> (ErrorKind, String, Option<String>)
             Some(format!("expected {MODE_SYNTAX}")),
         );
     }
+    // serde on an enum (`new_windows`, `renderer`): "unknown variant `x`, expected one of ...".
+    if let Some(rest) = msg.strip_prefix("unknown variant ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            let for_key = key.map_or(String::new(), |k| format!(" for `{k}`"));
+            let hint = key.and_then(|k| schema::describe(k).map(|d| format!("`{k}` takes {d}")));
+            return (
+                ErrorKind::InvalidValue,
+                format!("invalid value{for_key}: expected {expected}, found {found}"),
+                hint,
+            );
+        }
+    }
     for (prefix, kind, what) in [
         ("invalid type: ", ErrorKind::WrongType, "wrong type"),
         ("invalid value: ", ErrorKind::InvalidValue, "invalid value"),

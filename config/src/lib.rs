@@ -122,7 +122,7 @@ pub use error::{ConfigError, Diagnostic, ErrorKind};
 pub use mode::{Mode, ModeParseError, MAX_MODE_SIZE, MAX_REFRESH_MHZ};
 pub use model::{
     parse_color, Config, CursorConfig, ExplicitSyncConfig, KeyboardConfig, LayoutConfig,
-    LockConfig, NewWindows, OutputConfig, Position, XwaylandConfig,
+    LockConfig, NewWindows, OutputConfig, Position, RenderConfig, Renderer, XwaylandConfig,
 };
 
 /// Largest accepted output position coordinate, either sign, in logical pixels: far beyond

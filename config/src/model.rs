@@ -30,9 +30,33 @@ pub struct Config {
     pub lock: LockConfig,
     /// The `[xwayland]` table.
     pub xwayland: XwaylandConfig,
+    /// The `[render]` table.
+    pub render: RenderConfig,
     /// The `[binds]` table as written: key combination -> action. Use
     /// [`Config::bindings`] for the bindings in force (defaults included).
     pub binds: std::collections::BTreeMap<String, crate::binds::BindSpec>,
+}
+
+/// Which renderer composites frames on KMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Renderer {
+    /// GLES on the display's GPU when EGL can be set up on it and runs on hardware, else
+    /// pixman (software GL such as llvmpipe is far slower than pixman).
+    #[default]
+    Auto,
+    /// GLES; when EGL cannot be set up lockstep still falls back to pixman, and says why.
+    Gles,
+    /// pixman on the CPU, into dumb buffers.
+    Pixman,
+}
+
+/// The `[render]` table: how frames are composited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RenderConfig {
+    /// `"auto"`, `"gles"` or `"pixman"` (KMS backend only). Default `"auto"`.
+    pub renderer: Renderer,
 }
 
 /// How new windows are placed.

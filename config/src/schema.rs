@@ -28,6 +28,7 @@ pub(crate) const SECTIONS: &[Section] = &[
             ("layout", "a `[layout]` table"),
             ("lock", "a `[lock]` table"),
             ("xwayland", "an `[xwayland]` table"),
+            ("render", "a `[render]` table"),
             ("binds", "a `[binds]` table of \"Keys\" = \"action\""),
         ],
     },
@@ -167,6 +168,13 @@ pub(crate) const SECTIONS: &[Section] = &[
         name: "[xwayland]",
         keys: &[("enabled", "true or false, e.g. `enabled = false`")],
     },
+    Section {
+        name: "[render]",
+        keys: &[(
+            "renderer",
+            "\"auto\", \"gles\" or \"pixman\", e.g. `renderer = \"pixman\"`",
+        )],
+    },
 ];
 
 /// The section whose keys are exactly `keys` (serde's list of expected fields).
@@ -235,6 +243,7 @@ mod tests {
             ("[layout]", "[layout]\nbogus = 1"),
             ("[lock]", "[lock]\nbogus = 1"),
             ("[xwayland]", "[xwayland]\nbogus = 1"),
+            ("[render]", "[render]\nbogus = 1"),
         ];
         assert_eq!(docs.len(), SECTIONS.len());
         for (name, doc) in docs {

@@ -82,6 +82,7 @@ fn example_config_parses_to_the_documented_values() {
     assert_eq!(config.explicit_sync, defaults.explicit_sync);
     assert_eq!(config.cursor, defaults.cursor);
     assert_eq!(config.xwayland, defaults.xwayland);
+    assert_eq!(config.render, defaults.render);
 }
 
 #[test]
@@ -129,6 +130,7 @@ fn empty_file_is_the_defaults() {
     assert_eq!(d.explicit_sync.acquire_timeout().as_millis(), 2000);
     assert_eq!((d.cursor.theme.as_str(), d.cursor.size), ("default", 24));
     assert_eq!((d.layout.gaps, d.layout.border_width), (8, 2));
+    assert_eq!(d.render.renderer, lockstep_config::Renderer::Auto);
     assert_eq!(d.bindings().len(), lockstep_config::DEFAULT_BINDS.len());
 }
 

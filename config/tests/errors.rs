@@ -23,7 +23,7 @@ fn check(text: &str, kind: ErrorKind, (line, column): (usize, usize), message: &
 
 const OUTPUT_KEYS: &str = "`name`, `mode`, `scale`, `position`, `enabled`";
 const TABLES: &str =
-    "`[[output]]`, `[keyboard]`, `[explicit_sync]`, `[cursor]`, `[layout]`, `[lock]`, `[xwayland]`, `[binds]`";
+    "`[[output]]`, `[keyboard]`, `[explicit_sync]`, `[cursor]`, `[layout]`, `[lock]`, `[xwayland]`, `[render]`, `[binds]`";
 
 #[test]
 fn unknown_key_suggests_the_closest() {
@@ -450,5 +450,16 @@ fn layout_values_out_of_range() {
         (2, 17),
         "\"blue\" is not a colour",
         "colours are written \"#rrggbb\" in hexadecimal, e.g. `\"#4c7899\"`",
+    );
+}
+
+#[test]
+fn unknown_renderer() {
+    check(
+        "[render]\nrenderer = \"vulkan\"\n",
+        ErrorKind::InvalidValue,
+        (2, 12),
+        "invalid value for `renderer`: expected one of `auto`, `gles`, `pixman`, found `vulkan`",
+        "`renderer` takes \"auto\", \"gles\" or \"pixman\", e.g. `renderer = \"pixman\"`",
     );
 }

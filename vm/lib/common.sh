@@ -219,6 +219,28 @@ add_files() { # SPEC...
 	done
 }
 
+# Mesa's GBM + EGL + GLES stack with its software KMS driver (kms_swrast: llvmpipe on a
+# display-only device such as vkms), for GLES composition in the guest. Everything is
+# dlopen()ed (libglvnd's libEGL picks the vendor from its JSON file, libgbm and libEGL_mesa
+# load the DRI driver), so ldd of the program cannot see it: each piece is packed with its
+# own ldd libraries (LLVM alone is about 100 MB of initramfs). Without 50_mesa.json
+# eglInitialize fails with EGL_BAD_DISPLAY. mesa_env prints the environment the guest
+# command needs: MESA_LOADER_DRIVER_OVERRIDE names the driver (vkms has no DRI driver of its
+# own, and the loader would log that on every start), LP_NATIVE_VECTOR_WIDTH=128 makes
+# llvmpipe about 5x faster under qemu's emulation of wide vectors.
+add_mesa() {
+	local lib=/usr/lib/x86_64-linux-gnu so
+	for so in "$lib/dri/kms_swrast_dri.so" "$lib/libEGL.so.1" "$lib/libEGL_mesa.so.0" \
+		"$lib/libgbm.so.1" "$lib/libGLESv2.so.2" "$lib/libglapi.so.0" "$lib/libGLdispatch.so.0"; do
+		[ -e "$so" ] || vm_die "missing $so: install libgl1-mesa-dri libegl1 libegl-mesa0 libgbm1 libgles2 (scripts/deps does)"
+		layer_binary "$(readlink -f "$so")" "$so"
+	done
+	layer_file /usr/share/glvnd/egl_vendor.d/50_mesa.json /usr/share/glvnd/egl_vendor.d/50_mesa.json
+}
+mesa_env() {
+	echo "export MESA_LOADER_DRIVER_OVERRIDE=kms_swrast LP_NATIVE_VECTOR_WIDTH=128"
+}
+
 # The guest command: a busybox sh script run by /init as /lockstep/cmd.
 layer_cmd() { layer_text /lockstep/cmd 0644; }
 

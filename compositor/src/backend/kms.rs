@@ -12,8 +12,9 @@
 //!   a sync_file for `IN_FENCE_FD`, and its buffer is leased until the flip that replaces it;
 //! - a topmost opaque unscaled client dmabuf that covers part of the output goes on the first
 //!   overlay plane, the same way, and the rest is composited beneath it;
-//! - everything else is composited with pixman into the pipeline's dumb buffers (this
-//!   backend needs no GPU: vkms, or any KMS device whose GPU lockstep does not drive yet);
+//! - everything else is composited: with GLES into GBM buffers of the display's device, or
+//!   with pixman into the pipeline's dumb buffers when EGL cannot be set up there or the
+//!   config asks for pixman (`kms_gles.rs` has the renderers and the rules of the GPU path);
 //! - when prepare fails (`TEST_ONLY` rejects a plane, an import fails), the frame is
 //!   prepared again with everything composited; if that fails too, the old frame stays. A
 //!   buffer whose framebuffer or plane the kernel refused is remembered and composited from
@@ -67,16 +68,16 @@ use smithay::{
         renderer::{
             damage::OutputDamageTracker,
             element::{Element, Id, RenderElementStates},
-            pixman::PixmanRenderer,
+            gles::GlesRenderbuffer,
             utils::{with_renderer_surface_state, Buffer},
-            Bind,
+            ImportAll, ImportDmaWl, ImportMem, ImportMemWl, Texture,
         },
     },
     input::pointer::CursorImageStatus,
     output::{Mode, Output, PhysicalProperties, Scale, Subpixel},
     reexports::{
         calloop::{generic::Generic, Interest, LoopHandle, Mode as LoopMode, PostAction},
-        pixman::{FormatCode, Image},
+        pixman::Image,
         wayland_server::{protocol::wl_surface::WlSurface, Resource, Weak},
     },
     utils::{Logical, Point, Rectangle, Transform},
@@ -87,11 +88,11 @@ use tracing::{debug, info, warn};
 mod control;
 pub use control::PreparedKmsMode;
 
+use super::kms_gles::{Composite, Frames, KmsRenderer};
 use crate::{
     frame_clock::{queue_redraw, Presented, RenderOutcome},
     render::{
-        cursor_surface_hotspot, output_elements, pointer_on_output, render_offscreen,
-        DefaultCursor, CLEAR_COLOR,
+        cursor_surface_hotspot, output_elements, pointer_on_output, render_offscreen, DefaultCursor,
     },
     state::{Core, State},
 };
@@ -99,6 +100,8 @@ use crate::{
 /// One output on a CRTC.
 struct KmsOutput {
     pipeline: OutputPipeline,
+    /// What the renderer draws composited frames into (GBM buffers for GLES).
+    frames: Frames,
     output: Output,
     /// Damage of the dumb buffer being drawn into (by its age).
     damage_tracker: OutputDamageTracker,
@@ -147,8 +150,10 @@ struct CursorPixels {
 /// The KMS backend.
 pub struct Kms {
     dev: SharedDevice,
-    renderer: PixmanRenderer,
+    /// Declared before the renderer: the outputs' GBM buffers go first, then the EGL display
+    /// (both hold the GBM device, which goes last).
     outputs: HashMap<String, KmsOutput>,
+    renderer: KmsRenderer,
     cursor: DefaultCursor,
     theme_cursor: CursorPixels,
     client_cursor: Option<CursorPixels>,
@@ -160,10 +165,14 @@ pub struct Kms {
     fenced_releases: bool,
     /// Time spent in `render` and page-flip handling.
     busy: std::time::Duration,
+    /// Of that, time spent compositing (rendering until the frame is complete).
+    composite_time: std::time::Duration,
     /// The flip watchdog's timer, while one is armed.
     watchdog: Option<smithay::reexports::calloop::RegistrationToken>,
     /// Page-flip events to ignore (tests: an event the kernel never sends).
     lose_flip_events: usize,
+    /// linux-dmabuf feedback, when there is a main device to advertise.
+    feedback: Option<super::kms_feedback::KmsFeedback>,
 }
 
 impl Kms {
@@ -181,7 +190,7 @@ impl Kms {
             )
         })?;
         let dev = DeviceShared::new(dev);
-        let renderer = PixmanRenderer::new().context("cannot create the pixman renderer")?;
+        let renderer = KmsRenderer::choose(&dev, core.config.render.renderer)?;
         // The theme is loaded once: composited (fallback) and cursor-plane images agree.
         let (cursor, image) =
             DefaultCursor::with_image(&core.config.cursor.theme, core.config.cursor.size);
@@ -208,8 +217,10 @@ impl Kms {
             input: None,
             fenced_releases: true,
             busy: std::time::Duration::ZERO,
+            composite_time: std::time::Duration::ZERO,
             watchdog: None,
             lose_flip_events: 0,
+            feedback: None,
         };
         let connectors = dev
             .dev
@@ -254,8 +265,23 @@ impl Kms {
             return Ok(());
         };
         let mode = choose_mode(&connector, config.as_ref().and_then(|c| c.mode));
-        let pipeline = OutputPipeline::new(&self.dev, connector.clone(), crtc, mode)
-            .with_context(|| format!("cannot set up {name}"))?;
+        let (pipeline, frames) = match &mut self.renderer {
+            KmsRenderer::Pixman(_) => (
+                OutputPipeline::new(&self.dev, connector.clone(), crtc, mode),
+                Frames::Dumb,
+            ),
+            KmsRenderer::Gles(gles) => {
+                let (w, h) = mode.size();
+                let (fbs, frames) = gles
+                    .frames(&self.dev, (w.into(), h.into()))
+                    .with_context(|| format!("cannot allocate the frames of {name}"))?;
+                (
+                    OutputPipeline::with_frames(&self.dev, connector.clone(), crtc, mode, fbs),
+                    Frames::Gles(frames),
+                )
+            }
+        };
+        let pipeline = pipeline.with_context(|| format!("cannot set up {name}"))?;
         let driver = self.dev.dev.driver_name();
         let (w, h) = mode.size();
         let output = Output::new(
@@ -309,6 +335,7 @@ impl Kms {
         self.outputs.insert(
             name,
             KmsOutput {
+                frames,
                 damage_tracker: OutputDamageTracker::from_output(&output),
                 change_probe: OutputDamageTracker::from_output(&output),
                 composited_current: false,
@@ -368,21 +395,56 @@ impl Kms {
         crate::frame_clock::queue_redraw_all(core);
     }
 
-    /// The shm formats pixman composites.
+    /// The shm formats the renderer composites.
     pub fn shm_formats(&self) -> Vec<smithay::reexports::wayland_server::protocol::wl_shm::Format> {
-        use smithay::backend::renderer::ImportMemWl;
-        self.renderer.shm_formats().collect()
+        self.renderer.shm_formats()
     }
 
-    /// The dmabuf formats pixman can read.
+    /// The dmabuf formats the renderer can read.
     pub fn dmabuf_formats(&self) -> smithay::backend::allocator::format::FormatSet {
-        use smithay::backend::renderer::ImportDma;
         self.renderer.dmabuf_formats()
     }
 
-    /// The renderer (for dmabuf validation).
-    pub fn renderer_mut(&mut self) -> &mut PixmanRenderer {
-        &mut self.renderer
+    /// Whether the renderer can read `dmabuf` (validation when a client creates one).
+    pub fn import_dmabuf(&mut self, dmabuf: &Dmabuf) -> bool {
+        self.renderer.import_dmabuf(&self.dev, dmabuf)
+    }
+
+    /// The renderer in use: `pixman` or `gles (GL_RENDERER)`.
+    pub fn renderer_name(&self) -> String {
+        self.renderer.name()
+    }
+
+    /// The composited frame the primary plane of output `name` shows now, read from the
+    /// buffer the display scans out (not composited again, unlike [`Kms::capture`]); `None`
+    /// when it shows a client buffer. For tests.
+    pub fn scanned_out_frame(&self, name: &str) -> Result<Option<Frame>> {
+        let out = self
+            .outputs
+            .get(name)
+            .ok_or_else(|| anyhow!("no output {name}"))?;
+        let Some(index) = out.pipeline.shown_slot() else {
+            return Ok(None);
+        };
+        let (w, h) = out.pipeline.mode().size();
+        let (bytes, stride) = match (&out.frames, out.pipeline.dumb_frame(index)) {
+            (Frames::Gles(frames), _) => frames.read(index)?,
+            (Frames::Dumb, Some(dumb)) => (dumb.bytes().to_vec(), dumb.stride()),
+            (Frames::Dumb, None) => bail!("no dumb buffer in slot {index}"),
+        };
+        Ok(Some(Frame::new(
+            w.into(),
+            h.into(),
+            stride,
+            lockstep_render::PixelFormat::Xrgb8888,
+            bytes,
+        )?))
+    }
+
+    /// Time spent compositing frames (rendering until each frame was complete), since the
+    /// start: for benchmarks.
+    pub fn composite_time(&self) -> std::time::Duration {
+        self.composite_time
     }
 
     /// The device's path.
@@ -465,10 +527,43 @@ impl Kms {
         info!("session resumed: the display state is committed again");
     }
 
+    /// The dmabuf feedback to advertise (`kms_feedback.rs` says which main device and why),
+    /// or `None` for linux-dmabuf v3 with the renderer's formats. Kept for per-surface
+    /// feedback after each frame.
+    pub fn dmabuf_feedback(&mut self) -> Option<smithay::wayland::dmabuf::DmabufFeedback> {
+        use super::kms_feedback::{node_dev, KmsFeedback};
+        let display = node_dev(self.dev.dev.path())?;
+        let main = match (self.dev.dev.render_node(), &self.renderer) {
+            (Some(node), _) => node_dev(&node)?,
+            (None, KmsRenderer::Gles(_)) => display,
+            (None, KmsRenderer::Pixman(_)) => return None,
+        };
+        let plane_formats = self
+            .outputs
+            .values()
+            .next()
+            .map(|o| o.pipeline.primary_formats().to_vec())
+            .unwrap_or_default();
+        match KmsFeedback::new(main, display, self.dmabuf_formats(), &plane_formats) {
+            Ok(feedback) => {
+                let render = feedback.render.clone();
+                self.feedback = Some(feedback);
+                Some(render)
+            }
+            Err(err) => {
+                warn!("no dmabuf feedback: {err:#}");
+                None
+            }
+        }
+    }
+
     /// Renders and commits `output`'s next frame (or defers it until the pending flip).
     pub fn render(&mut self, core: &mut Core, output: &Output) -> Result<RenderOutcome> {
         let start = std::time::Instant::now();
         let outcome = self.render_frame(core, output);
+        if let Some(feedback) = &self.feedback {
+            feedback.update(core, output);
+        }
         if let Some(out) = self.outputs.get_mut(&output.name()) {
             if out.pipeline.flip_pending() && out.committed_at.is_none() {
                 out.committed_at = Some(start);
@@ -582,6 +677,7 @@ impl Kms {
             theme_cursor,
             client_cursor,
             fenced_releases,
+            composite_time,
             ..
         } = self;
         let out = outputs
@@ -591,20 +687,158 @@ impl Kms {
             out.redraw_after_flip = true;
             return Ok(deferred());
         }
+        let frame = FrameInputs {
+            cursor,
+            theme_cursor,
+            client_cursor,
+            fenced_releases: *fenced_releases,
+            composite_time,
+        };
+        match renderer {
+            KmsRenderer::Pixman(r) => render_with(r, out, core, output, frame),
+            KmsRenderer::Gles(g) => render_with(g.renderer_mut(), out, core, output, frame),
+        }
+    }
 
+    /// Copies what `output` shows (composited afresh, so direct scanout and the cursor plane
+    /// are included).
+    pub fn capture(&mut self, core: &mut Core, output: &Output) -> Result<Frame> {
+        match &mut self.renderer {
+            KmsRenderer::Pixman(r) => render_offscreen::<_, Image<'static, 'static>>(
+                r,
+                core,
+                &self.cursor,
+                output,
+                Fourcc::Xrgb8888,
+            ),
+            // GLES renderbuffers need Abgr8888 (llvmpipe rejects BGRA storage).
+            KmsRenderer::Gles(g) => render_offscreen::<_, GlesRenderbuffer>(
+                g.renderer_mut(),
+                core,
+                &self.cursor,
+                output,
+                Fourcc::Abgr8888,
+            ),
+        }
+        .map_err(|e| anyhow!(e))
+    }
+    /// Page-flip events of the device: cleanup, feedback, and the redraw that waited.
+    fn page_flips(&mut self, core: &mut Core) {
+        let start = std::time::Instant::now();
+        self.handle_page_flips(core);
+        self.busy += start.elapsed();
+    }
+
+    fn handle_page_flips(&mut self, core: &mut Core) {
+        let woke = core.now();
+        let events = match lockstep_render::kms::drm::control::Device::receive_events(&self.dev.dev)
+        {
+            Ok(events) => events,
+            Err(err) => {
+                warn!(%err, "reading DRM events failed");
+                return;
+            }
+        };
+        for event in events {
+            let lockstep_render::kms::drm::control::Event::PageFlip(flip) = event else {
+                continue;
+            };
+            if self.lose_flip_events > 0 {
+                self.lose_flip_events -= 1;
+                debug!(crtc = ?flip.crtc, "page-flip event ignored (test)");
+                continue;
+            }
+            let Some(out) = self
+                .outputs
+                .values_mut()
+                .find(|o| o.pipeline.crtc() == flip.crtc)
+            else {
+                continue;
+            };
+            if !Self::complete_flip(out, core, flip.frame, flip.duration, woke) {
+                continue;
+            }
+            if std::mem::take(&mut out.power_off_after_flip) {
+                if let Err(err) = out.pipeline.power_off() {
+                    warn!(output = %out.output.name(), %err, "cannot turn the output off");
+                }
+                continue;
+            }
+            if std::mem::take(&mut out.redraw_after_flip) {
+                queue_redraw(core, &out.output);
+            }
+        }
+    }
+
+    /// The flip of `out`'s commit in flight happened at `time` (sequence `sequence`): cleanup
+    /// and feedback. False when no flip was pending (a late event after the watchdog).
+    fn complete_flip(
+        out: &mut KmsOutput,
+        core: &mut Core,
+        sequence: u32,
+        time: std::time::Duration,
+        woke: std::time::Duration,
+    ) -> bool {
+        let Some(done) = out.pipeline.on_page_flip(sequence, time) else {
+            return false;
+        };
+        out.committed_at = None;
+        if out.flip_to_cleanup.len() == FLIP_LOG {
+            out.flip_to_cleanup.pop_front();
+        }
+        let now = core.now();
+        out.flip_to_cleanup
+            .push_back((now.saturating_sub(done.time), now.saturating_sub(woke)));
+        if let Some(outcome) = out.in_flight.take() {
+            core.after_render(
+                &out.output,
+                done.time,
+                Some(u64::from(done.sequence)),
+                &outcome,
+            );
+        }
+        true
+    }
+}
+
+/// What one frame of an output needs from the backend besides the renderer.
+struct FrameInputs<'a> {
+    cursor: &'a DefaultCursor,
+    theme_cursor: &'a CursorPixels,
+    client_cursor: &'a mut Option<CursorPixels>,
+    fenced_releases: bool,
+    composite_time: &'a mut std::time::Duration,
+}
+
+/// One frame of `out` with `renderer`: the plane plan, and composition when it needs one.
+fn render_with<R>(
+    renderer: &mut R,
+    out: &mut KmsOutput,
+    core: &mut Core,
+    output: &Output,
+    frame: FrameInputs<'_>,
+) -> Result<RenderOutcome>
+where
+    R: Composite + ImportAll + ImportMem + ImportMemWl + ImportDmaWl,
+    R::TextureId: Clone + Send + Texture + 'static,
+{
+    let FrameInputs {
+        cursor,
+        theme_cursor,
+        client_cursor,
+        fenced_releases,
+        composite_time,
+    } = frame;
+    {
         // The pointer: on the cursor plane when possible.
         let (cursor_plan, cursor_on_plane) =
             plan_cursor(core, output, &out.pipeline, theme_cursor, client_cursor);
-        let elements = output_elements(
-            renderer,
-            core,
-            (!cursor_on_plane).then_some(&*cursor),
-            output,
-        );
+        let elements =
+            output_elements(renderer, core, (!cursor_on_plane).then_some(cursor), output);
 
         // A client buffer that can go on a plane as it is: the whole output (primary plane)
         // or a part of it (overlay plane).
-        let candidate = scanout_candidate(core, output, &elements, *fenced_releases)
+        let candidate = scanout_candidate(core, output, &elements, fenced_releases)
             .filter(|(scanout, _)| !out.unscannable.contains(&scanout.buffer_key()));
         let full = output
             .current_mode()
@@ -684,38 +918,15 @@ impl Kms {
                 (composited, cursor_plan, overlay_plan())
             } else {
                 // Fallback: everything composited, the cursor too.
-                elements_now = output_elements(renderer, core, Some(&*cursor), output);
+                elements_now = output_elements(renderer, core, Some(cursor), output);
                 out.damage_tracker = OutputDamageTracker::from_output(output);
                 (&elements_now[..], CursorPlan::Hidden, None)
             };
             let target = out.pipeline.render_target()?;
-            let (w, h) = target.slot.size();
-            let stride = target.slot.stride() as usize;
-            let age = target.age;
-            // SAFETY: the slot's mapping holds `stride * h` bytes and outlives `image`, which
-            // is dropped at the end of this block, before the slot is used for anything else.
-            let mut image = unsafe {
-                Image::from_raw_mut(
-                    FormatCode::X8R8G8B8,
-                    w as usize,
-                    h as usize,
-                    target.slot.as_mut_ptr().cast::<u32>(),
-                    stride,
-                    false,
-                )
-            }
-            .map_err(|_| anyhow!("pixman cannot wrap the {w}x{h} dumb buffer"))?;
-            let (damaged, states) = {
-                let mut framebuffer = renderer
-                    .bind(&mut image)
-                    .context("cannot bind the dumb buffer")?;
-                let result = out
-                    .damage_tracker
-                    .render_output(renderer, &mut framebuffer, age, elements, CLEAR_COLOR)
-                    .map_err(|err| anyhow!("pixman rendering failed: {err:?}"))?;
-                (result.damage.is_some(), result.states)
-            };
-            drop(image);
+            let started = std::time::Instant::now();
+            let (damaged, states) =
+                renderer.composite(&mut out.frames, target, &mut out.damage_tracker, elements)?;
+            *composite_time += started.elapsed();
             let plan_had_overlay = overlay.is_some();
             let plan = Plan {
                 primary: if damaged {
@@ -753,97 +964,6 @@ impl Kms {
                 }
             }
         }
-    }
-
-    /// Copies what `output` shows (composited afresh, so direct scanout and the cursor plane
-    /// are included).
-    pub fn capture(&mut self, core: &mut Core, output: &Output) -> Result<Frame> {
-        render_offscreen::<_, Image<'static, 'static>>(
-            &mut self.renderer,
-            core,
-            &self.cursor,
-            output,
-            Fourcc::Xrgb8888,
-        )
-        .map_err(|e| anyhow!(e))
-    }
-
-    /// Page-flip events of the device: cleanup, feedback, and the redraw that waited.
-    fn page_flips(&mut self, core: &mut Core) {
-        let start = std::time::Instant::now();
-        self.handle_page_flips(core);
-        self.busy += start.elapsed();
-    }
-
-    fn handle_page_flips(&mut self, core: &mut Core) {
-        let woke = core.now();
-        let events = match lockstep_render::kms::drm::control::Device::receive_events(&self.dev.dev)
-        {
-            Ok(events) => events,
-            Err(err) => {
-                warn!(%err, "reading DRM events failed");
-                return;
-            }
-        };
-        for event in events {
-            let lockstep_render::kms::drm::control::Event::PageFlip(flip) = event else {
-                continue;
-            };
-            if self.lose_flip_events > 0 {
-                self.lose_flip_events -= 1;
-                debug!(crtc = ?flip.crtc, "page-flip event ignored (test)");
-                continue;
-            }
-            let Some(out) = self
-                .outputs
-                .values_mut()
-                .find(|o| o.pipeline.crtc() == flip.crtc)
-            else {
-                continue;
-            };
-            if !Self::complete_flip(out, core, flip.frame, flip.duration, woke) {
-                continue;
-            }
-            if std::mem::take(&mut out.power_off_after_flip) {
-                if let Err(err) = out.pipeline.power_off() {
-                    warn!(output = %out.output.name(), %err, "cannot turn the output off");
-                }
-                continue;
-            }
-            if std::mem::take(&mut out.redraw_after_flip) {
-                queue_redraw(core, &out.output);
-            }
-        }
-    }
-
-    /// The flip of `out`'s commit in flight happened at `time` (sequence `sequence`): cleanup
-    /// and feedback. False when no flip was pending (a late event after the watchdog).
-    fn complete_flip(
-        out: &mut KmsOutput,
-        core: &mut Core,
-        sequence: u32,
-        time: std::time::Duration,
-        woke: std::time::Duration,
-    ) -> bool {
-        let Some(done) = out.pipeline.on_page_flip(sequence, time) else {
-            return false;
-        };
-        out.committed_at = None;
-        if out.flip_to_cleanup.len() == FLIP_LOG {
-            out.flip_to_cleanup.pop_front();
-        }
-        let now = core.now();
-        out.flip_to_cleanup
-            .push_back((now.saturating_sub(done.time), now.saturating_sub(woke)));
-        if let Some(outcome) = out.in_flight.take() {
-            core.after_render(
-                &out.output,
-                done.time,
-                Some(u64::from(done.sequence)),
-                &outcome,
-            );
-        }
-        true
     }
 }
 

@@ -5,6 +5,8 @@
 
 pub mod headless;
 pub mod kms;
+pub mod kms_feedback;
+pub mod kms_gles;
 pub mod libinput;
 pub mod session;
 pub mod winit;
@@ -32,6 +34,15 @@ impl Backend {
             Backend::Headless(_) => "headless",
             Backend::Winit(_) => "winit",
             Backend::Kms(_) => "kms",
+        }
+    }
+
+    /// What composites frames: `pixman`, or `gles (GL_RENDERER)`.
+    pub fn renderer_name(&self) -> String {
+        match self {
+            Backend::Headless(_) => "pixman".into(),
+            Backend::Winit(b) => b.renderer_name(),
+            Backend::Kms(b) => b.renderer_name(),
         }
     }
 

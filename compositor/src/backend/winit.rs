@@ -35,6 +35,8 @@ pub struct Winit {
     cursor: DefaultCursor,
     /// Forces the next frames to repaint everything (after resize or expose).
     full_redraw: bool,
+    /// What GL_RENDERER says.
+    gl_name: String,
 }
 
 impl Winit {
@@ -104,11 +106,13 @@ impl Winit {
         let damage_tracker = OutputDamageTracker::from_output(&output);
         let cursor = DefaultCursor::new(&core.config.cursor.theme, core.config.cursor.size);
         queue_redraw(core, &output);
+        let gl_name = crate::render::gl_renderer_name(backend.renderer());
         Ok(Self {
             backend,
             damage_tracker,
             cursor,
             full_redraw: true,
+            gl_name,
         })
     }
 
@@ -120,6 +124,11 @@ impl Winit {
     /// The renderer (for dmabuf validation).
     pub fn renderer_mut(&mut self) -> &mut GlesRenderer {
         self.backend.renderer()
+    }
+
+    /// `gles (GL_RENDERER)`.
+    pub fn renderer_name(&self) -> String {
+        format!("gles ({})", self.gl_name)
     }
 
     /// Renders the damaged part of the output and presents it.

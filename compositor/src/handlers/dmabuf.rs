@@ -44,6 +44,18 @@ pub fn create_dmabuf_global(core: &mut Core, formats: FormatSet, main_device: Op
     core.dmabuf = Some((state, global));
 }
 
+/// Creates the dmabuf global (v4+) with `feedback` as the default feedback (the KMS backend
+/// builds it: `backend/kms_feedback.rs`).
+pub fn create_dmabuf_global_with_feedback(
+    core: &mut Core,
+    feedback: &smithay::wayland::dmabuf::DmabufFeedback,
+) {
+    let mut state = DmabufState::new();
+    let global = state.create_global_with_default_feedback::<State>(&core.display_handle, feedback);
+    info!("linux-dmabuf v4 with feedback");
+    core.dmabuf = Some((state, global));
+}
+
 impl DmabufHandler for State {
     fn dmabuf_state(&mut self) -> &mut DmabufState {
         match &mut self.core.dmabuf {
@@ -116,7 +128,7 @@ impl crate::backend::Backend {
             crate::backend::Backend::Winit(b) => {
                 b.renderer_mut().import_dmabuf(dmabuf, None).is_ok()
             }
-            crate::backend::Backend::Kms(b) => b.renderer_mut().import_dmabuf(dmabuf, None).is_ok(),
+            crate::backend::Backend::Kms(b) => b.import_dmabuf(dmabuf),
         }
     }
 }

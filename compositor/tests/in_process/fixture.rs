@@ -74,9 +74,20 @@ impl Fixture {
         }
     }
 
-    /// A server on the KMS device at `path` (vkms in the VM), opened directly as root.
+    /// A server on the KMS device at `path` (vkms in the VM), opened directly as root,
+    /// compositing with pixman.
     pub fn kms(path: &std::path::Path) -> Self {
-        Self::kms_with_config(path, floating_config())
+        let mut config = floating_config();
+        config.render.renderer = lockstep_config::Renderer::Pixman;
+        Self::kms_with_config(path, config)
+    }
+
+    /// [`Fixture::kms`] compositing with GLES (EGL on GBM on the KMS device; in the VM Mesa's
+    /// kms_swrast, packed by `vm/test --mesa`).
+    pub fn kms_gles(path: &std::path::Path) -> Self {
+        let mut config = floating_config();
+        config.render.renderer = lockstep_config::Renderer::Gles;
+        Self::kms_with_config(path, config)
     }
 
     /// [`Fixture::kms`] with a config.
@@ -217,17 +228,22 @@ impl Fixture {
         }
     }
 
-    /// Creates a toplevel with a `w`×`h` buffer of colour `argb` and waits until it is shown.
-    pub fn map_window(&mut self, id: ClientId, w: i32, h: i32, argb: u32) -> Toplevel {
-        let before = self.windows().len();
-        let top = self.client(id).toplevel();
+    /// Commits `top`'s surface, waits for the configure that answers it and acks it.
+    pub fn commit_and_ack(&mut self, id: ClientId, top: &Toplevel) {
         top.surface.commit();
         self.roundtrip(id);
         let serial = self
             .client(id)
             .configure_serial(&top.xdg_surface)
-            .expect("initial configure");
+            .expect("a configure");
         top.xdg_surface.ack_configure(serial);
+    }
+
+    /// Creates a toplevel with a `w`×`h` buffer of colour `argb` and waits until it is shown.
+    pub fn map_window(&mut self, id: ClientId, w: i32, h: i32, argb: u32) -> Toplevel {
+        let before = self.windows().len();
+        let top = self.client(id).toplevel();
+        self.commit_and_ack(id, &top);
         let buffer = self.client(id).shm_buffer(w, h, argb);
         top.surface.attach(Some(&buffer), 0, 0);
         top.surface.damage_buffer(0, 0, w, h);

@@ -44,7 +44,7 @@ wayland_client::delegate_noop!(ClientData: ignore ZwpLinuxDmabufV1);
 wayland_client::delegate_noop!(ClientData: ignore ZwpLinuxBufferParamsV1);
 
 pub(crate) const OUTPUT: &str = "Virtual-1";
-const XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
+pub(crate) const XRGB8888: u32 = u32::from_le_bytes(*b"XR24");
 
 /// vkms's primary node (not kept open: lockstep must be the DRM master), or `None`.
 pub(crate) fn vkms(test: &str) -> Option<PathBuf> {
@@ -73,7 +73,7 @@ pub(crate) fn stats(f: &mut Fixture) -> PipelineStats {
 }
 
 /// What each plane shows, as `lockstep msg outputs --planes` reports it.
-fn planes(f: &Fixture) -> Vec<String> {
+pub(crate) fn planes(f: &Fixture) -> Vec<String> {
     match lockstep::ipc::answer(&f.server.state, lockstep::ipc::Request::Outputs) {
         lockstep::ipc::Response::Outputs(outputs) => outputs[0]
             .planes
@@ -108,13 +108,13 @@ pub(crate) fn quiesce(f: &mut Fixture) {
 }
 
 /// The CRC of what is on screen now.
-fn crc_now(crcs: &mut CrcReader) -> Crc {
+pub(crate) fn crc_now(crcs: &mut CrcReader) -> Crc {
     crcs.current(Duration::from_secs(2)).expect("crc")
 }
 
 /// Puts `frame` on screen with a plain legacy modeset (lockstep must be gone) and returns
 /// its CRC.
-fn reference_crc(path: &PathBuf, frame: &Frame) -> Crc {
+pub(crate) fn reference_crc(path: &PathBuf, frame: &Frame) -> Crc {
     let dev = DrmNode::open(path).expect("open vkms");
     let (crtcs, connectors) = vmkms::resources(&dev).expect("resources");
     let connector = connectors
@@ -142,6 +142,17 @@ fn reference_crc(path: &PathBuf, frame: &Frame) -> Crc {
     crc_now(&mut crcs)
 }
 
+/// The primary plane shows a composited frame, and no frame was scanned out directly.
+pub(crate) fn assert_composited(f: &mut Fixture) {
+    let report = planes(f);
+    assert!(
+        report[0].starts_with("primary: composited frame"),
+        "{report:?}"
+    );
+    let s = stats(f);
+    assert!(s.composited >= 1 && s.direct == 0, "{s:?}");
+}
+
 /// lockstep on vkms with one shm window of `argb` mapped and the screen settled.
 fn window_on_vkms(test: &str, argb: u32) -> Option<(PathBuf, Fixture, ClientId, Toplevel)> {
     let path = vkms(test)?;
@@ -164,13 +175,7 @@ fn kms_composited_window_is_on_screen() {
     let frame = f.screenshot(OUTPUT);
     let (w, h) = (frame.width() as i32, frame.height() as i32);
     assert_eq!(rgb(&frame, w / 2, h / 2), 0x20c040, "the window is centred");
-    let report = planes(&f);
-    assert!(
-        report[0].starts_with("primary: composited frame"),
-        "{report:?}"
-    );
-    let s = stats(&mut f);
-    assert!(s.composited >= 1 && s.direct == 0, "{s:?}");
+    assert_composited(&mut f);
     // Frame callbacks come from page flips: the client's frame request is answered.
     drop(crcs);
     drop(f);
@@ -255,18 +260,21 @@ fn kms_cursor_moves_only_touch_the_cursor_plane() {
 }
 
 /// A client with linux-dmabuf and linux-drm-syncobj.
-struct DmabufClient {
+pub(crate) struct DmabufClient {
     dmabuf: ZwpLinuxDmabufV1,
     syncobj: WpLinuxDrmSyncobjSurfaceV1,
-    acquire: DrmTimeline,
+    pub(crate) acquire: DrmTimeline,
     acquire_object: WpLinuxDrmSyncobjTimelineV1,
-    release: DrmTimeline,
+    pub(crate) release: DrmTimeline,
     release_object: WpLinuxDrmSyncobjTimelineV1,
     top: Toplevel,
     size: (i32, i32),
+    /// Where its buffers come from (dma-heap first by default; a GLES test uses dumb
+    /// buffers of vkms itself).
+    pub(crate) alloc: HeapAllocator,
 }
 
-fn bind<I: wayland_client::Proxy + 'static>(
+pub(crate) fn bind<I: wayland_client::Proxy + 'static>(
     f: &mut Fixture,
     c: ClientId,
     name: &str,
@@ -286,13 +294,13 @@ where
 }
 
 /// A fullscreen toplevel configured to the output's size, with explicit sync set up.
-fn fullscreen_client(f: &mut Fixture, c: ClientId, device: &DrmDevice) -> DmabufClient {
+pub(crate) fn fullscreen_client(f: &mut Fixture, c: ClientId, device: &DrmDevice) -> DmabufClient {
     dmabuf_client(f, c, device, None)
 }
 
 /// A toplevel with explicit sync set up: fullscreen (`size` `None`: the output's size) or a
 /// normal window of `size`.
-fn dmabuf_client(
+pub(crate) fn dmabuf_client(
     f: &mut Fixture,
     c: ClientId,
     device: &DrmDevice,
@@ -335,14 +343,16 @@ fn dmabuf_client(
         release_object,
         top,
         size,
+        alloc: HeapAllocator::new(),
     }
 }
 
 impl DmabufClient {
     /// A heap dmabuf of the surface's size filled with `xrgb`, as a wl_buffer.
-    fn buffer(&self, f: &mut Fixture, c: ClientId, xrgb: u32) -> (HeapBuffer, WlBuffer) {
+    pub(crate) fn buffer(&self, f: &mut Fixture, c: ClientId, xrgb: u32) -> (HeapBuffer, WlBuffer) {
         let (w, h) = self.size;
-        let heap = HeapAllocator::new()
+        let heap = self
+            .alloc
             .allocate(w as u32, h as u32, HeapFourcc::XRGB8888)
             .expect("heap buffer");
         heap.fill(xrgb).expect("fill");
@@ -363,7 +373,7 @@ impl DmabufClient {
     }
 
     /// Attaches `buffer` with acquire point `acquire` and release point `release`.
-    fn commit(&self, buffer: &WlBuffer, acquire: u64, release: u64) {
+    pub(crate) fn commit(&self, buffer: &WlBuffer, acquire: u64, release: u64) {
         let (w, h) = self.size;
         self.top.surface.attach(Some(buffer), 0, 0);
         self.top.surface.damage_buffer(0, 0, w, h);
@@ -381,7 +391,7 @@ impl DmabufClient {
     }
 }
 
-fn sync_device(test: &str) -> Option<DrmDevice> {
+pub(crate) fn sync_device(test: &str) -> Option<DrmDevice> {
     let found = DrmDevice::list(NodeKind::Render)
         .into_iter()
         .find(|d| d.capabilities().supports_explicit_sync());
@@ -509,6 +519,7 @@ fn kms_validation_reports_reuse_before_the_flip_that_releases_the_buffer() {
     };
     let mut config = crate::fixture::floating_config();
     config.explicit_sync.validation = true;
+    config.render.renderer = lockstep_config::Renderer::Pixman;
     let mut f = Fixture::kms_with_config(&path, config);
     let c = f.add_client();
     let client = fullscreen_client(&mut f, c, &device);
@@ -602,7 +613,7 @@ fn kms_topmost_dmabuf_window_goes_on_an_overlay_plane() {
     );
 }
 
-fn kms_backend(f: &mut Fixture) -> &mut lockstep::backend::kms::Kms {
+pub(crate) fn kms_backend(f: &mut Fixture) -> &mut lockstep::backend::kms::Kms {
     match &mut f.server.state.backend {
         Backend::Kms(kms) => kms,
         _ => unreachable!("a KMS fixture"),
@@ -786,9 +797,25 @@ fn kms_failed_prepare_steps_fall_back_to_composition() {
     let (Some(path), Some(device)) = (vkms(test), sync_device(test)) else {
         return;
     };
-    let mut f = Fixture::kms(&path);
+    failed_prepare_steps_fall_back_to_composition(
+        Fixture::kms(&path),
+        &device,
+        HeapAllocator::new(),
+    );
+}
+
+/// Fault injection at each prepare step of a direct-scanout frame: the frame is composited
+/// instead (by whichever renderer `f` has), releases stay right, and a buffer the kernel
+/// refused is not offered again.
+pub(crate) fn failed_prepare_steps_fall_back_to_composition(
+    mut f: Fixture,
+    device: &DrmDevice,
+    alloc: HeapAllocator,
+) {
     let c = f.add_client();
-    let client = fullscreen_client(&mut f, c, &device);
+    let mut client = fullscreen_client(&mut f, c, device);
+    client.alloc = alloc;
+    let client = client;
     let mut point = 0u64;
     let mut buffers = Vec::new();
     let mut show = |f: &mut Fixture, colour: u32, arm: Option<Step>| {

@@ -14,6 +14,7 @@ mod kms_outputs;
 mod layer_lock;
 mod output_management;
 mod output_power;
+mod kms_gles;
 mod robustness;
 mod security_context;
 mod single_pixel;

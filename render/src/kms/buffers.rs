@@ -269,6 +269,23 @@ impl PlanarBuffer for DumbPlanes {
     }
 }
 
+impl DeviceShared {
+    /// Whether `dmabuf` can be mapped as a dumb buffer of this device (`MODE_MAP_DUMB` on its
+    /// GEM handle here). Mesa's software KMS driver (kms_swrast, llvmpipe on a display-only
+    /// device such as vkms) reads imported dmabufs that way and crashes when the kernel
+    /// refuses, which it does for buffers another device exported (the kernel maps no
+    /// imported object as dumb). A GLES renderer on such a driver asks this before it lets
+    /// EGL import a client buffer.
+    pub fn dumb_mappable(&self, dmabuf: BorrowedFd<'_>) -> Result<bool, KmsError> {
+        // Through the reference counts: the client's buffer may be on a plane with this very
+        // handle, which closing it here must not free.
+        let handle = self.gem.import(&self.dev, dmabuf)?;
+        let mapped = drm_ffi::mode::dumbbuffer::map(self.dev.as_fd(), u32::from(handle), 0, 0);
+        self.gem.release(&self.dev, handle);
+        Ok(mapped.is_ok())
+    }
+}
+
 /// One plane of a client dmabuf.
 #[derive(Debug, Clone, Copy)]
 pub struct DmabufPlane<'a> {

@@ -66,6 +66,24 @@ impl KmsDevice {
         &self.path
     }
 
+    /// The render node of the same device (`/dev/dri/renderD128`), from sysfs; `None` for a
+    /// display-only device (vkms) or when sysfs cannot tell.
+    pub fn render_node(&self) -> Option<PathBuf> {
+        let stat = rustix::fs::fstat(&self.fd).ok()?;
+        let (major, minor) = (
+            rustix::fs::major(stat.st_rdev),
+            rustix::fs::minor(stat.st_rdev),
+        );
+        let dir = format!("/sys/dev/char/{major}:{minor}/device/drm");
+        let mut nodes: Vec<String> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with("renderD"))
+            .collect();
+        nodes.sort();
+        nodes.first().map(|n| Path::new("/dev/dri").join(n))
+    }
+
     /// The kernel driver's name (`vkms`, `i915`, `amdgpu`, ...).
     pub fn driver_name(&self) -> String {
         self.get_driver()

@@ -12,11 +12,19 @@
 //!
 //! # Plane rules: what goes where, and why
 //!
-//! - **Primary plane**: the composited frame, drawn by the compositor into one of three dumb
-//!   buffers (pixman on devices without a GPU, like vkms). Or, when one client buffer covers
-//!   the whole output and nothing else is visible on it (a fullscreen window with a single
-//!   dmabuf surface, no scaling), that buffer itself ("direct scanout"): no composition, no
+//! - **Primary plane**: the composited frame, drawn by the compositor into one of three
+//!   buffers: dumb buffers the pipeline maps (pixman), or buffers the compositor allocated
+//!   with GBM and renders into with GLES, added here as framebuffers
+//!   ([`OutputPipeline::with_frames`]). Both are committed the same way. Or, when one
+//!   client buffer covers the whole output and nothing else is visible on it (a fullscreen
+//!   window with a single dmabuf surface, no scaling), that buffer itself ("direct scanout"): no composition, no
 //!   copy, and the client's acquire fence goes to the plane as `IN_FENCE_FD`.
+//! - **A composited frame is complete before it is prepared**: the pipeline puts no
+//!   `IN_FENCE_FD` on it. pixman draws synchronously; the GLES path waits for the frame's EGL
+//!   fence right after rendering, because Mesa's llvmpipe (all the VM has) offers no
+//!   `EGL_ANDROID_native_fence_sync` to export it as a sync_file. Where that extension
+//!   exists the fence could go to the plane instead and the commit would not wait; lockstep
+//!   does not do that yet.
 //! - **Cursor plane**: the cursor image (the theme's, or a client's cursor surface copied
 //!   in), written into one of two small ARGB dumb buffers only when the image changes. A
 //!   pointer move is then a commit of two plane properties and never recomposites the frame.
@@ -56,7 +64,7 @@ pub use device::{ConnectorInfo, CrtcPlanes, KmsDevice, PlaneInfo, PlaneKind, Pro
 pub use pipeline::{
     BufferKey, CommitRefused, CursorImage, CursorPlan, Faults, Flip, Lease, OutputPipeline,
     OverlayPlan, PipelineStats, Plan, PlaneReport, PrepareError, Prepared, PrimaryPlan,
-    RenderTarget, ScanoutBuffer, Step,
+    RenderTarget, ScanoutBuffer, Step, FRAME_SLOTS,
 };
 
 /// What can go wrong in the KMS pipeline.

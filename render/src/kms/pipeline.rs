@@ -256,9 +256,27 @@ struct Scene {
 }
 
 struct Slot {
-    dumb: DumbSlot,
+    buffer: SlotBuffer,
     /// The composited-frame number this slot holds (`None`: nothing usable).
     holds: Option<u64>,
+}
+
+/// What a composited frame is drawn into.
+enum SlotBuffer {
+    /// A dumb buffer the pipeline allocated and mapped (pixman draws into it).
+    Dumb(DumbSlot),
+    /// The framebuffer of a buffer the compositor allocated and draws into itself (GBM +
+    /// GLES, imported as a dmabuf), found by the slot's index.
+    Foreign(ClientFb),
+}
+
+impl SlotBuffer {
+    fn fb(&self) -> drm::control::framebuffer::Handle {
+        match self {
+            SlotBuffer::Dumb(d) => d.fb(),
+            SlotBuffer::Foreign(f) => f.fb(),
+        }
+    }
 }
 
 struct CursorBuffer {
@@ -320,8 +338,12 @@ pub struct PlaneReport {
 
 /// Where the compositor draws the next composited frame.
 pub struct RenderTarget<'a> {
-    /// The mapped dumb buffer.
-    pub slot: &'a mut DumbSlot,
+    /// Which of the pipeline's [`FRAME_SLOTS`] buffers it is.
+    pub index: usize,
+    /// The mapped dumb buffer, when the pipeline's frames are dumb buffers
+    /// ([`OutputPipeline::new`]); `None` when they are the compositor's own buffers
+    /// ([`OutputPipeline::with_frames`]), which it finds by `index`.
+    pub dumb: Option<&'a mut DumbSlot>,
     /// Buffer age: how many composited frames ago this slot was drawn (0: never or lost).
     pub age: usize,
 }
@@ -354,9 +376,9 @@ pub struct OutputPipeline {
     failed_prepares: Rc<Cell<u64>>,
 }
 
-/// Composited frames rotate through this many dumb buffers: one on screen, one in flight,
-/// one to draw into.
-const SLOTS: usize = 3;
+/// Composited frames rotate through this many buffers: one on screen, one in flight, one
+/// to draw into.
+pub const FRAME_SLOTS: usize = 3;
 
 impl OutputPipeline {
     /// Sets up `connector` on `crtc` in `mode`: its planes, three dumb buffers for composited
@@ -367,6 +389,39 @@ impl OutputPipeline {
         crtc: crtc::Handle,
         mode: Mode,
     ) -> Result<Self, KmsError> {
+        Self::build(dev, connector, crtc, mode, None)
+    }
+
+    /// Like [`OutputPipeline::new`], but composited frames are drawn by the compositor into
+    /// buffers of its own (GBM buffers that GLES renders into), given here as their
+    /// framebuffers ([`ClientFb::import`] of their dmabufs, without modifiers: the layout they
+    /// were allocated with): [`FRAME_SLOTS`] of them, XRGB8888, each of the mode's size.
+    /// [`OutputPipeline::render_target`] then says which one to draw into by its index in
+    /// `frames`. Everything else (prepare, commit, cleanup, fault injection) is the same.
+    pub fn with_frames(
+        dev: &SharedDevice,
+        connector: ConnectorInfo,
+        crtc: crtc::Handle,
+        mode: Mode,
+        frames: Vec<ClientFb>,
+    ) -> Result<Self, KmsError> {
+        let (w, h) = mode.size();
+        if frames.len() != FRAME_SLOTS || frames.iter().any(|f| f.size() != (w.into(), h.into())) {
+            return Err(KmsError::BadBuffer(format!(
+                "the pipeline needs {FRAME_SLOTS} frame buffers of {w}x{h}, got {:?}",
+                frames.iter().map(|f| f.size()).collect::<Vec<_>>()
+            )));
+        }
+        Self::build(dev, connector, crtc, mode, Some(frames))
+    }
+
+    fn build(
+        dev: &SharedDevice,
+        connector: ConnectorInfo,
+        crtc: crtc::Handle,
+        mode: Mode,
+        frames: Option<Vec<ClientFb>>,
+    ) -> Result<Self, KmsError> {
         let planes = dev.dev.planes_for(crtc)?;
         let xrgb = drm::buffer::DrmFourcc::Xrgb8888;
         if !planes.primary.formats.contains(&(xrgb as u32)) {
@@ -375,14 +430,23 @@ impl OutputPipeline {
             ));
         }
         let (w, h) = mode.size();
-        let slots = (0..SLOTS)
-            .map(|_| {
-                Ok(Slot {
-                    dumb: DumbSlot::new(dev, w.into(), h.into(), xrgb)?,
+        let slots = match frames {
+            Some(frames) => frames
+                .into_iter()
+                .map(|fb| Slot {
+                    buffer: SlotBuffer::Foreign(fb),
                     holds: None,
                 })
-            })
-            .collect::<Result<Vec<_>, KmsError>>()?;
+                .collect(),
+            None => (0..FRAME_SLOTS)
+                .map(|_| {
+                    Ok(Slot {
+                        buffer: SlotBuffer::Dumb(DumbSlot::new(dev, w.into(), h.into(), xrgb)?),
+                        holds: None,
+                    })
+                })
+                .collect::<Result<Vec<_>, KmsError>>()?,
+        };
         let cursor_size = dev.dev.cursor_size();
         let cursor_buffers = if planes.cursor.is_some() {
             (0..2)
@@ -565,8 +629,8 @@ impl OutputPipeline {
         Ok(())
     }
 
-    /// The dumb buffer to composite the next frame into, with its age for damage tracking.
-    /// Of the three, at most two are in use (shown, in flight), so one is always free.
+    /// The buffer to composite the next frame into, with its age for damage tracking. Of
+    /// the three, at most two are in use (shown, in flight), so one is always free.
     pub fn render_target(&mut self) -> Result<RenderTarget<'_>, KmsError> {
         let busy = |scene: &Scene, i: usize| matches!(scene.primary.fb, FbRef::Slot(s) if s == i);
         let index = (0..self.slots.len())
@@ -579,9 +643,30 @@ impl OutputPipeline {
         let next = self.composited_frames + 1;
         let age = slot.holds.map(|n| (next - n) as usize).unwrap_or(0);
         Ok(RenderTarget {
-            slot: &mut slot.dumb,
+            index,
+            dumb: match &mut slot.buffer {
+                SlotBuffer::Dumb(d) => Some(d),
+                SlotBuffer::Foreign(_) => None,
+            },
             age,
         })
+    }
+
+    /// Which frame slot the primary plane shows now, when it shows a composited frame.
+    pub fn shown_slot(&self) -> Option<usize> {
+        match self.shown.primary.fb {
+            FbRef::Slot(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The pixels of the dumb buffer in frame slot `index` (`None` for the compositor's own
+    /// buffers): what is on screen, for tests.
+    pub fn dumb_frame(&self, index: usize) -> Option<&DumbSlot> {
+        match &self.slots.get(index)?.buffer {
+            SlotBuffer::Dumb(d) => Some(d),
+            SlotBuffer::Foreign(_) => None,
+        }
     }
 
     /// What each plane shows now.
@@ -889,7 +974,7 @@ impl OutputPipeline {
     ) -> Result<(), KmsError> {
         let fb = match &content.fb {
             FbRef::Off => return plane_off(e, plane),
-            FbRef::Slot(i) => self.slots[*i].dumb.fb(),
+            FbRef::Slot(i) => self.slots[*i].buffer.fb(),
             FbRef::Cursor(i) => self.cursor_buffers[*i].dumb.fb(),
             FbRef::Client(fb) => fb.fb(),
         };

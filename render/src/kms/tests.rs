@@ -71,7 +71,8 @@ fn wait_flip(p: &mut OutputPipeline, timeout: Duration) -> Option<Flip> {
 
 fn composite(p: &mut OutputPipeline, pixel: u32) {
     let target = p.render_target().expect("a free slot");
-    for px in target.slot.bytes_mut().chunks_exact_mut(4) {
+    let dumb = target.dumb.expect("dumb frames");
+    for px in dumb.bytes_mut().chunks_exact_mut(4) {
         px.copy_from_slice(&pixel.to_le_bytes());
     }
 }
