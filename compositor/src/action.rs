@@ -268,18 +268,11 @@ fn apply_keyboard(state: &mut State, kb: &lockstep_config::KeyboardConfig) {
     let Some(keyboard) = state.core.seat.get_keyboard() else {
         return;
     };
-    let xkb = smithay::input::keyboard::XkbConfig {
-        rules: "",
-        model: &kb.model,
-        layout: &kb.layout,
-        variant: &kb.variant,
-        options: (!kb.options.is_empty()).then(|| kb.options.clone()),
-    };
-    if let Err(err) = keyboard.set_xkb_config(state, xkb) {
+    if let Err(err) = keyboard.set_xkb_config(state, crate::state::xkb_config(kb)) {
         warn!(?err, "the new keymap did not load; the old one stays");
     }
-    let clamp = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
-    keyboard.change_repeat_info(clamp(kb.repeat_rate), clamp(kb.repeat_delay));
+    use crate::state::clamp_i32;
+    keyboard.change_repeat_info(clamp_i32(kb.repeat_rate), clamp_i32(kb.repeat_delay));
     info!(layout = %kb.layout, variant = %kb.variant, "keyboard settings applied");
 }
 

@@ -237,24 +237,21 @@ impl Core {
         let mut seat: Seat<State> = seat_state.new_wl_seat(&dh, "seat0");
         let kb = &config.keyboard;
         check_keymap(kb)?;
-        let xkb = smithay::input::keyboard::XkbConfig {
-            rules: "",
-            model: &kb.model,
-            layout: &kb.layout,
-            variant: &kb.variant,
-            options: (!kb.options.is_empty()).then(|| kb.options.clone()),
-        };
-        seat.add_keyboard(xkb, clamp_i32(kb.repeat_delay), clamp_i32(kb.repeat_rate))
-            .map_err(|err| {
-                anyhow::anyhow!(
-                    "the keyboard layout in the config (layout {:?}, variant {:?}, options {:?}) \
+        seat.add_keyboard(
+            xkb_config(kb),
+            clamp_i32(kb.repeat_delay),
+            clamp_i32(kb.repeat_rate),
+        )
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "the keyboard layout in the config (layout {:?}, variant {:?}, options {:?}) \
                      does not compile with xkbcommon: {err:?}; check the names against \
                      /usr/share/X11/xkb/rules/evdev.lst",
-                    kb.layout,
-                    kb.variant,
-                    kb.options
-                )
-            })?;
+                kb.layout,
+                kb.variant,
+                kb.options
+            )
+        })?;
         seat.add_pointer();
 
         let validation = config.explicit_sync.validation;
@@ -420,7 +417,20 @@ pub fn insert_display(
     Ok(())
 }
 
-fn clamp_i32(v: u32) -> i32 {
+/// The xkb settings of the `[keyboard]` section (at start and on reload).
+pub(crate) fn xkb_config(
+    kb: &lockstep_config::KeyboardConfig,
+) -> smithay::input::keyboard::XkbConfig<'_> {
+    smithay::input::keyboard::XkbConfig {
+        rules: "",
+        model: &kb.model,
+        layout: &kb.layout,
+        variant: &kb.variant,
+        options: (!kb.options.is_empty()).then(|| kb.options.clone()),
+    }
+}
+
+pub(crate) fn clamp_i32(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
