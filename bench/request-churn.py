@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 import socket, struct, sys, time
-# Usage: bench/request-churn.py PID SOCKET_PATH N seat|xdgout|surface|xdg|idle ...
+# Usage: bench/request-churn.py PID SOCKET_PATH N seat|xdgout|surface|xdg|idle|idlelong ...
 # Connects N clients in turn; each binds every global, makes the objects named, syncs and
 # hangs up. Prints lockstep's RSS growth per client (BENCHMARKS.md, "Fuzzing").
 exec(open(__file__.replace('request-churn.py', 'selection-device-churn.py')).read().split("def main():")[0])
@@ -45,6 +45,8 @@ def client2(path, gl, which):
         req+=msg(sid,6)
     if "idle" in which:
         req+=msg(ids["ext_idle_notifier_v1"],1,new(),1000,ids["wl_seat"])
+    if "idlelong" in which:  # a timeout that never fires while the benchmark runs (49 days)
+        req+=msg(ids["ext_idle_notifier_v1"],1,new(),0xFFFFFFFF,ids["wl_seat"])
     if "fts" in which:
         pass
     req+=msg(1,0,oid)

@@ -235,6 +235,7 @@ impl State {
         crate::shell::sync_forced_focus(self);
         crate::events::after_dispatch(&mut self.core);
         self.update_output_management();
+        self.core.xdg_output.refresh();
         self.update_pointer_constraint();
         self.update_foreign_toplevels();
         self.core.space.refresh();

@@ -148,8 +148,10 @@ pub struct Core {
     pub shm_state: ShmState,
     /// zwp_linux_dmabuf_v1 (absent until the backend knows its formats).
     pub dmabuf: Option<(DmabufState, DmabufGlobal)>,
-    /// wl_output + zxdg_output_manager_v1.
+    /// wl_output (smithay creates one global per output).
     pub output_manager_state: OutputManagerState,
+    /// zxdg_output_manager_v1 (lockstep's own: smithay 0.7's leaks, see the module).
+    pub xdg_output: lockstep_protocols::xdg_output::XdgOutputState,
     /// wl_seat.
     pub seat_state: SeatState<State>,
     /// The one seat.
@@ -224,7 +226,8 @@ impl Core {
         let xdg_shell_state = XdgShellState::new::<State>(&dh);
         let xdg_decoration_state = XdgDecorationState::new::<State>(&dh);
         let shm_state = ShmState::new::<State>(&dh, vec![]);
-        let output_manager_state = OutputManagerState::new_with_xdg_output::<State>(&dh);
+        let output_manager_state = OutputManagerState::new();
+        let xdg_output = lockstep_protocols::xdg_output::XdgOutputState::new::<State>(&dh);
         let mut seat_state = SeatState::new();
         let data_device_state = DataDeviceState::new::<State>(&dh);
         let presentation_state = PresentationState::new::<State>(&dh, clock.id() as u32);
@@ -282,6 +285,7 @@ impl Core {
             shm_state,
             dmabuf: None,
             output_manager_state,
+            xdg_output,
             seat_state,
             seat,
             data_device_state,

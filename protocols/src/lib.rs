@@ -15,8 +15,11 @@
 //! - [`wlr_virtual_pointer`]: `zwlr_virtual_pointer_manager_v1` (remote input).
 //! - [`wlr_gamma_control`]: `zwlr_gamma_control_manager_v1` (night light).
 //! - [`wp_tearing_control`]: `wp_tearing_control_manager_v1` (the async-flip hint).
+//! - [`ext_idle_notify`]: `ext_idle_notifier_v1` (idle timers for swayidle; one timer for all).
+//! - [`xdg_output`]: `zxdg_output_manager_v1` (logical output geometry; smithay's leaks).
 #![warn(missing_docs)]
 
+pub mod ext_idle_notify;
 pub mod linux_drm_syncobj_v1;
 pub mod wlr_foreign_toplevel;
 pub mod wlr_gamma_control;
@@ -25,6 +28,7 @@ pub mod wlr_output_power_management;
 pub mod wlr_screencopy;
 pub mod wlr_virtual_pointer;
 pub mod wp_tearing_control;
+pub mod xdg_output;
 
 /// The number a client sent for an enum argument, known value or not (for error messages).
 pub(crate) fn wenum_raw<T: Into<u32>>(value: smithay::reexports::wayland_server::WEnum<T>) -> u32 {

@@ -6,14 +6,15 @@
 //! window on another workspace, or minimised, does not keep the session awake. Whether any
 //! inhibitor is in force is worked out again when inhibitors come and go and once per loop
 //! iteration while there are some (a handful of surfaces: cheap).
+//!
+//! The notifier is lockstep's own (`lockstep_protocols::ext_idle_notify`: one timer for all
+//! notifications; smithay 0.7's kept a timer per destroyed notification until it fired).
 
+use lockstep_protocols::ext_idle_notify::{IdleNotifyHandler, IdleNotifyState};
 use smithay::{
-    delegate_idle_inhibit, delegate_idle_notify,
+    delegate_idle_inhibit,
     reexports::wayland_server::{protocol::wl_surface::WlSurface, Resource},
-    wayland::{
-        idle_inhibit::IdleInhibitHandler,
-        idle_notify::{IdleNotifierHandler, IdleNotifierState},
-    },
+    wayland::idle_inhibit::IdleInhibitHandler,
 };
 use tracing::debug;
 
@@ -22,7 +23,7 @@ use crate::state::State;
 /// Idle notification and the surfaces that inhibit it.
 pub struct Idle {
     /// ext_idle_notifier_v1.
-    pub notifier: IdleNotifierState<State>,
+    pub notifier: IdleNotifyState<State>,
     /// Surfaces with a live idle inhibitor.
     pub inhibitors: Vec<WlSurface>,
     /// Whether an inhibitor was in force at the last check.
@@ -38,7 +39,7 @@ impl Idle {
         // The inhibit manager needs no state beyond the handler.
         smithay::wayland::idle_inhibit::IdleInhibitManagerState::new::<State>(dh);
         Self {
-            notifier: IdleNotifierState::new(dh, loop_handle),
+            notifier: IdleNotifyState::new(dh, loop_handle),
             inhibitors: Vec::new(),
             inhibited: false,
         }
@@ -48,8 +49,7 @@ impl Idle {
 impl State {
     /// Input happened: idle timers start again.
     pub fn note_activity(&mut self) {
-        let seat = self.core.seat.clone();
-        self.core.protocols.idle.notifier.notify_activity(&seat);
+        self.core.protocols.idle.notifier.notify_activity();
     }
 
     /// Works out whether a shown surface inhibits idle, and tells the notifier on a change.
@@ -71,7 +71,7 @@ impl State {
         if inhibited != core.protocols.idle.inhibited {
             debug!(inhibited, "idle inhibition changed");
             core.protocols.idle.inhibited = inhibited;
-            core.protocols.idle.notifier.set_is_inhibited(inhibited);
+            core.protocols.idle.notifier.set_inhibited(inhibited);
         }
     }
 }
@@ -88,8 +88,8 @@ fn is_descendant(surface: &WlSurface, root: &WlSurface) -> bool {
     false
 }
 
-impl IdleNotifierHandler for State {
-    fn idle_notifier_state(&mut self) -> &mut IdleNotifierState<Self> {
+impl IdleNotifyHandler for State {
+    fn idle_notify_state(&mut self) -> &mut IdleNotifyState<Self> {
         &mut self.core.protocols.idle.notifier
     }
 }
@@ -110,5 +110,5 @@ impl IdleInhibitHandler for State {
     }
 }
 
-delegate_idle_notify!(State);
+lockstep_protocols::delegate_ext_idle_notify!(State);
 delegate_idle_inhibit!(State);

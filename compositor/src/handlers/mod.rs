@@ -206,6 +206,13 @@ impl XdgSystemBellHandler for State {
 }
 
 delegate_output!(State);
+lockstep_protocols::delegate_xdg_output!(State);
+
+impl lockstep_protocols::xdg_output::XdgOutputHandler for State {
+    fn xdg_output_state(&mut self) -> &mut lockstep_protocols::xdg_output::XdgOutputState {
+        &mut self.core.xdg_output
+    }
+}
 delegate_presentation!(State);
 delegate_viewporter!(State);
 delegate_single_pixel_buffer!(State);

@@ -23,6 +23,7 @@ mod syncobj;
 mod syncobj_rules;
 mod tearing_control;
 mod virtual_pointer;
+mod xdg_output;
 
 use std::{
     io::{Read, Write},
