@@ -7,6 +7,7 @@ pub mod headless;
 pub mod kms;
 pub mod kms_feedback;
 pub mod kms_gles;
+pub mod kms_scanout;
 pub mod libinput;
 pub mod session;
 pub mod winit;
