@@ -186,8 +186,11 @@ impl Server {
         }
         // The renderer has read composited buffers when a frame call returns (pixman draws
         // synchronously; a GLES frame's fence is waited for before its commit, see
-        // backend/kms_gles.rs); buffers on planes are leased until their page flip.
-        crate::handlers::drm_syncobj::init(&mut core, false);
+        // backend/kms_gles.rs), unless EGL has native fences: then frames leave with their
+        // fence and releases follow it (handlers/drm_syncobj.rs, "Release"). Buffers on
+        // planes are leased until their page flip.
+        let native_fences = kms.native_fences();
+        crate::handlers::drm_syncobj::init(&mut core, native_fences);
         insert_display(&event_loop.handle(), display)?;
         Ok(Self {
             event_loop,
@@ -236,6 +239,9 @@ impl State {
         crate::events::after_dispatch(&mut self.core);
         self.update_output_management();
         self.core.xdg_output.refresh();
+        if self.backend.releases_follow_fences() {
+            self.signal_queued_releases();
+        }
         self.update_pointer_constraint();
         self.update_foreign_toplevels();
         self.core.space.refresh();

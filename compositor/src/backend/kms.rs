@@ -26,8 +26,9 @@
 //! sequence. A redraw with nothing new still commits (the same state) so that clients asking
 //! for frame callbacks are paced by the display, not by a busy loop.
 //!
-//! Buffers that were only composited are released as soon as pixman has read them (the
-//! compositor's normal path). Leased buffers are released by the kernel at the flip that
+//! Buffers that were only composited are released as soon as the frame that read them is
+//! complete (the compositor's normal path); with native fences, when the GPU's fence of the
+//! last frame signals (`kms_gles.rs`). Leased buffers are released by the kernel at the flip that
 //! takes them off the screen: the commit's out-fence is imported into their release point
 //! (`SurfaceLease` below); when that cannot be done (a buffer still current, a soft timeline),
 //! the CPU signals them at the page-flip event.
@@ -47,7 +48,7 @@
 use std::{
     collections::HashMap,
     hash::{Hash, Hasher},
-    os::fd::{AsFd, BorrowedFd},
+    os::fd::{AsFd, BorrowedFd, OwnedFd},
     path::Path,
 };
 
@@ -171,6 +172,10 @@ pub struct Kms {
     lose_flip_events: usize,
     /// linux-dmabuf feedback, when there is a main device to advertise.
     feedback: Option<super::kms_feedback::KmsFeedback>,
+    /// The fence of the last composited frame that left unfinished (native fences), for the
+    /// release points of the buffers it may have read; `None` once a frame was finished on
+    /// the CPU (one GL context: its work completes in order, so that covers all before it).
+    last_render_fence: Option<OwnedFd>,
 }
 
 impl Kms {
@@ -219,6 +224,7 @@ impl Kms {
             watchdog: None,
             lose_flip_events: 0,
             feedback: None,
+            last_render_fence: None,
         };
         let connectors = dev
             .dev
@@ -653,6 +659,17 @@ impl Kms {
         self.lose_flip_events = n;
     }
 
+    /// The fence release points of composited buffers must wait for (see the field).
+    pub fn release_fence(&self) -> Option<BorrowedFd<'_>> {
+        self.last_render_fence.as_ref().map(|f| f.as_fd())
+    }
+
+    /// Whether composited frames may leave unfinished (their release points then follow
+    /// [`Kms::release_fence`]).
+    pub fn native_fences(&self) -> bool {
+        self.renderer.native_fences()
+    }
+
     /// Time spent rendering, committing and cleaning up after flips, since the start: the
     /// backend's own CPU work (it never blocks), for benchmarks.
     pub fn busy(&self) -> std::time::Duration {
@@ -676,6 +693,7 @@ impl Kms {
             client_cursor,
             fenced_releases,
             composite_time,
+            last_render_fence,
             ..
         } = self;
         let out = outputs
@@ -691,6 +709,8 @@ impl Kms {
             client_cursor,
             fenced_releases: *fenced_releases,
             composite_time,
+            fences: renderer.native_fences() && out.pipeline.primary_takes_in_fences(),
+            last_render_fence,
         };
         match renderer {
             KmsRenderer::Pixman(r) => render_with(r, out, core, output, frame),
@@ -806,6 +826,9 @@ struct FrameInputs<'a> {
     client_cursor: &'a mut Option<CursorPixels>,
     fenced_releases: bool,
     composite_time: &'a mut std::time::Duration,
+    /// Whether the composited frame may go to the plane with its render fence.
+    fences: bool,
+    last_render_fence: &'a mut Option<OwnedFd>,
 }
 
 /// One frame of `out` with `renderer`: the plane plan, and composition when it needs one.
@@ -826,6 +849,8 @@ where
         client_cursor,
         fenced_releases,
         composite_time,
+        fences,
+        last_render_fence,
     } = frame;
     {
         // The pointer: on the cursor plane when possible.
@@ -922,13 +947,24 @@ where
             };
             let target = out.pipeline.render_target()?;
             let started = std::time::Instant::now();
-            let (damaged, states) =
-                renderer.composite(&mut out.frames, target, &mut out.damage_tracker, elements)?;
+            let composited = renderer.composite(
+                &mut out.frames,
+                target,
+                &mut out.damage_tracker,
+                elements,
+                fences,
+            )?;
             *composite_time += started.elapsed();
+            let (damaged, states) = (composited.damaged, composited.states);
+            // Kept for the release points whatever happens to the commit: the GPU has the
+            // work either way.
+            *last_render_fence = composited.render_fence;
             let plan_had_overlay = overlay.is_some();
             let plan = Plan {
                 primary: if damaged {
-                    PrimaryPlan::Composited
+                    PrimaryPlan::Composited {
+                        render_fence: last_render_fence.as_ref().map(|f| f.as_fd()),
+                    }
                 } else {
                     PrimaryPlan::Keep
                 },

@@ -17,19 +17,27 @@
 //! that dumb buffers go through, fault injection included: the pipeline only ever sees
 //! framebuffers.
 //!
-//! **Finished before the commit.** A GLES frame is complete when the GPU says so, not when
-//! the draw calls return. Where EGL has `EGL_ANDROID_native_fence_sync`, the frame's fence
-//! could go to the primary plane as `IN_FENCE_FD` and the commit would not wait at all.
-//! Mesa's llvmpipe (the VM's kms_swrast) has only `EGL_KHR_fence_sync`, so lockstep waits for
-//! the frame's fence (smithay's `SyncPoint::wait`, an `eglClientWaitSync`) right after
-//! rendering and before prepare. On llvmpipe that wait is the rendering itself (the
-//! rasterizer threads run then); its cost is in BENCHMARKS.md ("KMS composition: GLES vs
-//! pixman"). lockstep does not use native fences yet even where they exist.
+//! **Finished before the commit, or fenced.** A GLES frame is complete when the GPU says so,
+//! not when the draw calls return. Where EGL has `EGL_ANDROID_native_fence_sync` and the
+//! primary plane takes `IN_FENCE_FD`, the frame's fence is exported as a sync_file
+//! (smithay's `SyncPoint::export`) and goes to the plane with the commit: the display waits
+//! for the GPU, the CPU does not. Otherwise (Mesa's llvmpipe, the VM's kms_swrast, has only
+//! `EGL_KHR_fence_sync`) lockstep waits for the frame's fence (`SyncPoint::wait`, an
+//! `eglClientWaitSync`) right after rendering and before prepare; on llvmpipe that wait is
+//! the rendering itself (the rasterizer threads run then); its cost is in BENCHMARKS.md ("KMS
+//! composition: GLES vs pixman").
 //!
 //! **Client buffers.** Acquire points are waited for by the sync layer before a commit is
 //! applied, so a buffer GLES samples was signalled before the frame that reads it was even
-//! built. Release points of composited buffers are signalled after the frame that read them:
-//! since the frame is finished before the commit, that is the same point as with pixman.
+//! built (the GPU-side wait, `eglWaitSync` on an imported acquire fence, is not used: the
+//! commit would have to be applied before its acquire point signalled, which breaks the sync
+//! layer's rule that an unsignalled buffer's state is never applied). Release points of
+//! composited buffers: with frames finished before the commit, they are signalled as with
+//! pixman; with fenced frames, they wait in the release queue and get the last frame's fence
+//! imported (`handlers/drm_syncobj.rs`, "Release"), so the kernel signals them when the GPU
+//! has finished reading. **What ran where**: the fenced path's plane and release plumbing is
+//! tested in the VM with sw_sync fences in place of the GPU's; no machine lockstep has been
+//! tested on had native fences, so the export itself has not run.
 //!
 //! **kms_swrast.** Mesa's software driver for display-only devices (llvmpipe on vkms, or on
 //! a virtual GPU without 3D) reads a dmabuf by mapping it as a dumb buffer of the device.
@@ -94,6 +102,8 @@ pub struct KmsGles {
     name: String,
     /// Mesa's software driver: client dmabufs are checked before EGL sees them.
     swrast: bool,
+    /// EGL has `EGL_ANDROID_native_fence_sync`: a frame's fence can leave as a sync_file.
+    native_fences: bool,
 }
 
 impl KmsGles {
@@ -123,11 +133,19 @@ impl KmsGles {
             .map_err(|e| anyhow!("cannot create the GLES renderer: {e:?}"))?;
         let name = crate::render::gl_renderer_name(&mut renderer);
         let swrast = name.contains("llvmpipe") || name.contains("softpipe");
+        let native_fences = renderer
+            .egl_context()
+            .display()
+            .extensions()
+            .iter()
+            .any(|e| e == "EGL_ANDROID_native_fence_sync");
+        info!(native_fences, "GLES on KMS: {name}");
         Ok(Self {
             renderer,
             gbm,
             name,
             swrast,
+            native_fences,
         })
     }
 
@@ -274,6 +292,15 @@ impl KmsRenderer {
         ))
     }
 
+    /// Whether composited frames can leave with a fence (GLES with
+    /// `EGL_ANDROID_native_fence_sync`) instead of being finished before the commit.
+    pub fn native_fences(&self) -> bool {
+        match self {
+            KmsRenderer::Gles(g) => g.native_fences,
+            KmsRenderer::Pixman(_) => false,
+        }
+    }
+
     /// `pixman`, or `gles (GL_RENDERER)`, for `lockstep msg outputs`.
     pub fn name(&self) -> String {
         match self {
@@ -307,17 +334,31 @@ impl KmsRenderer {
     }
 }
 
+/// One composited frame, as [`Composite::composite`] left it.
+pub struct Composited {
+    /// Whether anything was drawn.
+    pub damaged: bool,
+    /// The elements' states (for presentation feedback).
+    pub states: RenderElementStates,
+    /// The renderer's fence of the frame as a sync_file, when the frame may still be in
+    /// progress (native fences, and the caller allowed it); `None`: complete.
+    pub render_fence: Option<OwnedFd>,
+}
+
 /// Drawing one composited frame into the pipeline's render target.
 pub trait Composite: smithay::backend::renderer::Renderer + Sized {
-    /// Renders the damage of `elements` into `target` (found in `frames`) and returns whether
-    /// anything was drawn, and the elements' states. The frame is complete when this returns.
+    /// Renders the damage of `elements` into `target` (found in `frames`). With
+    /// `fence_allowed` (the primary plane takes `IN_FENCE_FD`) a renderer with native fences
+    /// returns the frame's fence instead of waiting for it; otherwise the frame is complete
+    /// when this returns.
     fn composite<E: RenderElement<Self>>(
         &mut self,
         frames: &mut Frames,
         target: RenderTarget<'_>,
         tracker: &mut OutputDamageTracker,
         elements: &[E],
-    ) -> Result<(bool, RenderElementStates)>;
+        fence_allowed: bool,
+    ) -> Result<Composited>;
 }
 
 impl Composite for PixmanRenderer {
@@ -327,7 +368,8 @@ impl Composite for PixmanRenderer {
         target: RenderTarget<'_>,
         tracker: &mut OutputDamageTracker,
         elements: &[E],
-    ) -> Result<(bool, RenderElementStates)> {
+        _fence_allowed: bool,
+    ) -> Result<Composited> {
         let Some(slot) = target.dumb else {
             bail!("pixman needs the pipeline's dumb buffers");
         };
@@ -352,7 +394,12 @@ impl Composite for PixmanRenderer {
         let result = tracker
             .render_output(self, &mut framebuffer, target.age, elements, CLEAR_COLOR)
             .map_err(|err| anyhow!("pixman rendering failed: {err:?}"))?;
-        Ok((result.damage.is_some(), result.states))
+        // pixman draws on the CPU: the frame is complete.
+        Ok(Composited {
+            damaged: result.damage.is_some(),
+            states: result.states,
+            render_fence: None,
+        })
     }
 }
 
@@ -363,7 +410,8 @@ impl Composite for GlesRenderer {
         target: RenderTarget<'_>,
         tracker: &mut OutputDamageTracker,
         elements: &[E],
-    ) -> Result<(bool, RenderElementStates)> {
+        fence_allowed: bool,
+    ) -> Result<Composited> {
         let Frames::Gles(frames) = frames else {
             bail!("GLES needs the output's GBM buffers");
         };
@@ -377,11 +425,24 @@ impl Composite for GlesRenderer {
         let result = tracker
             .render_output(self, &mut framebuffer, target.age, elements, CLEAR_COLOR)
             .map_err(|err| anyhow!("GLES rendering failed: {err:?}"))?;
-        // Finished before the commit (no native fences to hand the kernel; module docs).
-        result
-            .sync
-            .wait()
-            .map_err(|_| anyhow!("waiting for the GLES frame failed"))?;
-        Ok((result.damage.is_some(), result.states))
+        let damaged = result.damage.is_some();
+        // The fence goes to the plane where it can (module docs); else the frame is finished
+        // before the commit.
+        let render_fence = if fence_allowed {
+            result.sync.export()
+        } else {
+            None
+        };
+        if render_fence.is_none() {
+            result
+                .sync
+                .wait()
+                .map_err(|_| anyhow!("waiting for the GLES frame failed"))?;
+        }
+        Ok(Composited {
+            damaged,
+            states: result.states,
+            render_fence,
+        })
     }
 }

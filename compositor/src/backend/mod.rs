@@ -56,6 +56,25 @@ impl Backend {
         }
     }
 
+    /// The fence of the last frame that may still be reading client buffers (see
+    /// `handlers/drm_syncobj.rs`, "Release"); `None` when the renderer is done with them.
+    pub fn release_fence(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match self {
+            Backend::Headless(_) => None,
+            Backend::Winit(b) => b.release_fence(),
+            Backend::Kms(b) => b.release_fence(),
+        }
+    }
+
+    /// Whether release points follow render fences, so the release queue is emptied every
+    /// loop iteration rather than after frames.
+    pub fn releases_follow_fences(&self) -> bool {
+        match self {
+            Backend::Kms(b) => b.native_fences(),
+            _ => false,
+        }
+    }
+
     /// Makes `output`'s next frame a full redraw (it was off).
     pub fn full_redraw(&mut self, output: &Output) {
         match self {

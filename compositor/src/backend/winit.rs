@@ -37,6 +37,8 @@ pub struct Winit {
     full_redraw: bool,
     /// What GL_RENDERER says.
     gl_name: String,
+    /// The last frame's fence as a sync_file (only where EGL has native fences).
+    last_render_fence: Option<std::os::fd::OwnedFd>,
 }
 
 impl Winit {
@@ -112,6 +114,7 @@ impl Winit {
             damage_tracker,
             cursor,
             full_redraw: true,
+            last_render_fence: None,
             gl_name,
         })
     }
@@ -124,6 +127,12 @@ impl Winit {
     /// The renderer (for dmabuf validation).
     pub fn renderer_mut(&mut self) -> &mut GlesRenderer {
         self.backend.renderer()
+    }
+
+    /// The fence of the last frame, where EGL has native fences.
+    pub fn release_fence(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.last_render_fence.as_ref().map(|f| f.as_fd())
     }
 
     /// `gles (GL_RENDERER)`.
@@ -150,6 +159,9 @@ impl Winit {
         )
         .map_err(|err| anyhow!("GLES rendering failed: {err:?}"))?;
         let damaged = result.damage.is_some();
+        // With native fences the frame's fence covers the buffers it read (and, one GL
+        // context, every frame before); without, releases wait for the next frame as before.
+        self.last_render_fence = result.sync.export();
         let states = result.states;
         let damage = result.damage.cloned();
         drop(framebuffer);

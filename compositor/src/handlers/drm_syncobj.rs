@@ -74,7 +74,13 @@
 //! queued state is replaced, when the surface or the client goes away. The headless (pixman)
 //! renderer has finished reading a buffer when a frame call returns, so dropping signals at
 //! once. GLES reads asynchronously, so under winit dropped points wait in a queue until the
-//! next frame is rendered and presented.
+//! next frame is rendered and presented. On KMS a GLES frame is finished before its commit
+//! unless EGL has native fences; with them the frame leaves with its fence (the primary
+//! plane's `IN_FENCE_FD`), dropped points wait in the same queue, and the queue is emptied
+//! once per loop iteration into [`release_after_fence`]: the last frame's fence is imported
+//! into each kernel timeline point, so the kernel signals the release when the GPU is done
+//! reading; no CPU wait. Why the last frame's fence covers every buffer read before it: all
+//! frames come from one GL context, whose work completes in order.
 
 use std::{
     collections::{BTreeSet, HashMap, VecDeque},
@@ -88,7 +94,10 @@ use lockstep_protocols::{
         signal_release, DrmSyncobjHandler, DrmSyncobjState, ReleaseQueue, SyncobjCachedState,
     },
 };
-use lockstep_sync::{event_loop::PointWait, DrmDevice, NodeKind, PointEvent, SyncDevice};
+use lockstep_sync::{
+    event_loop::PointWait, DrmDevice, NodeKind, PointEvent, SyncDevice, SyncFile, Timeline,
+    TimelinePoint,
+};
 use serde::{Deserialize, Serialize};
 use smithay::{
     reexports::{
@@ -634,7 +643,11 @@ impl State {
         self.apply_resolved();
     }
 
-    /// Signals the release points an asynchronous renderer queued, after a frame finished.
+    /// Signals the release points an asynchronous renderer queued, after the frames that may
+    /// have read their buffers: at once when the backend has no render fence pending (the
+    /// renderer is done with everything it was given), else when that fence signals
+    /// ([`release_after_fence`]). Called after each rendered frame and, where frames leave
+    /// with fences (KMS with native fences), once per loop iteration.
     pub fn signal_queued_releases(&mut self) {
         let Some(queue) = &self.core.release_queue else {
             return;
@@ -643,9 +656,75 @@ impl State {
             Ok(mut queue) => std::mem::take(&mut *queue),
             Err(_) => return,
         };
-        for point in &points {
+        if points.is_empty() {
+            return;
+        }
+        let fence = match self.backend.release_fence().map(|f| f.try_clone_to_owned()) {
+            None => {
+                for point in &points {
+                    signal_release(point);
+                }
+                return;
+            }
+            Some(Ok(fence)) => fence,
+            Some(Err(err)) => {
+                // No fd for the fence (the fd limit): try again next time, never early.
+                debug!(%err, "cannot duplicate the render fence; releases wait");
+                if let Ok(mut queue) = queue.lock() {
+                    queue.extend(points);
+                }
+                return;
+            }
+        };
+        release_after_fence(&self.core.loop_handle, points, fence);
+    }
+}
+
+/// Makes `points` signal when `fence` (a sync_file: the GPU's fence of the last frame that
+/// may have read their buffers) does: imported into each kernel timeline point, so the kernel
+/// signals it and the CPU does nothing; points on soft timelines, or whose import fails, are
+/// signalled from the event loop when the sync_file polls readable.
+pub fn release_after_fence(
+    loop_handle: &smithay::reexports::calloop::LoopHandle<'static, State>,
+    points: Vec<TimelinePoint>,
+    fence: std::os::fd::OwnedFd,
+) {
+    let file = match SyncFile::from_fd(fence) {
+        Ok(file) => file,
+        Err(err) => {
+            // Not a sync_file: nothing to wait for that the kernel would tell us about.
+            warn!(%err, "the render fence is not a sync_file; releasing now");
+            for point in &points {
+                signal_release(point);
+            }
+            return;
+        }
+    };
+    let on_cpu: Vec<TimelinePoint> = points
+        .into_iter()
+        .filter(|point| match &point.timeline {
+            Timeline::Drm(timeline) => match timeline.import_sync_file(point.point, &file) {
+                Ok(()) => false,
+                Err(err) => {
+                    debug!(%err, "cannot import the render fence; waiting on the loop");
+                    true
+                }
+            },
+            Timeline::Soft(_) => true,
+        })
+        .collect();
+    if on_cpu.is_empty() {
+        return;
+    }
+    let wait = lockstep_sync::event_loop::SyncFileWait::new(file);
+    let inserted = loop_handle.insert_source(wait, move |_, _, _| {
+        for point in &on_cpu {
             signal_release(point);
         }
+    });
+    if let Err(err) = inserted {
+        // Only when the loop is gone: nobody waits for these any more.
+        warn!(error = %err.error, "cannot wait for the render fence");
     }
 }
 

@@ -474,3 +474,56 @@ fn validation_mode_records_each_kind_of_mistake() {
         "in-process client pid"
     );
 }
+
+/// The native-fence release path (`handlers/drm_syncobj.rs`, "Release"), with a sw_sync fence
+/// standing in for the GPU's render fence (the VM's Mesa has no native fences): a kernel
+/// timeline point gets the fence imported and is signalled by the kernel when the fence
+/// signals, with no loop iteration in between; a soft timeline point is signalled from the
+/// event loop then; neither before.
+#[test]
+fn syncobj_release_points_follow_the_render_fence() {
+    use lockstep_sync::{SoftTimeline, Timeline, TimelinePoint};
+    let Some(device) = device("syncobj_release_points_follow_the_render_fence") else {
+        return;
+    };
+    let gpu = match lockstep_vm_support::sw_sync::SwTimeline::new() {
+        Ok(gpu) => gpu,
+        Err(err) => {
+            assert!(
+                std::env::var_os("LOCKSTEP_REQUIRE_KERNEL").is_none_or(|v| v != "1"),
+                "LOCKSTEP_REQUIRE_KERNEL=1 but no sw_sync: {err}"
+            );
+            eprintln!("SKIP: no sw_sync ({err})");
+            return;
+        }
+    };
+    let mut f = Fixture::new();
+    let kernel = device.create_timeline().expect("create timeline");
+    let soft = SoftTimeline::new();
+    let points = vec![
+        TimelinePoint::new(Timeline::Drm(kernel.clone()), Point(3)),
+        TimelinePoint::new(Timeline::Soft(soft.clone()), Point(1)),
+    ];
+    let fence = gpu.fence(1, "render").expect("fence").into_fd();
+    let handle = f.server.state.core.loop_handle.clone();
+    lockstep::handlers::drm_syncobj::release_after_fence(&handle, points, fence);
+    f.run_for(Duration::from_millis(100));
+    assert!(
+        !kernel.is_signalled(Point(3)).unwrap_or(false),
+        "not before the fence"
+    );
+    assert!(
+        !soft.is_signalled(Point(1)).unwrap_or(false),
+        "not before the fence"
+    );
+    gpu.advance(1).expect("signal the render fence");
+    // The kernel signals the imported point itself.
+    assert!(
+        kernel.is_signalled(Point(3)).expect("query"),
+        "signalled by the kernel"
+    );
+    let soft_done = f.wait_until(Duration::from_secs(2), |_| {
+        soft.is_signalled(Point(1)).unwrap_or(false)
+    });
+    assert!(soft_done, "the soft point is signalled from the loop");
+}

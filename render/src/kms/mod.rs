@@ -19,12 +19,15 @@
 //!   client buffer covers the whole output and nothing else is visible on it (a fullscreen
 //!   window with a single dmabuf surface, no scaling), that buffer itself ("direct scanout"): no composition, no
 //!   copy, and the client's acquire fence goes to the plane as `IN_FENCE_FD`.
-//! - **A composited frame is complete before it is prepared**: the pipeline puts no
-//!   `IN_FENCE_FD` on it. pixman draws synchronously; the GLES path waits for the frame's EGL
-//!   fence right after rendering, because Mesa's llvmpipe (all the VM has) offers no
-//!   `EGL_ANDROID_native_fence_sync` to export it as a sync_file. Where that extension
-//!   exists the fence could go to the plane instead and the commit would not wait; lockstep
-//!   does not do that yet.
+//! - **A composited frame comes complete, or with its render fence.** pixman draws
+//!   synchronously. A GPU renderer with native fences (`EGL_ANDROID_native_fence_sync`) may
+//!   hand its frame's fence as a sync_file ([`PrimaryPlan::Composited`]'s `render_fence`):
+//!   prepare duplicates it (a fallible step, [`Step::FenceExport`]) and the primary plane
+//!   waits for it as `IN_FENCE_FD`, so neither the commit nor the CPU waits for the GPU. Only
+//!   where the plane has `IN_FENCE_FD` ([`OutputPipeline::primary_takes_in_fences`]); otherwise
+//!   the renderer must finish the frame first. Mesa's llvmpipe (all the VM has) has no native
+//!   fences, so there the GLES path waits for the frame's EGL fence right after rendering;
+//!   the plumbing is tested on vkms with a sw_sync fence standing in for the GPU.
 //! - **Cursor plane**: the cursor image (the theme's, or a client's cursor surface copied
 //!   in), written into one of two small ARGB dumb buffers only when the image changes. A
 //!   pointer move is then a commit of two plane properties and never recomposites the frame.

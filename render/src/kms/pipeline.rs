@@ -4,7 +4,8 @@
 //! See the [module docs](super) for the plane rules. The types carry the phases:
 //!
 //! - [`OutputPipeline::prepare`] takes a [`Plan`] and does every step that can fail, in this
-//!   order: framebuffer import of new client buffers, acquire-fence export, buffer lease,
+//!   order: framebuffer import of new client buffers, acquire-fence export (and the render
+//!   fence of a composited frame, duplicated), buffer lease,
 //!   cursor image write, mode blob, then a `TEST_ONLY` commit of exactly the request it built.
 //!   It returns a [`Prepared`] frame that borrows the pipeline.
 //! - [`Prepared::commit`] hands that request to the kernel (nonblocking, with a page-flip
@@ -98,8 +99,14 @@ pub struct CursorImage<'a> {
 pub enum PrimaryPlan<'a> {
     /// What it shows now (a cursor-only update).
     Keep,
-    /// The slot last returned by [`OutputPipeline::render_target`].
-    Composited,
+    /// The slot last returned by [`OutputPipeline::render_target`], with the renderer's
+    /// fence for it when the renderer has one as a sync_file (a GPU that has not finished
+    /// drawing: the plane waits for it as `IN_FENCE_FD`, the CPU does not). `None`: the frame
+    /// is complete already (pixman, or a GLES frame that was waited for).
+    Composited {
+        /// The render fence (prepare duplicates it; the caller keeps its own).
+        render_fence: Option<BorrowedFd<'a>>,
+    },
     /// A client buffer of exactly the mode's size, scanned out directly.
     Direct(&'a dyn ScanoutBuffer),
 }
@@ -141,7 +148,8 @@ pub struct Plan<'a> {
 pub enum Step {
     /// Looking up or importing a client buffer's framebuffer.
     FramebufferImport,
-    /// Exporting a client's acquire point as a sync_file.
+    /// Exporting a client's acquire point as a sync_file, or taking the renderer's fence of
+    /// a composited frame.
     FenceExport,
     /// Leasing a client buffer.
     Lease,
@@ -697,6 +705,12 @@ impl OutputPipeline {
         out
     }
 
+    /// Whether the primary plane waits for fences (`IN_FENCE_FD`): only then may a composited
+    /// frame come with a render fence instead of being finished first.
+    pub fn primary_takes_in_fences(&self) -> bool {
+        self.planes.primary.props.has("IN_FENCE_FD")
+    }
+
     /// Prepares the frame `plan` describes: every fallible step, ending with `TEST_ONLY`.
     pub fn prepare<'p>(&'p mut self, plan: &Plan<'_>) -> Result<Prepared<'p>, PrepareError> {
         let failed = self.failed_prepares.clone();
@@ -718,13 +732,34 @@ impl OutputPipeline {
         // 1. Framebuffers of client buffers, then 2. fences, then 3. leases.
         let primary = match &plan.primary {
             PrimaryPlan::Keep => self.shown.primary.clone(),
-            PrimaryPlan::Composited => {
+            PrimaryPlan::Composited { render_fence } => {
                 let index = self.target.ok_or_else(|| {
                     fail(
                         Step::Plan,
                         KmsError::BadBuffer("no composited frame was rendered".into()),
                     )
                 })?;
+                if let Some(fence) = render_fence {
+                    if !self.primary_takes_in_fences() {
+                        return Err(fail(
+                            Step::Plan,
+                            KmsError::BadBuffer(
+                                "the primary plane has no IN_FENCE_FD: finish the frame first"
+                                    .into(),
+                            ),
+                        ));
+                    }
+                    if self.faults.take(Step::FenceExport) {
+                        return Err(fail(Step::FenceExport, KmsError::Injected));
+                    }
+                    let fence = fence.try_clone_to_owned().map_err(|e| {
+                        fail(
+                            Step::FenceExport,
+                            KmsError::Client(format!("cannot duplicate the render fence: {e}")),
+                        )
+                    })?;
+                    work.render_fence = Some(fence);
+                }
                 work.slot = Some(index);
                 PlaneContent {
                     fb: FbRef::Slot(index),
@@ -991,6 +1026,16 @@ impl OutputPipeline {
         e.push(entry(h, p.id("CRTC_Y")?, y as i64 as u64));
         e.push(entry(h, p.id("CRTC_W")?, u64::from(w)));
         e.push(entry(h, p.id("CRTC_H")?, u64::from(hh)));
+        // The render fence only with the slot this frame newly composited.
+        if let (FbRef::Slot(index), Some(fence)) = (&content.fb, &work.render_fence) {
+            if work.slot == Some(*index) && p.has("IN_FENCE_FD") {
+                e.push(entry(
+                    h,
+                    p.id("IN_FENCE_FD")?,
+                    fence.as_raw_fd() as i64 as u64,
+                ));
+            }
+        }
         // A fence only for a buffer this frame newly puts there (a carried one already waited).
         if let Some(commit) = content.commit_key {
             if let Some((_, Some(index))) = work.fence_for.iter().find(|(c, _)| *c == commit) {
@@ -1054,6 +1099,9 @@ struct Work {
     cursor_written: Option<usize>,
     cursor_key: Option<(usize, u64)>,
     slot: Option<usize>,
+    /// The renderer's fence of the newly composited slot, for the primary plane's
+    /// `IN_FENCE_FD`.
+    render_fence: Option<OwnedFd>,
     gamma: Option<super::gamma::PreparedGamma>,
 }
 

@@ -87,7 +87,7 @@ fn show_color(p: &mut OutputPipeline, pixel: u32) {
     show(
         p,
         &Plan {
-            primary: PrimaryPlan::Composited,
+            primary: PrimaryPlan::Composited { render_fence: None },
             cursor: CursorPlan::Hidden,
             overlay: None,
         },
@@ -97,6 +97,17 @@ fn show_color(p: &mut OutputPipeline, pixel: u32) {
 /// The CRC of what is on screen now.
 fn crc_now(crcs: &mut CrcReader) -> Crc {
     crcs.current(Duration::from_secs(2)).expect("crc")
+}
+
+/// Shows a frame of `pixel`, then a black one; returns the CRC reader and both CRCs (the
+/// reference for the frame a test is about to show, and what is on screen before it).
+fn reference_then_black(p: &mut OutputPipeline, pixel: u32) -> (CrcReader, Crc, Crc) {
+    show_color(p, pixel);
+    let mut crcs = CrcReader::open_vkms(0).expect("crc");
+    let reference = crc_now(&mut crcs);
+    show_color(p, 0xff00_0000);
+    let black = crc_now(&mut crcs);
+    (crcs, reference, black)
 }
 
 /// A client buffer for the tests: a heap dmabuf, an optional sw_sync acquire fence and a
@@ -296,11 +307,7 @@ fn direct_scanout_waits_for_the_in_fence_and_leases_until_replaced() {
     };
     let (w, h) = p.mode().size();
     let green = 0xff30_a040;
-    show_color(&mut p, green);
-    let mut crcs = CrcReader::open_vkms(0).expect("crc");
-    let green_crc = crc_now(&mut crcs);
-    show_color(&mut p, 0xff00_0000);
-    let black_crc = crc_now(&mut crcs);
+    let (mut crcs, green_crc, black_crc) = reference_then_black(&mut p, green);
 
     // A client buffer with the same green, behind an unsignalled sw_sync fence.
     let gpu = SwTimeline::new().expect("sw_sync");
@@ -335,7 +342,7 @@ fn direct_scanout_waits_for_the_in_fence_and_leases_until_replaced() {
     // Replaced by a composited frame: the lease lasts until that flip, not until commit.
     composite(&mut p, 0xff00_0000);
     let back = Plan {
-        primary: PrimaryPlan::Composited,
+        primary: PrimaryPlan::Composited { render_fence: None },
         cursor: CursorPlan::Hidden,
         overlay: None,
     };
@@ -360,6 +367,75 @@ fn direct_scanout_waits_for_the_in_fence_and_leases_until_replaced() {
     assert_eq!(crc_now(&mut crcs), black_crc);
     // The buffer is alive (liveness says so): its framebuffer stays cached for reuse.
     assert_eq!(p.cached_framebuffers(), 1);
+}
+
+/// The plan of a composited frame that comes with `fence`.
+fn fenced_frame(fence: &OwnedFd) -> Plan<'_> {
+    Plan {
+        primary: PrimaryPlan::Composited {
+            render_fence: Some(fence.as_fd()),
+        },
+        cursor: CursorPlan::Hidden,
+        overlay: None,
+    }
+}
+
+/// The native-fence path of a GPU renderer, with a sw_sync fence standing in for the GPU
+/// (the VM's Mesa has no `EGL_ANDROID_native_fence_sync`): the composited frame goes to the
+/// primary plane with the fence as `IN_FENCE_FD`, the commit returns at once, and the display
+/// shows the frame only after the fence signals.
+#[test]
+fn a_composited_frame_with_a_render_fence_waits_for_it_on_the_plane() {
+    let Some(mut p) = vkms_pipeline("composited_frame_render_fence") else {
+        return;
+    };
+    assert!(p.primary_takes_in_fences(), "vkms planes take IN_FENCE_FD");
+    let red = 0xffc0_2020;
+    let (mut crcs, red_crc, black_crc) = reference_then_black(&mut p, red);
+
+    let gpu = SwTimeline::new().expect("sw_sync");
+    let fence = gpu.fence(1, "render").expect("fence").into_fd();
+    composite(&mut p, red);
+    let fds = open_fds();
+    let plan = fenced_frame(&fence);
+    let started = Instant::now();
+    p.prepare(&plan).expect("prepare").commit().expect("commit");
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "the commit does not wait for the fence"
+    );
+    assert!(
+        wait_flip(&mut p, Duration::from_millis(300)).is_none(),
+        "the flip waits for the render fence"
+    );
+    // Compared with the frame that waits (not with black, whose CRC a loaded host can
+    // catch mid-change: seen once with vblank timer overruns).
+    let pending_crc = crc_now(&mut crcs);
+    assert_ne!(
+        pending_crc, red_crc,
+        "the fenced frame is not shown before the fence (black {black_crc:?})"
+    );
+    gpu.advance(1).expect("signal");
+    wait_flip(&mut p, Duration::from_secs(2)).expect("flip after the fence");
+    assert_eq!(crc_now(&mut crcs), red_crc, "the composited frame is shown");
+    assert!(
+        open_fds() <= fds,
+        "the pipeline's copy of the fence is closed"
+    );
+
+    // A failed prepare with a render fence leaves no fd behind and the old frame shown.
+    let fence = gpu.fence(2, "render").expect("fence").into_fd();
+    composite(&mut p, 0xff00_0000);
+    let fds = open_fds();
+    let plan = fenced_frame(&fence);
+    for step in [Step::FenceExport, Step::TestOnly] {
+        p.faults().arm(step);
+        let err = p.prepare(&plan).err().expect("the armed step fails");
+        assert_eq!(err.step, step, "{err}");
+        assert_eq!(open_fds(), fds, "{step:?}: no fd left behind");
+        assert!(!p.flip_pending());
+        assert_eq!(crc_now(&mut crcs), red_crc, "{step:?}: the old frame stays");
+    }
 }
 
 #[test]
@@ -456,7 +532,7 @@ fn every_failing_prepare_step_rolls_back() {
         show(
             &mut p,
             &Plan {
-                primary: PrimaryPlan::Composited,
+                primary: PrimaryPlan::Composited { render_fence: None },
                 cursor: CursorPlan::Hidden,
                 overlay: None,
             },
