@@ -267,7 +267,7 @@ pub(crate) struct DmabufClient {
     acquire_object: WpLinuxDrmSyncobjTimelineV1,
     pub(crate) release: DrmTimeline,
     release_object: WpLinuxDrmSyncobjTimelineV1,
-    top: Toplevel,
+    pub(crate) top: Toplevel,
     size: (i32, i32),
     /// Where its buffers come from (dma-heap first by default; a GLES test uses dumb
     /// buffers of vkms itself).

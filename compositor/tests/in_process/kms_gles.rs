@@ -208,6 +208,124 @@ fn kms_gles_refuses_foreign_dmabufs_and_composites_same_device_ones() {
     assert_eq!(reference_crc(&path, &frame), on_screen);
 }
 
+/// The three kinds of client buffer on one GLES output, as a desktop has them: a same-device
+/// dmabuf window composited under an shm window, then a fullscreen dmabuf client scanned out
+/// directly over both, then gone again. Release points: a composited buffer's is signalled
+/// only once it is no longer current (its frame was complete before its commit: the VM's
+/// Mesa has no native fences), a scanned-out buffer's not before the flip that replaces it.
+#[test]
+fn kms_gles_shm_dmabuf_and_direct_scanout_clients_together() {
+    use lockstep_sync::Point;
+    let test = "kms_gles_shm_dmabuf_and_direct_scanout";
+    let (Some(path), Some(device)) = (vkms(test), sync_device(test)) else {
+        return;
+    };
+    let mut f = gles_on_vkms(&path);
+    let c = f.add_client();
+    let mut window = crate::kms::dmabuf_client(&mut f, c, &device, Some((400, 300)));
+    window.alloc = vkms_dumb(&path);
+    let (_b1, buffer1) = window.buffer(&mut f, c, 0xff30_60c0);
+    window.acquire.signal(Point(1)).expect("signal");
+    window.commit(&buffer1, 1, 1);
+    f.roundtrip(c);
+    assert!(
+        f.wait_until(Duration::from_secs(3), |f| !f.windows().is_empty()),
+        "the dmabuf window never mapped"
+    );
+    let s = f.add_client();
+    let _shm = f.map_window(s, 120, 90, 0xffc0_4020);
+    quiesce(&mut f);
+    let frame = scanned_out(&mut f);
+    let windows = f.windows();
+    let at = |size: (i32, i32)| {
+        windows
+            .iter()
+            .find(|w| w.size == size)
+            .map(|w| w.position)
+            .unwrap_or_else(|| panic!("no {size:?} window in {windows:?}"))
+    };
+    let ((dx, dy), (sx, sy)) = (at((400, 300)), at((120, 90)));
+    assert_eq!(rgb(&frame, dx + 395, dy + 295), 0x3060c0, "dmabuf window");
+    assert_eq!(rgb(&frame, sx + 5, sy + 5), 0xc04020, "shm window");
+    assert!(planes(&f)[0].starts_with("primary: composited frame"));
+
+    // A new buffer for the dmabuf window: the old one is released once it is replaced.
+    let (_b2, buffer2) = window.buffer(&mut f, c, 0xff20_a020);
+    assert!(
+        !window.release.is_signalled(Point(1)).unwrap_or(false),
+        "not released while current"
+    );
+    window.acquire.signal(Point(2)).expect("signal");
+    window.commit(&buffer2, 2, 2);
+    f.roundtrip(c);
+    quiesce(&mut f);
+    assert!(
+        window.release.is_signalled(Point(1)).expect("query"),
+        "buffer 1 released after it was replaced"
+    );
+    assert!(!window.release.is_signalled(Point(2)).unwrap_or(false));
+    assert_eq!(rgb(&scanned_out(&mut f), dx + 395, dy + 295), 0x20a020);
+
+    // A fullscreen client over both: scanned out directly, not composited.
+    let direct_before = stats(&mut f).direct;
+    let g = f.add_client();
+    let mut game = crate::kms::fullscreen_client(&mut f, g, &device);
+    game.alloc = vkms_dumb(&path);
+    let (_g1, game1) = game.buffer(&mut f, g, 0xff80_8000);
+    game.acquire.signal(Point(1)).expect("signal");
+    game.commit(&game1, 1, 1);
+    f.roundtrip(g);
+    let direct = f.wait_until(Duration::from_secs(5), |f| {
+        planes(f)[0].starts_with("primary: surface")
+    });
+    assert!(
+        direct,
+        "the fullscreen dmabuf is scanned out: {:?}",
+        planes(&f)
+    );
+    quiesce(&mut f);
+    assert!(stats(&mut f).direct > direct_before);
+    let mut crcs = CrcReader::open_vkms(0).expect("crc");
+    let on_screen = crc_now(&mut crcs);
+    drop(crcs);
+    assert!(
+        !game.release.is_signalled(Point(1)).unwrap_or(false),
+        "held while on screen"
+    );
+    // It goes: its buffer is released by the flip that replaces it, and the windows are
+    // composited again.
+    game.top.toplevel.destroy();
+    game.top.surface.destroy();
+    f.roundtrip(g);
+    let back = f.wait_until(Duration::from_secs(5), |f| {
+        planes(f)[0].starts_with("primary: composited frame") && !pipeline_busy(f)
+    });
+    assert!(back, "composited again: {:?}", planes(&f));
+    assert!(
+        game.release.is_signalled(Point(1)).expect("query"),
+        "released after the replacing flip"
+    );
+    let frame = scanned_out(&mut f);
+    assert_eq!(rgb(&frame, dx + 395, dy + 295), 0x20a020);
+    assert_eq!(rgb(&frame, sx + 5, sy + 5), 0xc04020);
+    let mut crcs = CrcReader::open_vkms(0).expect("crc");
+    let composited = crc_now(&mut crcs);
+    drop(crcs);
+    assert_ne!(
+        on_screen, composited,
+        "the fullscreen client is gone from the screen"
+    );
+    assert_eq!(f.client(c).protocol_error(), None);
+    assert_eq!(f.client(g).protocol_error(), None);
+    drop(f);
+    // The GLES frame is what the screen showed, pixel for pixel (lockstep must be gone).
+    assert_eq!(reference_crc(&path, &frame), composited);
+}
+
+fn pipeline_busy(f: &mut Fixture) -> bool {
+    crate::kms::pipeline(f).flip_pending()
+}
+
 /// Benchmark (in the VM: `vm/test --dynamic --mesa -p lockstep --test in_process -t 600
 /// --test-timeout 600 -- --ignored kms_composition_costs --nocapture`): time to composite a
 /// frame (rendering until the frame is complete, as the backend measures it) with pixman and
