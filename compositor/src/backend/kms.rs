@@ -542,13 +542,20 @@ impl Kms {
             (None, KmsRenderer::Gles(_)) => display,
             (None, KmsRenderer::Pixman(_)) => return None,
         };
-        let plane_formats = self
-            .outputs
-            .values()
-            .next()
-            .map(|o| o.pipeline.primary_formats().to_vec())
+        let first = self.outputs.values().next().map(|o| &o.pipeline);
+        let primary_formats = first
+            .map(|p| p.primary_formats().to_vec())
             .unwrap_or_default();
-        match KmsFeedback::new(main, display, self.dmabuf_formats(), &plane_formats) {
+        let overlay_formats = first
+            .filter(|p| p.has_overlay_plane())
+            .map(|p| p.overlay_formats().to_vec());
+        match KmsFeedback::new(
+            main,
+            display,
+            self.dmabuf_formats(),
+            &primary_formats,
+            overlay_formats.as_deref(),
+        ) {
             Ok(feedback) => {
                 let render = feedback.render.clone();
                 self.feedback = Some(feedback);

@@ -19,14 +19,20 @@
 //!
 //! The default feedback has one tranche: the formats and modifiers the renderer imports, on
 //! the main device. A surface gets per-surface feedback with a scanout tranche first
-//! (target: the display device, flag `scanout`, the renderer's formats whose fourcc the
-//! primary plane shows) when it could replace the composited frame: it is the topmost
-//! window on its output and covers all of it (fullscreen). Other surfaces get the default
-//! feedback again. The scanout tranche uses the plane's fourcc list, not its `IN_FORMATS`
-//! modifier list: a modifier the plane refuses costs one failed `TEST_ONLY`, after which the
-//! buffer is composited (the pipeline's rule). Overlay planes get no tranche of their own
-//! yet. Feedback is re-evaluated after every frame of an output; smithay sends it only when
-//! it changed.
+//! (target: the display device, flag `scanout`) when it could go on a plane as it is:
+//!
+//! - the primary plane's formats when it could replace the composited frame: it is the
+//!   topmost window on its output and covers all of it (fullscreen);
+//! - the overlay plane's formats when it could sit on the overlay plane instead: it is the
+//!   topmost window, lies inside the output, the output has an overlay plane and is not
+//!   scaled (the overlay path takes unscaled buffers only).
+//!
+//! Other surfaces get the default feedback again. A scanout tranche uses the plane's fourcc
+//! list (intersected with the renderer's formats, so a buffer that misses the plane can still
+//! be composited), not its `IN_FORMATS` modifier list: a modifier the plane refuses costs
+//! one failed `TEST_ONLY`, after which the buffer is composited (the pipeline's rule).
+//! Feedback is re-evaluated after every frame of an output; smithay sends it only when it
+//! changed.
 
 use anyhow::{Context, Result};
 use smithay::{
@@ -41,12 +47,33 @@ use smithay::reexports::wayland_protocols::wp::linux_dmabuf::zv1::server::zwp_li
 
 use crate::state::Core;
 
-/// The two feedbacks a KMS surface can get.
+/// The feedbacks a KMS surface can get.
 pub struct KmsFeedback {
     /// The main device and the renderer's formats: the default feedback.
     pub render: DmabufFeedback,
-    /// A scanout tranche on the display device first, then the default one.
+    /// A scanout tranche of the primary plane's formats first, then the default one.
     scanout: DmabufFeedback,
+    /// The same with the overlay plane's formats (`None`: no overlay plane).
+    overlay: Option<DmabufFeedback>,
+}
+
+/// Feedback with a scanout tranche on `display` for the formats of `formats` whose fourcc is
+/// in `plane_formats`, then the default tranche.
+fn with_scanout_tranche(
+    main: libc::dev_t,
+    display: libc::dev_t,
+    formats: &FormatSet,
+    plane_formats: &[u32],
+) -> Result<DmabufFeedback> {
+    let scanout_formats: Vec<_> = formats
+        .iter()
+        .copied()
+        .filter(|f| plane_formats.contains(&(f.code as u32)))
+        .collect();
+    DmabufFeedbackBuilder::new(main, formats.clone())
+        .add_preference_tranche(display, Some(TrancheFlags::Scanout), scanout_formats)
+        .build()
+        .context("cannot build the scanout dmabuf feedback")
 }
 
 /// The device number of a DRM node (what linux-dmabuf's `main_device` carries).
@@ -57,27 +84,28 @@ pub fn node_dev(path: &std::path::Path) -> Option<libc::dev_t> {
 }
 
 impl KmsFeedback {
-    /// Feedback with `main` as main device and `formats` (the renderer's), and a scanout
-    /// tranche on `display` for the formats of `formats` whose fourcc is in `plane_formats`.
+    /// Feedback with `main` as main device and `formats` (the renderer's), and scanout
+    /// tranches on `display` for the primary plane's formats and, when there is an overlay
+    /// plane, the overlay plane's.
     pub fn new(
         main: libc::dev_t,
         display: libc::dev_t,
         formats: FormatSet,
-        plane_formats: &[u32],
+        primary_formats: &[u32],
+        overlay_formats: Option<&[u32]>,
     ) -> Result<Self> {
         let render = DmabufFeedbackBuilder::new(main, formats.clone())
             .build()
             .context("cannot build the dmabuf feedback")?;
-        let scanout_formats: Vec<_> = formats
-            .iter()
-            .copied()
-            .filter(|f| plane_formats.contains(&(f.code as u32)))
-            .collect();
-        let scanout = DmabufFeedbackBuilder::new(main, formats)
-            .add_preference_tranche(display, Some(TrancheFlags::Scanout), scanout_formats)
-            .build()
-            .context("cannot build the scanout dmabuf feedback")?;
-        Ok(Self { render, scanout })
+        let scanout = with_scanout_tranche(main, display, &formats, primary_formats)?;
+        let overlay = overlay_formats
+            .map(|planes| with_scanout_tranche(main, display, &formats, planes))
+            .transpose()?;
+        Ok(Self {
+            render,
+            scanout,
+            overlay,
+        })
     }
 
     /// Gives every window on `output` the feedback it should have now (module docs).
@@ -91,16 +119,21 @@ impl KmsFeedback {
             .filter(|w| core.space.outputs_for_element(w).contains(output))
             .collect();
         let topmost = on_output.last();
+        let unscaled = output.current_scale().fractional_scale() == 1.0;
         for window in &on_output {
             let Some(toplevel) = window.toplevel() else {
                 continue;
             };
-            let covers = Some(window) == topmost
-                && core
-                    .space
-                    .element_geometry(window)
-                    .is_some_and(|g| g.contains_rect(output_area));
-            let feedback = if covers { &self.scanout } else { &self.render };
+            let geometry = core.space.element_geometry(window);
+            let is_top = Some(window) == topmost;
+            let covers = is_top && geometry.is_some_and(|g| g.contains_rect(output_area));
+            let inside =
+                is_top && unscaled && geometry.is_some_and(|g| output_area.contains_rect(g));
+            let feedback = match (&self.overlay, covers, inside) {
+                (_, true, _) => &self.scanout,
+                (Some(overlay), false, true) => overlay,
+                _ => &self.render,
+            };
             with_states(toplevel.wl_surface(), |states| {
                 if let Some(state) = SurfaceDmabufFeedbackState::from_states(states) {
                     state.set_feedback(feedback);

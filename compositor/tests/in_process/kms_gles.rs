@@ -437,9 +437,10 @@ impl wayland_client::Dispatch<ZwpLinuxDmabufFeedbackV1, SharedLog> for crate::cl
 }
 
 /// Per-surface dmabuf feedback on KMS: the main device is the display's own node (vkms has
-/// no render node, and kms_swrast reads only its buffers); a window gets a scanout tranche
-/// (the display device, flag scanout) first while it is fullscreen, and loses it again when
-/// it leaves fullscreen.
+/// no render node, and kms_swrast reads only its buffers); the topmost window gets a scanout
+/// tranche (the display device, flag scanout) first, for the overlay plane while it is a
+/// window inside the output and for the primary plane while it is fullscreen; a window with
+/// another one above it gets the default feedback only.
 #[test]
 fn kms_gles_dmabuf_feedback_adds_a_scanout_tranche_while_fullscreen() {
     let Some(path) = vkms("kms_gles_dmabuf_feedback") else {
@@ -460,7 +461,29 @@ fn kms_gles_dmabuf_feedback_adds_a_scanout_tranche_while_fullscreen() {
     f.roundtrip(c);
     let last = |log: &SharedLog| log.lock().unwrap().done.last().cloned();
     assert_eq!(log.lock().unwrap().main_device, Some(vkms_dev));
-    assert_eq!(last(&log), Some(vec![(vkms_dev, 0)]), "{log:?}");
+    assert!(
+        crate::kms::pipeline(&mut f).has_overlay_plane(),
+        "the VM's vkms has an overlay"
+    );
+    let scanout = zwp_linux_dmabuf_feedback_v1::TrancheFlags::Scanout.bits();
+    let with_scanout = Some(vec![(vkms_dev, scanout), (vkms_dev, 0)]);
+    assert_eq!(
+        last(&log),
+        with_scanout,
+        "topmost window: overlay tranche {log:?}"
+    );
+    // Another window above it: the default feedback only.
+    let other = f.add_client();
+    let above = f.map_window(other, 200, 150, 0xff80_2020);
+    quiesce(&mut f);
+    f.roundtrip(c);
+    assert_eq!(last(&log), Some(vec![(vkms_dev, 0)]), "covered: {log:?}");
+    above.toplevel.destroy();
+    above.surface.destroy();
+    f.roundtrip(other);
+    quiesce(&mut f);
+    f.roundtrip(c);
+    assert_eq!(last(&log), with_scanout, "topmost again: {log:?}");
 
     // Fullscreen: a scanout tranche first.
     let resize = |f: &mut Fixture, fullscreen: bool| {
@@ -480,13 +503,16 @@ fn kms_gles_dmabuf_feedback_adds_a_scanout_tranche_while_fullscreen() {
         f.roundtrip(c);
     };
     resize(&mut f, true);
-    let scanout = zwp_linux_dmabuf_feedback_v1::TrancheFlags::Scanout.bits();
     assert_eq!(
         last(&log),
-        Some(vec![(vkms_dev, scanout), (vkms_dev, 0)]),
-        "{log:?}"
+        with_scanout,
+        "fullscreen: primary tranche {log:?}"
     );
     resize(&mut f, false);
-    assert_eq!(last(&log), Some(vec![(vkms_dev, 0)]), "{log:?}");
+    assert_eq!(
+        last(&log),
+        with_scanout,
+        "a window again: overlay tranche {log:?}"
+    );
     assert_eq!(f.client(c).protocol_error(), None);
 }
