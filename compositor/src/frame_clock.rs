@@ -121,6 +121,43 @@ pub fn next_slot(last: Option<Duration>, refresh: Duration, now: Duration) -> Du
     last + refresh * periods
 }
 
+/// How long before a vblank lockstep wants a client's buffer finished: composing the frame
+/// and committing it must fit in between. A fixed budget rather than a measured one: the
+/// deadline is a hint to the client's GPU driver (clock up now rather than after a missed
+/// frame), and being a little early costs nothing.
+pub const COMPOSITION_MARGIN: Duration = Duration::from_millis(2);
+
+/// The deadline for a buffer committed at `now` to make a frame of an output whose frames
+/// come at `last + k * refresh`: the first frame slot whose margin has not passed yet, minus
+/// the margin (capped at half a refresh).
+pub fn acquire_deadline(last: Option<Duration>, refresh: Duration, now: Duration) -> Duration {
+    let margin = COMPOSITION_MARGIN.min(refresh / 2);
+    let mut slot = next_slot(last, refresh, now);
+    if slot == now || slot.saturating_sub(margin) <= now {
+        // Before the first frame, or too close to this slot: the one after.
+        slot += refresh;
+    }
+    slot.saturating_sub(margin)
+}
+
+impl Core {
+    /// When a buffer committed now on `surface` should be finished to make its output's next
+    /// frame ([`acquire_deadline`]): the output it was last shown on, else the first one;
+    /// `None` without outputs.
+    pub fn acquire_deadline(&self, surface: &WlSurface) -> Option<Duration> {
+        let output = smithay::wayland::compositor::with_states(surface, |states| {
+            surface_primary_scanout_output(surface, states)
+        })
+        .or_else(|| self.space.outputs().next().cloned())?;
+        let data = self.outputs.get(&output.name())?;
+        Some(acquire_deadline(
+            data.last_presentation,
+            data.refresh,
+            self.now(),
+        ))
+    }
+}
+
 /// Queues a redraw on every output.
 pub fn queue_redraw_all(core: &mut Core) {
     let outputs: Vec<Output> = core.space.outputs().cloned().collect();
@@ -309,6 +346,22 @@ mod tests {
         assert_eq!(next_slot(Some(last), R, last + R), last + R);
         // Late by 2.5 refreshes: the third slot.
         assert_eq!(next_slot(Some(last), R, last + R * 5 / 2), last + R * 3);
+    }
+
+    #[test]
+    fn acquire_deadlines_are_the_next_slot_that_can_be_made_minus_the_margin() {
+        let ms = Duration::from_millis;
+        let refresh = ms(16);
+        // Slots at 100, 116, 132...: at 105 the next slot is 116, needed by 114.
+        assert_eq!(acquire_deadline(Some(ms(100)), refresh, ms(105)), ms(114));
+        // At 115 the 116 slot is out of reach (margin 2 ms): 132's, needed by 130.
+        assert_eq!(acquire_deadline(Some(ms(100)), refresh, ms(115)), ms(130));
+        // Long idle: the first slot after now, still on the phase of the last frame.
+        assert_eq!(acquire_deadline(Some(ms(100)), refresh, ms(1005)), ms(1010));
+        // No frame yet: one refresh from now.
+        assert_eq!(acquire_deadline(None, refresh, ms(50)), ms(64));
+        // A 2 ms refresh: the margin is half of it.
+        assert_eq!(acquire_deadline(Some(ms(10)), ms(2), ms(10)), ms(11));
     }
 
     #[test]

@@ -226,9 +226,19 @@ pub struct SwSyncCreateFence {
     pub fence: i32,
 }
 
+/// `struct sw_sync_get_deadline` (a test interface of sw_sync, Linux 6.5+).
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct SwSyncGetDeadline {
+    pub deadline_ns: u64,
+    pub pad: u32,
+    pub fence_fd: i32,
+}
+
 const SW_SYNC: u8 = b'W';
 pub const SW_SYNC_IOC_CREATE_FENCE: u64 = iowr::<SwSyncCreateFence>(SW_SYNC, 0);
 pub const SW_SYNC_IOC_INC: u64 = iow::<u32>(SW_SYNC, 1);
+pub const SW_SYNC_GET_DEADLINE: u64 = iowr::<SwSyncGetDeadline>(SW_SYNC, 2);
 
 // ---------------------------------------------------------------------- buffers (GEM, dmabuf)
 
@@ -617,6 +627,19 @@ pub fn sw_sync_create_fence(fd: BorrowedFd<'_>, value: u32, name: &str) -> io::R
     owned(c.fence)
 }
 
+/// SW_SYNC_GET_DEADLINE: the earliest deadline (CLOCK_MONOTONIC ns) set on `fence`, a fence
+/// of the sw_sync timeline `fd`; `ENOENT` when none was set.
+pub fn sw_sync_get_deadline(fd: BorrowedFd<'_>, fence: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut d = SwSyncGetDeadline {
+        fence_fd: fence.as_raw_fd(),
+        ..SwSyncGetDeadline::default()
+    };
+    // SAFETY: `d` is a sw_sync_get_deadline with pad 0 and the fence's fd; the kernel writes
+    // the deadline into it.
+    unsafe { ioctl(fd, SW_SYNC_GET_DEADLINE, &mut d, false) }?;
+    Ok(d.deadline_ns)
+}
+
 /// SW_SYNC_IOC_INC: advances the sw_sync timeline by `count`.
 pub fn sw_sync_inc(fd: BorrowedFd<'_>, count: u32) -> io::Result<()> {
     let mut n = count;
@@ -828,6 +851,7 @@ mod tests {
         assert_eq!(SYNC_IOC_FILE_INFO, 0xc038_3e04);
         assert_eq!(SYNC_IOC_MERGE, 0xc030_3e03);
         assert_eq!(SW_SYNC_IOC_INC, 0x4004_5701);
+        assert_eq!(SW_SYNC_GET_DEADLINE, 0xc010_5702);
         assert_eq!(DRM_IOCTL_SET_CLIENT_CAP, 0x4010_640d);
         assert_eq!(DMA_HEAP_IOCTL_ALLOC, 0xc018_4800);
         assert_eq!(UDMABUF_CREATE, 0x4018_7542);

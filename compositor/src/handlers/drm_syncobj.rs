@@ -21,6 +21,9 @@
 //! behind it, in order. Other surfaces, clients and outputs never wait. The event loop never
 //! blocks.
 //!
+//! A held commit's acquire fence, when the client has submitted it, also gets a deadline
+//! hint: the next frame of its output the buffer can still make ([`hint_acquire_deadline`]).
+//!
 //! # An unsignalled buffer is never read: no timeout
 //!
 //! A held commit is applied when its acquire point signals, and only then (or dropped, with
@@ -116,7 +119,7 @@ use smithay::{
         with_states, Blocker, BlockerState, CompositorHandler,
     },
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, info, trace, warn};
 
 use crate::state::{Core, State};
 
@@ -504,6 +507,40 @@ fn hold_until_acquired(
     );
     state.arm_acquire_timer(deadline);
     add_blocker(surface, blocker);
+    hint_acquire_deadline(&state.core, surface, &acquire.point);
+}
+
+/// Tells the driver of a held commit's acquire fence when lockstep needs it: its output's
+/// next frame it can still make, minus the composition margin (`frame_clock.rs`,
+/// [`acquire_deadline`](crate::frame_clock::acquire_deadline)). The point's fence is
+/// exported as a sync_file and given `SYNC_IOC_SET_DEADLINE` (Linux 6.4+), so a GPU can clock
+/// up before the frame is missed. A hint: nothing waits, and failures only log. A point the
+/// client has not submitted yet has no fence to tell (the eventfd waits for submission);
+/// soft timelines have no driver.
+fn hint_acquire_deadline(core: &Core, surface: &WlSurface, point: &TimelinePoint) {
+    let Timeline::Drm(timeline) = &point.timeline else {
+        return;
+    };
+    let Some(deadline) = core.acquire_deadline(surface) else {
+        return;
+    };
+    let ns = u64::try_from(deadline.as_nanos()).unwrap_or(u64::MAX);
+    let result = timeline
+        .export_sync_file(point.point)
+        .map_err(|e| e.to_string())
+        .and_then(|file| {
+            file.set_deadline(lockstep_sync::Timestamp(ns))
+                .map_err(|e| e.to_string())
+        });
+    match result {
+        Ok(true) => trace!(
+            point = point.point.0,
+            deadline_ns = ns,
+            "acquire deadline set"
+        ),
+        Ok(false) => trace!("the kernel has no fence deadlines"),
+        Err(err) => trace!(point = point.point.0, %err, "no acquire deadline"),
+    }
 }
 
 impl AcquireWaits {

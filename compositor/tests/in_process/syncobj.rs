@@ -527,3 +527,78 @@ fn syncobj_release_points_follow_the_render_fence() {
     });
     assert!(soft_done, "the soft point is signalled from the loop");
 }
+
+/// A held commit's acquire fence gets a deadline (issue: vblank deadlines on acquire fences):
+/// the client's GPU fence is a sw_sync fence, imported into its acquire point; sw_sync's
+/// `SW_SYNC_GET_DEADLINE` reads back what lockstep set. It must be the margin before a frame
+/// slot of the window's output (on the phase of its last frame) that is still ahead of the
+/// commit, and no later than one refresh after the commit.
+#[test]
+fn syncobj_held_acquire_fence_gets_the_next_vblank_as_deadline() {
+    use lockstep::frame_clock::COMPOSITION_MARGIN;
+    let Some(device) = device("syncobj_acquire_deadline") else {
+        return;
+    };
+    let gpu = lockstep_vm_support::sw_sync::SwTimeline::new().expect("sw_sync in the VM");
+    let mut f = Fixture::new();
+    let c = f.add_client();
+    let sync = setup(&mut f, c, &device);
+    let top = f.map_window(c, 100, 80, 0xffd0_2020);
+    f.settle();
+    let cl = f.client(c);
+    let syncobj = sync.manager.get_surface(&top.surface, &cl.qh, ());
+    let fence = gpu.fence(1, "client render").expect("fence");
+    let file = lockstep_sync::SyncFile::from_fd(fence.as_fd().try_clone_to_owned().unwrap())
+        .expect("sync_file");
+    sync.timeline
+        .import_sync_file(Point(1), &file)
+        .expect("import the GPU fence as acquire point 1");
+    assert_eq!(
+        gpu.deadline(&fence).expect("get deadline"),
+        None,
+        "none yet"
+    );
+    let buffer = f.client(c).shm_buffer(100, 80, 0xff20_c040);
+    top.surface.attach(Some(&buffer), 0, 0);
+    top.surface.damage_buffer(0, 0, 100, 80);
+    syncobj.set_acquire_point(&sync.object, 0, 1);
+    syncobj.set_release_point(&sync.release_object, 0, 2);
+    let committed = f.server.state.core.now();
+    top.surface.commit();
+    f.roundtrip(c);
+    let after = f.server.state.core.now().as_nanos() as u64;
+    assert_eq!(
+        f.server.state.core.acquire_waits.len(),
+        1,
+        "the commit is held"
+    );
+    let deadline = gpu
+        .deadline(&fence)
+        .expect("get deadline")
+        .expect("lockstep set a deadline on the acquire fence");
+    let data = &f.server.state.core.outputs["HEADLESS-1"];
+    let (refresh, last) = (
+        data.refresh.as_nanos() as u64,
+        data.last_presentation
+            .expect("the window was shown")
+            .as_nanos() as u64,
+    );
+    let margin = COMPOSITION_MARGIN.as_nanos() as u64;
+    let committed = committed.as_nanos() as u64;
+    assert!(deadline > committed, "ahead of the commit");
+    assert!(
+        deadline <= after + refresh,
+        "within a refresh of the commit: deadline {deadline}, committed {committed}, \
+         after {after}, last frame {last}, refresh {refresh}"
+    );
+    assert_eq!(
+        (deadline + margin - last) % refresh,
+        0,
+        "the margin before a frame slot (last frame at {last} ns, refresh {refresh} ns)"
+    );
+    gpu.advance(1).expect("signal");
+    let applied = f.wait_until(Duration::from_secs(2), |f| {
+        f.server.state.core.acquire_waits.is_empty()
+    });
+    assert!(applied, "applied once the fence signalled");
+}

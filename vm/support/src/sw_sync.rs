@@ -51,6 +51,16 @@ impl SwTimeline {
             .map_err(sys::kernel_error("SW_SYNC_IOC_CREATE_FENCE"))
     }
 
+    /// The earliest deadline (CLOCK_MONOTONIC nanoseconds) a waiter set on `fence`, one of
+    /// this timeline's fences (`SW_SYNC_GET_DEADLINE`); `None` when nobody set one.
+    pub fn deadline(&self, fence: &SyncFile) -> Result<Option<u64>> {
+        match kernel::sw_sync_get_deadline(self.fd.as_fd(), fence.as_fd()) {
+            Ok(ns) => Ok(Some(ns)),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOENT.raw_os_error()) => Ok(None),
+            Err(e) => Err(sys::kernel_error("SW_SYNC_GET_DEADLINE")(e)),
+        }
+    }
+
     /// Advances the timeline by `by`, signalling every fence at or below the new value.
     pub fn advance(&self, by: u32) -> Result<()> {
         kernel::sw_sync_inc(self.fd.as_fd(), by).map_err(sys::kernel_error("SW_SYNC_IOC_INC"))
