@@ -1,6 +1,6 @@
 //! Client buffers on planes: which surface's dmabuf may go on the primary or an overlay
-//! plane as it is ([`scanout_candidate`]), how the pipeline sees it ([`SurfaceScanout`]
-//! implements `ScanoutBuffer`), and how its release point follows it there ([`SurfaceLease`]:
+//! plane as it is (`scanout_candidate`), how the pipeline sees it (`SurfaceScanout`
+//! implements `ScanoutBuffer`), and how its release point follows it there (`SurfaceLease`:
 //! the replacing commit's out-fence is imported into the release point, or the CPU signals
 //! it at the flip; a buffer that is still the surface's current one gets its point back).
 //!

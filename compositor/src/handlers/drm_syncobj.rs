@@ -22,7 +22,7 @@
 //! blocks.
 //!
 //! A held commit's acquire fence, when the client has submitted it, also gets a deadline
-//! hint: the next frame of its output the buffer can still make ([`hint_acquire_deadline`]).
+//! hint: the next frame of its output the buffer can still make (`hint_acquire_deadline`).
 //!
 //! # An unsignalled buffer is never read: no timeout
 //!
