@@ -457,6 +457,13 @@ fn kms_gles_dmabuf_feedback_adds_a_scanout_tranche_while_fullscreen() {
         let _feedback = dmabuf.get_surface_feedback(&top.surface, &cl.qh, log.clone());
     }
     f.roundtrip(c);
+    // Per-surface feedback is worked out after each frame of the output, and only for
+    // surfaces that asked for it: a new frame (as a real client's next commit makes).
+    let buffer = f.client(c).shm_buffer(300, 200, 0xff20_c040);
+    top.surface.attach(Some(&buffer), 0, 0);
+    top.surface.damage_buffer(0, 0, 300, 200);
+    top.surface.commit();
+    f.roundtrip(c);
     quiesce(&mut f);
     f.roundtrip(c);
     let last = |log: &SharedLog| log.lock().unwrap().done.last().cloned();
