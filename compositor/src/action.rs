@@ -91,8 +91,11 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
             core.layout.focus_direction(*direction);
             done("focus moved")
         }
-        Action::Move(direction) => {
-            core.layout.move_direction(*direction);
+        Action::Move(direction, px) => {
+            let px = px.map_or(layout::FLOAT_STEP, |px| {
+                i32::try_from(px).unwrap_or(layout::FLOAT_STEP)
+            });
+            core.layout.move_direction_by(*direction, px);
             done("window moved")
         }
         Action::Workspace(name) => {
@@ -112,13 +115,25 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
             core.layout.move_workspace_to_output(name);
             Ok(format!("workspace moved to {name}"))
         }
-        Action::Resize(grow) => {
-            let mut config = core.layout.config().clone();
-            let step = if *grow { 0.05 } else { -0.05 };
-            config.master_ratio = (config.master_ratio + step).clamp(0.1, 0.9);
-            let ratio = config.master_ratio;
-            core.layout.set_config(config);
-            Ok(format!("master column at {:.0} %", ratio * 100.0))
+        Action::Resize(resize) => {
+            let amount = i32::try_from(resize.amount).unwrap_or(i32::MAX);
+            let delta = if resize.grow { amount } else { -amount };
+            match core.layout.resize_focused(resize.axis, delta, resize.unit) {
+                layout::ResizeOutcome::Unchanged => done("nothing to resize that way"),
+                layout::ResizeOutcome::MasterRatio(ratio) => {
+                    Ok(format!("master column at {:.0} %", ratio * 100.0))
+                }
+                layout::ResizeOutcome::StackShare(share) => Ok(format!(
+                    "window at {:.0} % of the stack column",
+                    share * 100.0
+                )),
+                layout::ResizeOutcome::Floating(id, size) => {
+                    if let Some(window) = core.windows.get(&id) {
+                        shell::request_size(window, size);
+                    }
+                    Ok(format!("window {id} resized to {}x{}", size.w, size.h))
+                }
+            }
         }
         Action::ToggleFloating => {
             core.layout.toggle_floating();

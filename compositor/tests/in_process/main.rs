@@ -5,6 +5,7 @@ mod acquire_latency;
 mod client;
 mod data_device;
 mod desktop;
+mod desktop_resize;
 mod fixture;
 mod foreign_toplevel;
 mod gamma_control;
