@@ -230,7 +230,9 @@ pub fn run_on_window(
 /// Reads the config file again; an invalid file keeps the running config and says why.
 pub fn reload_config(state: &mut State) -> Result<String, ActionError> {
     let path = state.core.config_path.clone();
-    // Everything that can fail is checked before anything changes: a new keymap must compile.
+    // Everything that can fail is checked before anything changes: a new keymap must compile,
+    // the outputs must be able to take their new settings (and their backend work, such as a
+    // new KMS pipeline for a new mode, is done before the first output changes).
     let loaded = lockstep_config::Config::load(path.as_deref())
         .map_err(|err| err.to_string())
         .and_then(|loaded| {
@@ -238,6 +240,14 @@ pub fn reload_config(state: &mut State) -> Result<String, ActionError> {
             if *keyboard != state.core.config.keyboard {
                 crate::state::check_keymap(keyboard)
                     .map_err(|err| format!("[keyboard]: {err:#}"))?;
+            }
+            let outputs =
+                crate::output_config::check_reload(state, &state.core.config, &loaded.config)?;
+            Ok((loaded, outputs))
+        })
+        .and_then(|(loaded, outputs)| {
+            if let Some(outputs) = outputs {
+                crate::output_config::apply_reload(state, outputs)?;
             }
             Ok(loaded)
         });

@@ -16,6 +16,7 @@ mod kms_outputs;
 mod layer_lock;
 mod output_management;
 mod output_power;
+mod output_reload;
 mod robustness;
 mod security_context;
 mod single_pixel;
