@@ -17,9 +17,10 @@
 //! the running and the new config: a reload for a `[layout]` change leaves alone an output
 //! someone arranged with wlr-randr. For a changed entry: `enabled`, `scale`, `position` (when
 //! given; a removed position keeps the output where it is) and `mode` (the output's mode of
-//! that size, the closest refresh when one is given, else the highest; without a mode, the
-//! output's preferred one). A new entry does not create an output: headless outputs are made
-//! at start, KMS ones by plugging a monitor in.
+//! that size, the closest refresh when one is given, else the highest; a removed mode goes
+//! back to the output's preferred one; the winit output's mode stays its window's size). A
+//! new entry does not create an output: headless outputs are made at start, KMS ones by
+//! plugging a monitor in, and a KMS connector the config turned off at start stays off.
 
 use lockstep_config::{Config, OutputConfig};
 use lockstep_protocols::wlr_output_management::{
@@ -28,6 +29,7 @@ use lockstep_protocols::wlr_output_management::{
 use smithay::output::Output;
 
 use crate::{
+    backend::Backend,
     handlers::output_management::{apply, backend_heads, plan, HeadPlan},
     state::State,
 };
@@ -58,7 +60,18 @@ pub fn check_reload(
             continue;
         }
         let entry = after.cloned().unwrap_or_default();
-        heads.push((name.clone(), head_settings(&output, &entry)));
+        // The winit output's mode is its window's size, whatever the entry says (as at start).
+        let had_mode = before.is_some_and(|b| b.mode.is_some());
+        let mode = if matches!(state.backend, Backend::Winit(_)) {
+            ModeChange::Keep
+        } else {
+            match entry.mode {
+                Some(wanted) => ModeChange::To(wanted),
+                None if had_mode => ModeChange::Preferred,
+                None => ModeChange::Keep,
+            }
+        };
+        heads.push((name.clone(), head_settings(&output, &entry, mode)));
         changed.push(name);
     }
     if changed.is_empty() {
@@ -78,14 +91,25 @@ pub fn apply_reload(state: &mut State, reload: OutputReload) -> Result<(), Strin
     Ok(())
 }
 
+/// What a changed entry does to an output's mode.
+enum ModeChange {
+    /// Leave it (no mode in the entry, nor before; or the winit backend).
+    Keep,
+    /// Back to the preferred mode (the entry's mode was removed).
+    Preferred,
+    /// This one.
+    To(lockstep_config::Mode),
+}
+
 /// What `entry` asks of `output`: `None` turns it off.
-fn head_settings(output: &Output, entry: &OutputConfig) -> Option<HeadSettings> {
+fn head_settings(output: &Output, entry: &OutputConfig, mode: ModeChange) -> Option<HeadSettings> {
     if !entry.enabled {
         return None;
     }
-    let mode = match entry.mode {
-        Some(wanted) => mode_request(output, wanted),
-        None => output.preferred_mode().map(|m| {
+    let mode = match mode {
+        ModeChange::Keep => None,
+        ModeChange::To(wanted) => mode_request(output, wanted),
+        ModeChange::Preferred => output.preferred_mode().map(|m| {
             ModeRequest::Advertised(ModeState {
                 size: (m.size.w, m.size.h),
                 refresh_mhz: m.refresh,
