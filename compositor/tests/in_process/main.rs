@@ -24,6 +24,7 @@ mod soft_device;
 mod syncobj;
 mod syncobj_rules;
 mod tearing_control;
+mod text_input;
 mod virtual_pointer;
 
 use std::{
