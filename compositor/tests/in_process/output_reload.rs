@@ -23,24 +23,28 @@ use crate::{
     fixture::{ClientId, Fixture},
 };
 
-impl Dispatch<ZxdgOutputManagerV1, ()> for ClientData {
+/// The user data of this test's xdg-output objects (its own type, so that these impls do not
+/// collide with other tests' on the shared `ClientData`).
+struct ReloadWatch;
+
+impl Dispatch<ZxdgOutputManagerV1, ReloadWatch> for ClientData {
     fn event(
         _: &mut Self,
         _: &ZxdgOutputManagerV1,
         _: <ZxdgOutputManagerV1 as wayland_client::Proxy>::Event,
-        _: &(),
+        _: &ReloadWatch,
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
     }
 }
 
-impl Dispatch<ZxdgOutputV1, ()> for ClientData {
+impl Dispatch<ZxdgOutputV1, ReloadWatch> for ClientData {
     fn event(
         data: &mut Self,
         _: &ZxdgOutputV1,
         event: zxdg_output_v1::Event,
-        _: &(),
+        _: &ReloadWatch,
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
@@ -73,9 +77,10 @@ fn watcher(f: &mut Fixture) -> ClientId {
         .get("zxdg_output_manager_v1")
         .expect("zxdg_output_manager_v1");
     let registry = cl.conn.display().get_registry(&cl.qh, ());
-    let manager = registry.bind::<ZxdgOutputManagerV1, _, _>(name, version.min(3), &cl.qh, ());
+    let manager =
+        registry.bind::<ZxdgOutputManagerV1, _, _>(name, version.min(3), &cl.qh, ReloadWatch);
     let wl_output = cl.output.clone().expect("a wl_output");
-    manager.get_xdg_output(&wl_output, &cl.qh, ());
+    manager.get_xdg_output(&wl_output, &cl.qh, ReloadWatch);
     f.roundtrip(c);
     c
 }
