@@ -91,8 +91,11 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
             core.layout.focus_direction(*direction);
             done("focus moved")
         }
-        Action::Move(direction) => {
-            core.layout.move_direction(*direction);
+        Action::Move(direction, px) => {
+            let px = px.map_or(layout::FLOAT_STEP, |px| {
+                i32::try_from(px).unwrap_or(layout::FLOAT_STEP)
+            });
+            core.layout.move_direction_by(*direction, px);
             done("window moved")
         }
         Action::Workspace(name) => {
@@ -112,13 +115,25 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
             core.layout.move_workspace_to_output(name);
             Ok(format!("workspace moved to {name}"))
         }
-        Action::Resize(grow) => {
-            let mut config = core.layout.config().clone();
-            let step = if *grow { 0.05 } else { -0.05 };
-            config.master_ratio = (config.master_ratio + step).clamp(0.1, 0.9);
-            let ratio = config.master_ratio;
-            core.layout.set_config(config);
-            Ok(format!("master column at {:.0} %", ratio * 100.0))
+        Action::Resize(resize) => {
+            let amount = i32::try_from(resize.amount).unwrap_or(i32::MAX);
+            let delta = if resize.grow { amount } else { -amount };
+            match core.layout.resize_focused(resize.axis, delta, resize.unit) {
+                layout::ResizeOutcome::Unchanged => done("nothing to resize that way"),
+                layout::ResizeOutcome::MasterRatio(ratio) => {
+                    Ok(format!("master column at {:.0} %", ratio * 100.0))
+                }
+                layout::ResizeOutcome::StackShare(share) => Ok(format!(
+                    "window at {:.0} % of the stack column",
+                    share * 100.0
+                )),
+                layout::ResizeOutcome::Floating(id, size) => {
+                    if let Some(window) = core.windows.get(&id) {
+                        shell::request_size(window, size);
+                    }
+                    Ok(format!("window {id} resized to {}x{}", size.w, size.h))
+                }
+            }
         }
         Action::ToggleFloating => {
             core.layout.toggle_floating();
@@ -215,7 +230,9 @@ pub fn run_on_window(
 /// Reads the config file again; an invalid file keeps the running config and says why.
 pub fn reload_config(state: &mut State) -> Result<String, ActionError> {
     let path = state.core.config_path.clone();
-    // Everything that can fail is checked before anything changes: a new keymap must compile.
+    // Everything that can fail is checked before anything changes: a new keymap must compile,
+    // the outputs must be able to take their new settings (and their backend work, such as a
+    // new KMS pipeline for a new mode, is done before the first output changes).
     let loaded = lockstep_config::Config::load(path.as_deref())
         .map_err(|err| err.to_string())
         .and_then(|loaded| {
@@ -223,6 +240,14 @@ pub fn reload_config(state: &mut State) -> Result<String, ActionError> {
             if *keyboard != state.core.config.keyboard {
                 crate::state::check_keymap(keyboard)
                     .map_err(|err| format!("[keyboard]: {err:#}"))?;
+            }
+            let outputs =
+                crate::output_config::check_reload(state, &state.core.config, &loaded.config)?;
+            Ok((loaded, outputs))
+        })
+        .and_then(|(loaded, outputs)| {
+            if let Some(outputs) = outputs {
+                crate::output_config::apply_reload(state, outputs)?;
             }
             Ok(loaded)
         });

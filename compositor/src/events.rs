@@ -2,7 +2,8 @@
 //! happen, for bars and scripts.
 //!
 //! Most events are found by comparing a small snapshot of the desktop (windows with their
-//! title, app id and workspace; the focused window; each output's shown workspace) after
+//! title, app id and workspace; the focused window; each output's shown workspace, mode,
+//! scale and position) after
 //! every loop iteration with the previous one, so no code path that changes the desktop can
 //! forget to report it; config reloads report themselves ([`EventStream::emit`]). Nothing is
 //! computed while nobody listens.
@@ -21,6 +22,7 @@
 //! {"event":"workspace_shown","output":"HEADLESS-1","workspace":"2"}
 //! {"event":"output_added","name":"HDMI-A-1"}
 //! {"event":"output_removed","name":"HDMI-A-1"}
+//! {"event":"output_changed","name":"HDMI-A-1","size":[1920,1080],"refresh_mhz":60000,"scale":1.5,"position":[0,0]}
 //! {"event":"config_reloaded","source":"/home/me/.config/lockstep/config.toml"}
 //! {"event":"config_rejected","error":"config.toml:3:8: error: ..."}
 //! ```
@@ -48,7 +50,7 @@ pub const MAX_LISTENERS: usize = 16;
 pub const MAX_QUEUED: usize = 256;
 
 /// One event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// A window was mapped.
@@ -81,6 +83,19 @@ pub enum Event {
     OutputRemoved {
         /// Its name.
         name: String,
+    },
+    /// An output's mode, scale or position changed (a config reload, output management).
+    OutputChanged {
+        /// Its name.
+        name: String,
+        /// Its mode's size in pixels.
+        size: (i32, i32),
+        /// Its mode's refresh rate in mHz.
+        refresh_mhz: i32,
+        /// Its scale.
+        scale: f64,
+        /// Its top-left corner in the global space (logical pixels).
+        position: (i32, i32),
     },
     /// The config file was loaded again.
     ConfigReloaded {
@@ -116,6 +131,8 @@ struct Snapshot {
     focused: Option<u64>,
     /// Output -> shown workspace.
     outputs: BTreeMap<String, String>,
+    /// Output -> its `output_changed` event (mode, scale, position).
+    output_states: BTreeMap<String, Event>,
 }
 
 /// The listeners and the last snapshot.
@@ -201,6 +218,11 @@ pub fn after_dispatch(core: &mut Core) {
             Some(_) => {}
         }
     }
+    for (name, state) in &now.output_states {
+        if last.output_states.get(name).is_some_and(|l| l != state) {
+            core.events.emit(state);
+        }
+    }
     for name in last
         .outputs
         .keys()
@@ -268,6 +290,25 @@ fn snapshot(core: &Core) -> Snapshot {
             .outputs()
             .iter()
             .filter_map(|o| Some((o.name.clone(), o.active_workspace()?.id.to_string())))
+            .collect(),
+        output_states: core
+            .space
+            .outputs()
+            .map(|o| {
+                let mode = o.current_mode();
+                let position = core
+                    .space
+                    .output_geometry(o)
+                    .map_or((0, 0), |g| (g.loc.x, g.loc.y));
+                let state = Event::OutputChanged {
+                    name: o.name(),
+                    size: mode.map_or((0, 0), |m| (m.size.w, m.size.h)),
+                    refresh_mhz: mode.map_or(0, |m| m.refresh),
+                    scale: o.current_scale().fractional_scale(),
+                    position,
+                };
+                (o.name(), state)
+            })
             .collect(),
     }
 }

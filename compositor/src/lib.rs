@@ -18,6 +18,7 @@ pub mod ipc;
 pub mod layout;
 pub mod logging;
 pub mod notice;
+pub mod output_config;
 pub mod render;
 pub mod server;
 pub mod session;

@@ -813,6 +813,28 @@ fn clamp_to_limits(surface: &ToplevelSurface, size: Size<i32, Logical>) -> Size<
     (w.max(min.w), h.max(min.h)).into()
 }
 
+/// Asks floating `window`'s client to take `size` (a keyboard resize; the layout already
+/// moved its idea of the window to that size). The client's next commit tells the layout what
+/// it really took.
+pub fn request_size(window: &Window, size: LSize) {
+    if let Some(x11) = window.x11_surface() {
+        let mut rect = x11.geometry();
+        rect.size = Size::from((size.w, size.h));
+        if let Err(err) = x11.configure(rect) {
+            debug!(%err, "cannot resize an X11 window");
+        }
+        return;
+    }
+    let Some(toplevel) = window.toplevel() else {
+        return;
+    };
+    let size = clamp_to_limits(toplevel, Size::from((size.w, size.h)));
+    toplevel.with_pending_state(|state| state.size = Some(size));
+    if toplevel.is_initial_configure_sent() {
+        toplevel.send_pending_configure();
+    }
+}
+
 /// Maximizes (or restores) a toplevel: through the layout once it is mapped, else as the
 /// state its initial configure carries.
 pub fn maximize(core: &mut Core, surface: &ToplevelSurface, on: bool) {

@@ -34,14 +34,20 @@ fn wait_outputs(lockstep: &mut Lockstep, what: &str, pred: impl Fn(&[OutputInfo]
 }
 
 /// The layer surface with `namespace` on the first output, once it is there.
+/// The layer surface `namespace` once it has a size: it is listed from its creation, but
+/// sized only by the commit after its first configure (waiting for the listing alone raced
+/// with that commit on a loaded machine: size 0×0).
 fn wait_layer(lockstep: &mut Lockstep, namespace: &str) -> LayerSurfaceInfo {
-    wait_outputs(lockstep, &format!("no layer surface {namespace:?}"), |o| {
-        o[0].layers.iter().any(|l| l.namespace == namespace)
-    });
+    let sized = |l: &LayerSurfaceInfo| l.namespace == namespace && l.size.0 > 0 && l.size.1 > 0;
+    wait_outputs(
+        lockstep,
+        &format!("no layer surface {namespace:?} with a size"),
+        |o| o[0].layers.iter().any(sized),
+    );
     lockstep.outputs()[0]
         .layers
         .iter()
-        .find(|l| l.namespace == namespace)
+        .find(|l| sized(l))
         .cloned()
         .expect("just seen")
 }

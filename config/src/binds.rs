@@ -44,6 +44,43 @@ pub enum Direction {
     Down,
 }
 
+/// Which side of a window `resize` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResizeAxis {
+    /// Its width.
+    Width,
+    /// Its height.
+    Height,
+}
+
+/// The unit of a `resize` amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResizeUnit {
+    /// Logical pixels.
+    Px,
+    /// Percentage points of the output's working area (width or height).
+    Ppt,
+}
+
+/// A `resize` request: grow or shrink one side by an amount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Resize {
+    /// Grow (`true`) or shrink.
+    pub grow: bool,
+    /// Which side.
+    pub axis: ResizeAxis,
+    /// How much (default 10).
+    pub amount: u32,
+    /// In what; `None` means like sway: px for a floating window, ppt for a tiled one.
+    pub unit: Option<ResizeUnit>,
+}
+
+/// The amount `resize` and `move` use when none is given.
+pub const DEFAULT_RESIZE_AMOUNT: u32 = 10;
+
+/// The largest amount `resize` and `move` take (more than any output is wide).
+pub const MAX_AMOUNT: u32 = 100_000;
+
 /// Everything a user can ask the compositor to do, from a key binding or IPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -59,16 +96,19 @@ pub enum Action {
     Close,
     /// `focus left|right|up|down`: focus the nearest window that way (or the next output).
     Focus(Direction),
-    /// `move left|right|up|down`: move the focused window that way.
-    Move(Direction),
+    /// `move left|right|up|down [N [px]]`: move the focused window that way: a tiled one
+    /// swaps with its neighbour, a floating one moves by N px (default 64).
+    Move(Direction, Option<u32>),
     /// `workspace N|NAME`: show workspace N (or a named one) on the active output.
     Workspace(String),
     /// `move-to-workspace N|NAME`: move the focused window there.
     MoveToWorkspace(String),
     /// `move-workspace-to-output NAME`: move the shown workspace's windows to that output.
     MoveWorkspaceToOutput(String),
-    /// `resize grow|shrink`: widen or narrow the master column by 5 % of the output.
-    Resize(bool),
+    /// `resize grow|shrink width|height [N [px|ppt]]` (sway's grammar; `resize grow` alone
+    /// is `resize grow width`): a floating window changes size, a tiled one changes the
+    /// master column's width or its share of the stack's height.
+    Resize(Resize),
     /// `toggle-floating`: float the focused window, or tile it again.
     ToggleFloating,
     /// `fullscreen`: toggle fullscreen of the focused window.
@@ -149,15 +189,7 @@ impl Action {
             }),
         };
         let direction = || match args.as_slice() {
-            [d] => match d.to_ascii_lowercase().as_str() {
-                "left" => Ok(Direction::Left),
-                "right" => Ok(Direction::Right),
-                "up" => Ok(Direction::Up),
-                "down" => Ok(Direction::Down),
-                other => Err(ActionParseError {
-                    message: format!("`{name}` takes left, right, up or down, found `{other}`"),
-                }),
-            },
+            [d] => parse_direction(name, d),
             _ => Err(ActionParseError {
                 message: format!("`{name}` takes one direction: left, right, up or down"),
             }),
@@ -175,7 +207,7 @@ impl Action {
             "launcher" => no_args(Action::Launcher),
             "close" => no_args(Action::Close),
             "focus" => direction().map(Action::Focus),
-            "move" => direction().map(Action::Move),
+            "move" => parse_move(&args),
             "workspace" => {
                 one("a workspace number or name, e.g. `workspace 2`").map(Action::Workspace)
             }
@@ -185,11 +217,7 @@ impl Action {
                 one("an output name, e.g. `move-workspace-to-output HDMI-A-1`")
                     .map(Action::MoveWorkspaceToOutput)
             }
-            "resize" => match args.as_slice() {
-                ["grow"] => Ok(Action::Resize(true)),
-                ["shrink"] => Ok(Action::Resize(false)),
-                _ => fail("`resize` takes `grow` or `shrink`".into()),
-            },
+            "resize" => parse_resize(&args).map(Action::Resize),
             "toggle-floating" => no_args(Action::ToggleFloating),
             "fullscreen" => no_args(Action::Fullscreen),
             "maximize" => no_args(Action::Maximize),
@@ -225,6 +253,78 @@ impl Action {
         let words: Vec<&str> = text.split_whitespace().collect();
         Action::from_words(&words)
     }
+}
+
+fn parse_direction(action: &str, word: &str) -> Result<Direction, ActionParseError> {
+    match word.to_ascii_lowercase().as_str() {
+        "left" => Ok(Direction::Left),
+        "right" => Ok(Direction::Right),
+        "up" => Ok(Direction::Up),
+        "down" => Ok(Direction::Down),
+        other => Err(ActionParseError {
+            message: format!("`{action}` takes left, right, up or down, found `{other}`"),
+        }),
+    }
+}
+
+/// An amount of 1..=[`MAX_AMOUNT`].
+fn parse_amount(action: &str, word: &str) -> Result<u32, ActionParseError> {
+    match word.parse::<u32>() {
+        Ok(n) if (1..=MAX_AMOUNT).contains(&n) => Ok(n),
+        _ => Err(ActionParseError {
+            message: format!("`{action}` takes an amount from 1 to {MAX_AMOUNT}, found `{word}`"),
+        }),
+    }
+}
+
+/// `move DIRECTION [N [px]]`.
+fn parse_move(args: &[&str]) -> Result<Action, ActionParseError> {
+    let usage = || ActionParseError {
+        message: "`move` takes a direction and an optional amount in px, e.g. `move left` or \
+                  `move left 20 px`"
+            .into(),
+    };
+    match args {
+        [d] => Ok(Action::Move(parse_direction("move", d)?, None)),
+        [d, n] | [d, n, "px"] => Ok(Action::Move(
+            parse_direction("move", d)?,
+            Some(parse_amount("move", n)?),
+        )),
+        _ => Err(usage()),
+    }
+}
+
+/// `resize grow|shrink [width|height [N [px|ppt]]]`.
+fn parse_resize(args: &[&str]) -> Result<Resize, ActionParseError> {
+    let usage = || ActionParseError {
+        message: "`resize` takes grow or shrink, width or height, and an optional amount in px \
+                  or ppt, e.g. `resize grow width 10 ppt`"
+            .into(),
+    };
+    let (grow, rest) = match args.split_first() {
+        Some((&"grow", rest)) => (true, rest),
+        Some((&"shrink", rest)) => (false, rest),
+        _ => return Err(usage()),
+    };
+    let (axis, rest) = match rest.split_first() {
+        None => (ResizeAxis::Width, rest),
+        Some((&"width", rest)) => (ResizeAxis::Width, rest),
+        Some((&"height", rest)) => (ResizeAxis::Height, rest),
+        Some(_) => return Err(usage()),
+    };
+    let (amount, unit) = match rest {
+        [] => (DEFAULT_RESIZE_AMOUNT, None),
+        [n] => (parse_amount("resize", n)?, None),
+        [n, "px"] => (parse_amount("resize", n)?, Some(ResizeUnit::Px)),
+        [n, "ppt"] => (parse_amount("resize", n)?, Some(ResizeUnit::Ppt)),
+        _ => return Err(usage()),
+    };
+    Ok(Resize {
+        grow,
+        axis,
+        amount,
+        unit,
+    })
 }
 
 impl fmt::Display for Direction {
@@ -403,8 +503,16 @@ pub const DEFAULT_BINDS: &[(&str, &str)] = &[
     ("Super+F", "fullscreen"),
     ("Super+M", "maximize"),
     ("Super+Shift+Space", "toggle-floating"),
-    ("Super+Equal", "resize grow"),
-    ("Super+Minus", "resize shrink"),
+    ("Super+Equal", "resize grow width"),
+    ("Super+Minus", "resize shrink width"),
+    ("Super+Ctrl+Right", "resize grow width"),
+    ("Super+Ctrl+Left", "resize shrink width"),
+    ("Super+Ctrl+Down", "resize grow height"),
+    ("Super+Ctrl+Up", "resize shrink height"),
+    ("Super+Ctrl+L", "resize grow width"),
+    ("Super+Ctrl+H", "resize shrink width"),
+    ("Super+Ctrl+J", "resize grow height"),
+    ("Super+Ctrl+K", "resize shrink height"),
     ("Super+Shift+C", "reload-config"),
     ("Super+Shift+E", "quit"),
     ("Print", "screenshot"),
@@ -469,6 +577,53 @@ mod tests {
         assert!(err.message.contains("did you mean `workspace`"), "{err}");
         assert!(Action::parse("close now").is_err());
         assert!(Action::parse("focus sideways").is_err());
+        assert_eq!(
+            Action::parse("move up 20 px"),
+            Ok(Action::Move(Direction::Up, Some(20)))
+        );
+        assert_eq!(
+            Action::parse("move left"),
+            Ok(Action::Move(Direction::Left, None))
+        );
+        assert!(Action::parse("move left 0").is_err());
+        assert!(Action::parse("move left 20 ppt").is_err());
+        assert_eq!(
+            Action::parse("resize grow"),
+            Ok(Action::Resize(Resize {
+                grow: true,
+                axis: ResizeAxis::Width,
+                amount: DEFAULT_RESIZE_AMOUNT,
+                unit: None
+            }))
+        );
+        assert_eq!(
+            Action::parse("resize shrink height 30 px"),
+            Ok(Action::Resize(Resize {
+                grow: false,
+                axis: ResizeAxis::Height,
+                amount: 30,
+                unit: Some(ResizeUnit::Px)
+            }))
+        );
+        assert_eq!(
+            Action::parse("resize grow width 5 ppt"),
+            Ok(Action::Resize(Resize {
+                grow: true,
+                axis: ResizeAxis::Width,
+                amount: 5,
+                unit: Some(ResizeUnit::Ppt)
+            }))
+        );
+        for bad in [
+            "resize",
+            "resize bigger",
+            "resize grow depth",
+            "resize grow width ten",
+            "resize grow width 10 cm",
+            "resize grow width 200000",
+        ] {
+            assert!(Action::parse(bad).is_err(), "{bad}");
+        }
         assert!(Action::parse("").is_err());
     }
 

@@ -115,8 +115,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use binds::{
-    Action, ActionParseError, BindSpec, Binding, Direction, KeyCombo, Modifiers, ACTION_NAMES,
-    DEFAULT_BINDS,
+    Action, ActionParseError, BindSpec, Binding, Direction, KeyCombo, Modifiers, Resize,
+    ResizeAxis, ResizeUnit, ACTION_NAMES, DEFAULT_BINDS, DEFAULT_RESIZE_AMOUNT, MAX_AMOUNT,
 };
 pub use error::{ConfigError, Diagnostic, ErrorKind};
 pub use mode::{Mode, ModeParseError, MAX_MODE_SIZE, MAX_REFRESH_MHZ};

@@ -20,7 +20,8 @@
 //! `test` stops there. `apply` then does the fallible backend work (image or pipeline
 //! allocation for a new mode) for every head before the first change, and only then turns
 //! heads off, switches modes, turns heads on and moves, scales and rotates them, so a failure
-//! leaves every output as it was (`failed`).
+//! leaves every output as it was (`failed`). A config reload's `[[output]]` changes take the
+//! same way (`output_config.rs`).
 
 use lockstep_protocols::{
     delegate_wlr_output_management,
@@ -41,7 +42,7 @@ use crate::{backend::Backend, state::State};
 const MAX_SCALE: f64 = 4.0;
 
 /// One head's checked target state.
-struct HeadPlan {
+pub(crate) struct HeadPlan {
     output: Output,
     on: bool,
     was_on: bool,
@@ -93,7 +94,7 @@ impl State {
 }
 
 /// Every output, on or off, as the backend knows it.
-fn backend_heads(state: &State) -> Vec<(Output, bool)> {
+pub(crate) fn backend_heads(state: &State) -> Vec<(Output, bool)> {
     match &state.backend {
         Backend::Headless(b) => b.heads(),
         Backend::Kms(b) => b.heads(),
@@ -155,7 +156,7 @@ fn head_state(state: &State, output: &Output, on: bool) -> HeadState {
 }
 
 /// Checks `config` against the backend and works out each head's target state.
-fn plan(state: &State, config: &OutputConfiguration) -> Result<Vec<HeadPlan>, String> {
+pub(crate) fn plan(state: &State, config: &OutputConfiguration) -> Result<Vec<HeadPlan>, String> {
     let known = backend_heads(state);
     let mut plans = Vec::new();
     for (name, settings) in &config.heads {
@@ -266,7 +267,7 @@ fn head_plan(
 }
 
 /// Applies checked plans: all fallible backend work first, then the changes.
-fn apply(state: &mut State, plans: Vec<HeadPlan>) -> Result<(), String> {
+pub(crate) fn apply(state: &mut State, plans: Vec<HeadPlan>) -> Result<(), String> {
     // Prepare (fallible): nothing on screen has changed if this fails.
     let mut prepared = Vec::new();
     for plan in &plans {

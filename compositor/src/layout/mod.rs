@@ -15,7 +15,8 @@
 //! - Every output has workspaces 1–10 (more numbers and named ones appear on demand and go
 //!   away when empty and hidden); one of them is shown. Workspaces belong to their output.
 //! - A workspace holds windows in order. Tiled ones are laid out master–stack (`tiling.rs`
-//!   has the picture); floating ones (dialogs: transients and fixed-size windows; any window
+//!   has the picture; keyboard resizes change the workspace's master ratio and the stack
+//!   windows' weights, `resize.rs`); floating ones (dialogs: transients and fixed-size windows; any window
 //!   on request; every window when `new_windows_float` is set) sit above the tiles where
 //!   they were put, kept inside the output. A maximized window covers the working area; a
 //!   fullscreen one covers the whole output and is the only one shown on its workspace.
@@ -44,13 +45,16 @@
 
 mod geometry;
 mod ops;
+mod resize;
 #[cfg(test)]
 mod tests;
 mod tiling;
 mod workspace;
 
 pub use geometry::{Rect, Size};
-pub use tiling::master_stack;
+pub use ops::FLOAT_STEP;
+pub use resize::{ResizeAxis, ResizeOutcome, ResizeUnit, MASTER_RATIO_RANGE};
+pub use tiling::{master_stack, master_stack_weighted};
 pub use workspace::{WindowEntry, WindowHints, WindowId, Workspace, WorkspaceId};
 
 /// How many numbered workspaces every output has.
@@ -284,11 +288,12 @@ impl Layout {
         let border = self.config.border_width.max(0);
         let fullscreen = ws.fullscreen();
         let tiled: Vec<&WindowEntry> = ws.windows.iter().filter(|w| w.is_tiled()).collect();
-        let tiles = master_stack(
+        let weights: Vec<f64> = tiled.iter().map(|w| w.weight).collect();
+        let tiles = master_stack_weighted(
             output.working,
-            tiled.len(),
+            &weights,
             self.config.gaps,
-            self.config.master_ratio,
+            ws.master_ratio.unwrap_or(self.config.master_ratio),
         );
         let place = |entry: &WindowEntry, kind: PlacementKind, frame: Rect, content: Rect| {
             Placement {
@@ -399,7 +404,8 @@ impl Layout {
     /// - no placement is larger than its output, and floating ones are at least partly on it;
     /// - the focused window, when there is one, is on the active output's shown workspace;
     /// - indices (active output, shown workspace) are in range; numbered workspaces 1–10
-    ///   exist on every output; parked workspaces exist only without outputs.
+    ///   exist on every output; parked workspaces exist only without outputs;
+    /// - a workspace's own master ratio is within 0.1–0.9, and stack weights are positive.
     pub fn verify_invariants(&self) -> Result<(), String> {
         let mut seen = std::collections::HashSet::new();
         for (_, ws) in self.workspaces() {
@@ -407,6 +413,16 @@ impl Layout {
                 if !seen.insert(w.id) {
                     return Err(format!("window {} is in more than one workspace", w.id));
                 }
+                if !(w.weight.is_finite() && w.weight > 0.0) {
+                    return Err(format!("window {} has weight {}", w.id, w.weight));
+                }
+            }
+            let (lo, hi) = MASTER_RATIO_RANGE;
+            if ws.master_ratio.is_some_and(|r| !(lo..=hi).contains(&r)) {
+                return Err(format!(
+                    "workspace {} has master ratio {:?}",
+                    ws.id, ws.master_ratio
+                ));
             }
             match ws.focus {
                 Some(f) if ws.get(f).is_none() => {

@@ -9,8 +9,8 @@ use super::{
     WorkspaceId,
 };
 
-/// How far a floating window moves per "move" action.
-const FLOAT_STEP: i32 = 64;
+/// How far a floating window moves per "move" action without an amount.
+pub const FLOAT_STEP: i32 = 64;
 
 /// How far each new floating window is offset from the previous one when it would cover it.
 const CASCADE_STEP: i32 = 32;
@@ -202,12 +202,18 @@ impl Layout {
     /// Moves the focused window in `direction`: a tiled one swaps places with its neighbour
     /// there (or goes to the next output that way), a floating one moves by a step.
     pub fn move_direction(&mut self, direction: Direction) {
+        self.move_direction_by(direction, FLOAT_STEP);
+    }
+
+    /// [`move_direction`](Self::move_direction) with a floating window moving by `px`
+    /// pixels (it stays inside the working area).
+    pub fn move_direction_by(&mut self, direction: Direction, px: i32) {
         let Some(focused) = self.focused() else {
             return;
         };
         let floating = self.entry_mut(focused).is_some_and(|e| !e.is_tiled());
         if floating {
-            let (dx, dy) = step(direction, FLOAT_STEP);
+            let (dx, dy) = step(direction, px.max(0));
             let Some(output) = self.outputs.get_mut(self.active_output) else {
                 return;
             };
@@ -218,7 +224,12 @@ impl Layout {
             if let Some(entry) = ws.get_mut(focused) {
                 if entry.floating && !entry.fullscreen && !entry.maximized {
                     let r = entry.float_rect.unwrap_or_default();
-                    let moved = Rect::new(r.x + working.x + dx, r.y + working.y + dy, r.w, r.h);
+                    let moved = Rect::new(
+                        r.x.saturating_add(working.x).saturating_add(dx),
+                        r.y.saturating_add(working.y).saturating_add(dy),
+                        r.w,
+                        r.h,
+                    );
                     let kept = working.clamp_inside(moved);
                     entry.float_rect = Some(Rect::new(
                         kept.x - working.x,
@@ -298,6 +309,7 @@ impl Layout {
             id: ws.id.clone(),
             windows: std::mem::take(&mut ws.windows),
             focus: ws.focus.take(),
+            master_ratio: ws.master_ratio,
         };
         output.drop_empty_extras();
         let output = &mut self.outputs[target];
@@ -408,7 +420,7 @@ impl Layout {
             .chain(self.parked.iter_mut())
     }
 
-    fn entry_mut(&mut self, id: WindowId) -> Option<&mut WindowEntry> {
+    pub(super) fn entry_mut(&mut self, id: WindowId) -> Option<&mut WindowEntry> {
         self.workspaces_mut().find_map(|ws| ws.get_mut(id))
     }
 
@@ -426,7 +438,7 @@ impl Layout {
         })
     }
 
-    fn active_workspace_mut(&mut self) -> Option<&mut Workspace> {
+    pub(super) fn active_workspace_mut(&mut self) -> Option<&mut Workspace> {
         let output = self.outputs.get_mut(self.active_output)?;
         output.workspaces.get_mut(output.active)
     }
@@ -524,6 +536,9 @@ fn step(direction: Direction, by: i32) -> (i32, i32) {
 fn merge_into(into: &mut Workspace, from: Workspace) {
     if into.focus.is_none() {
         into.focus = from.focus;
+    }
+    if into.windows.is_empty() {
+        into.master_ratio = into.master_ratio.or(from.master_ratio);
     }
     into.windows.extend(from.windows);
     into.normalize();

@@ -285,6 +285,8 @@ enum Op {
     Maximize(WindowId, Option<bool>),
     Resize(WindowId, WindowHints),
     PlaceFloating(WindowId, Rect),
+    ResizeFocused(ResizeAxis, i32, Option<ResizeUnit>),
+    MoveBy(Direction, i32),
 }
 
 const OUTPUTS: [&str; 3] = ["A", "B", "C"];
@@ -326,7 +328,13 @@ fn random_op(rng: &mut Rng, alive: &[WindowId], next_id: &mut u64) -> Op {
         }
     };
     let toggle = [None, Some(true), Some(false)][rng.below(3) as usize];
-    match rng.below(20) {
+    let axis = [ResizeAxis::Width, ResizeAxis::Height][rng.below(2) as usize];
+    let unit = [None, Some(ResizeUnit::Px), Some(ResizeUnit::Ppt)][rng.below(3) as usize];
+    let amount = match rng.below(4) {
+        0 => rng.range(-100_000, 100_000),
+        _ => rng.range(-120, 120),
+    };
+    match rng.below(23) {
         0 => Op::AddOutput(output, rect),
         1 => Op::RemoveOutput(output),
         2 => Op::ResizeOutput(output, rect),
@@ -347,11 +355,15 @@ fn random_op(rng: &mut Rng, alive: &[WindowId], next_id: &mut u64) -> Op {
         16 => Op::Maximize(window, toggle),
         17 => Op::Resize(window, random_hints(rng)),
         18 => Op::PlaceFloating(window, rect),
+        19 | 20 => Op::ResizeFocused(axis, amount, unit),
+        21 => Op::MoveBy(dirs[rng.below(4) as usize], amount.abs()),
         _ => Op::Close(window),
     }
 }
 
-fn apply(l: &mut Layout, op: &Op, alive: &mut BTreeSet<WindowId>) {
+/// Applies `op`; for a resize, returns what it did (so the test can tell that every kind
+/// of resize happened).
+fn apply(l: &mut Layout, op: &Op, alive: &mut BTreeSet<WindowId>) -> Option<&'static str> {
     match op.clone() {
         Op::AddOutput(name, rect) => l.add_output(&name, rect),
         Op::RemoveOutput(name) => l.remove_output(&name),
@@ -376,11 +388,30 @@ fn apply(l: &mut Layout, op: &Op, alive: &mut BTreeSet<WindowId>) {
         Op::Maximize(id, on) => l.set_maximized(id, on),
         Op::Resize(id, h) => l.set_hints(id, h),
         Op::PlaceFloating(id, rect) => l.set_floating_rect(id, rect),
+        Op::ResizeFocused(axis, delta, unit) => {
+            let before = l.focused();
+            let outcome = l.resize_focused(axis, delta, unit);
+            assert_eq!(l.focused(), before, "a resize keeps focus");
+            return Some(match outcome {
+                ResizeOutcome::Unchanged => "unchanged",
+                ResizeOutcome::MasterRatio(_) => "master ratio",
+                ResizeOutcome::StackShare(_) => "stack share",
+                ResizeOutcome::Floating(id, size) => {
+                    assert_eq!(Some(id), before, "a resize acts on the focused window");
+                    assert!(size.is_positive(), "{size:?}");
+                    "floating"
+                }
+            });
+        }
+        Op::MoveBy(direction, px) => l.move_direction_by(direction, px),
     }
+    None
 }
 
-/// Runs `steps` random operations from `seed`, checking everything after each one.
-fn run(seed: u64, steps: usize) {
+/// Runs `steps` random operations from `seed`, checking everything after each one; returns
+/// what the resizes did.
+fn run(seed: u64, steps: usize) -> BTreeSet<&'static str> {
+    let mut resized = BTreeSet::new();
     let mut rng = Rng(seed);
     let mut l = Layout::new(LayoutConfig {
         gaps: rng.range(0, 20),
@@ -394,7 +425,7 @@ fn run(seed: u64, steps: usize) {
     for step in 0..steps {
         let ids: Vec<WindowId> = alive.iter().copied().collect();
         let op = random_op(&mut rng, &ids, &mut next_id);
-        apply(&mut l, &op, &mut alive);
+        resized.extend(apply(&mut l, &op, &mut alive));
         history.push(op);
         let fail = |why: String| -> ! {
             panic!(
@@ -416,6 +447,7 @@ fn run(seed: u64, steps: usize) {
             fail("windows are placed without outputs, or not placed with them".into());
         }
     }
+    resized
 }
 
 /// Outputs of 0–3 pixels (a minimised host window reports 0×0): nothing can be laid out
@@ -442,7 +474,7 @@ fn degenerate_outputs_never_panic() {
                 }
                 other => other,
             };
-            apply(&mut l, &op, &mut alive);
+            let _ = apply(&mut l, &op, &mut alive);
             let _ = l.arrange();
             let _ = l.new_window_size(WindowHints::default());
         }
@@ -458,7 +490,13 @@ fn random_operation_sequences_keep_the_invariants() {
         run(seed, 2000);
         return;
     }
+    let mut resized = BTreeSet::new();
     for seed in 0..300 {
-        run(seed, 300);
+        resized.extend(run(seed, 300));
     }
+    // The sequences reach every kind of resize, not only the ones that change nothing.
+    assert_eq!(
+        resized,
+        BTreeSet::from(["floating", "master ratio", "stack share", "unchanged"])
+    );
 }

@@ -101,6 +101,9 @@ pub struct WindowEntry {
     /// The output it was on before that output was unplugged: it goes back there when the
     /// output returns.
     pub home: Option<String>,
+    /// Its share of the stack column's height relative to the other stack windows (1 until
+    /// a `resize ... height` changes it); always a positive number.
+    pub weight: f64,
 }
 
 impl WindowEntry {
@@ -114,6 +117,7 @@ impl WindowEntry {
             float_rect: None,
             hints,
             home: None,
+            weight: 1.0,
         }
     }
 
@@ -132,6 +136,9 @@ pub struct Workspace {
     pub windows: Vec<WindowEntry>,
     /// The window that has (or gets, when the workspace is shown) keyboard focus.
     pub focus: Option<WindowId>,
+    /// The master column's share of the width on this workspace once a `resize ... width`
+    /// changed it (0.1–0.9); `None` follows the config's `master_ratio`.
+    pub master_ratio: Option<f64>,
 }
 
 impl Workspace {
@@ -141,6 +148,7 @@ impl Workspace {
             id,
             windows: Vec::new(),
             focus: None,
+            master_ratio: None,
         }
     }
 

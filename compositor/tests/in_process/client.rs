@@ -71,6 +71,13 @@ pub struct ClientData {
     pub released: Vec<u32>,
     /// Output names seen.
     pub output_names: Vec<String>,
+    /// The last wl_output.scale, geometry position and mode size received.
+    pub output_scale: Option<i32>,
+    pub output_position: Option<(i32, i32)>,
+    pub output_mode: Option<(i32, i32)>,
+    /// The last xdg_output logical position and size received.
+    pub xdg_output_position: Option<(i32, i32)>,
+    pub xdg_output_size: Option<(i32, i32)>,
     /// Globals: interface -> (name, version).
     pub globals: HashMap<String, (u32, u32)>,
     /// Data device state (copy/paste tests).
@@ -443,8 +450,14 @@ impl Dispatch<WlOutput, ()> for ClientData {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
-        if let wl_output::Event::Name { name } = event {
-            state.output_names.push(name);
+        match event {
+            wl_output::Event::Name { name } => state.output_names.push(name),
+            wl_output::Event::Scale { factor } => state.output_scale = Some(factor),
+            wl_output::Event::Geometry { x, y, .. } => state.output_position = Some((x, y)),
+            wl_output::Event::Mode { width, height, .. } => {
+                state.output_mode = Some((width, height))
+            }
+            _ => {}
         }
     }
 }

@@ -111,6 +111,62 @@ fn kms_output_management_switches_to_an_offered_mode_and_refuses_others() {
     );
 }
 
+/// A config reload's `[[output]]` goes the prepare-before-update way on KMS: a mode the
+/// connector lacks, or turning the output off, rejects the reload with nothing changed; an
+/// offered mode and a scale apply.
+#[test]
+fn kms_config_reload_applies_an_offered_mode_and_rejects_what_kms_cannot_do() {
+    let Some(mut f) = vkms_fixture("kms_config_reload_applies_an_offered_mode") else {
+        return;
+    };
+    let config =
+        std::env::temp_dir().join(format!("lockstep-kms-reload-{}.toml", std::process::id()));
+    f.server.state.core.config_path = Some(config.clone());
+    let before = pipeline(&mut f).mode().size();
+    let reload = |f: &mut Fixture, text: &str| {
+        std::fs::write(&config, text).unwrap();
+        let answer = lockstep::ipc::run_action(&mut f.server.state, &["reload-config".to_owned()]);
+        quiesce(f);
+        answer
+    };
+    for (text, why) in [
+        (
+            format!("[[output]]\nname = \"{OUTPUT}\"\nmode = \"1000x999\"\n"),
+            "does not offer",
+        ),
+        (
+            format!("[[output]]\nname = \"{OUTPUT}\"\nenabled = false\n"),
+            "cannot turn outputs off",
+        ),
+    ] {
+        match reload(&mut f, &text) {
+            lockstep::ipc::Response::Error(e) => assert!(e.contains(why), "{e}"),
+            other => panic!("{text}: {other:?}"),
+        }
+        assert_eq!(pipeline(&mut f).mode().size(), before, "{text}");
+        let lines = f.server.state.core.notice.lines().to_vec();
+        assert!(lines.iter().any(|l| l.contains(why)), "banner: {lines:?}");
+    }
+    let answer = reload(
+        &mut f,
+        &format!("[[output]]\nname = \"{OUTPUT}\"\nmode = \"800x600\"\nscale = 2.0\n"),
+    );
+    let _ = std::fs::remove_file(&config);
+    assert!(
+        matches!(answer, lockstep::ipc::Response::Done(_)),
+        "{answer:?}"
+    );
+    assert_eq!(pipeline(&mut f).mode().size(), (800, 600));
+    let output = f.server.state.core.output_by_name(OUTPUT).expect("output");
+    assert_eq!(output.current_scale().fractional_scale(), 2.0);
+    assert!(
+        f.server.state.core.notice.lines().is_empty(),
+        "the banner went away"
+    );
+    let frame = f.screenshot(OUTPUT);
+    assert_eq!((frame.width(), frame.height()), (800, 600));
+}
+
 #[test]
 fn kms_gamma_ramps_go_to_the_crtc_gamma_lut_and_back() {
     let Some(mut f) = vkms_fixture("kms_gamma_ramps_go_to_the_crtc") else {
