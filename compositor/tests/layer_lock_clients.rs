@@ -35,13 +35,18 @@ fn wait_outputs(lockstep: &mut Lockstep, what: &str, pred: impl Fn(&[OutputInfo]
 
 /// The layer surface with `namespace` on the first output, once it is there.
 fn wait_layer(lockstep: &mut Lockstep, namespace: &str) -> LayerSurfaceInfo {
-    wait_outputs(lockstep, &format!("no layer surface {namespace:?}"), |o| {
-        o[0].layers.iter().any(|l| l.namespace == namespace)
-    });
+    // A layer surface is listed from its first commit, before it has a buffer (size 0×0):
+    // wait until it is shown.
+    let shown = |l: &LayerSurfaceInfo| l.namespace == namespace && l.size.0 > 0 && l.size.1 > 0;
+    wait_outputs(
+        lockstep,
+        &format!("no shown layer surface {namespace:?}"),
+        |o| o[0].layers.iter().any(shown),
+    );
     lockstep.outputs()[0]
         .layers
         .iter()
-        .find(|l| l.namespace == namespace)
+        .find(|l| shown(l))
         .cloned()
         .expect("just seen")
 }
