@@ -39,6 +39,9 @@ pub enum ActionError {
     /// `launcher` found no launcher.
     #[error("no launcher found: install fuzzel, or bind Super+D to `spawn <your launcher>`")]
     NoLauncher,
+    /// A window id that does not exist.
+    #[error("no window {0}; `lockstep msg windows` lists their ids")]
+    NoSuchWindow(u64),
     /// An output name that does not exist.
     #[error("no output named {0:?}")]
     NoSuchOutput(String),
@@ -151,6 +154,23 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
                 None => done("no window has focus"),
             };
         }
+        Action::Minimize => {
+            return match core.layout.focused() {
+                Some(id) => run_on_window(state, id, WindowAction::Minimize(Some(true))),
+                None => done("no window has focus"),
+            };
+        }
+        Action::Unminimize => match core.layout.unminimize_last() {
+            Some(id) => Ok(format!("window {id} back")),
+            None => done("no minimized window on this workspace"),
+        },
+        Action::FocusWindow(id) => {
+            let id = layout::WindowId(*id);
+            if !core.layout.contains(id) {
+                return Err(ActionError::NoSuchWindow(id.0));
+            }
+            return run_on_window(state, id, WindowAction::Activate);
+        }
         Action::ReloadConfig => return reload_config(state),
         Action::Quit => {
             info!("quitting (quit action)");
@@ -177,7 +197,8 @@ pub fn run(state: &mut State, action: &Action) -> Result<String, ActionError> {
 /// one; taskbars (foreign-toplevel management) name the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WindowAction {
-    /// Focus it, showing its workspace on its output (a click on it).
+    /// Focus it, showing its workspace on its output (a click on it), bringing it back
+    /// when minimized.
     Activate,
     /// Ask it to close.
     Close,
@@ -185,6 +206,8 @@ pub enum WindowAction {
     Fullscreen(Option<bool>),
     /// Maximize on, off, or toggled (`None`).
     Maximize(Option<bool>),
+    /// Minimize (`Some(true)`), bring back and focus (`Some(false)`), or toggle (`None`).
+    Minimize(Option<bool>),
 }
 
 /// Runs `action` on window `id` through the layout, like the key bindings do for the
@@ -219,6 +242,10 @@ pub fn run_on_window(
         WindowAction::Maximize(on) => {
             core.layout.set_maximized(id, on);
             "maximize"
+        }
+        WindowAction::Minimize(on) => {
+            core.layout.set_minimized(id, on);
+            "minimize"
         }
     };
     shell::apply_layout(&mut state.core);

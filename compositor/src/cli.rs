@@ -284,7 +284,13 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
                     w.layout,
                     w.workspace.as_deref().unwrap_or("?"),
                     w.output.as_deref().unwrap_or("no output"),
-                    if w.visible { "" } else { " (hidden)" }
+                    if w.minimized {
+                        " (minimized)"
+                    } else if w.visible {
+                        ""
+                    } else {
+                        " (hidden)"
+                    }
                 );
             }
         }

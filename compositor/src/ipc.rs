@@ -200,9 +200,13 @@ pub struct WindowInfo {
     /// Whether its workspace is shown (and so is it, unless a fullscreen window covers it).
     #[serde(default)]
     pub visible: bool,
-    /// `tiled`, `floating`, `maximized` or `fullscreen`.
+    /// `tiled`, `floating`, `maximized` or `fullscreen` (for a minimized window: how it
+    /// comes back).
     #[serde(default)]
     pub layout: String,
+    /// Whether it is minimized (hidden until something focuses it; `visible` is false).
+    #[serde(default)]
+    pub minimized: bool,
     /// Whether it is an X11 window (through Xwayland).
     #[serde(default)]
     pub xwayland: bool,
@@ -756,6 +760,7 @@ pub fn answer(state: &State, request: Request) -> Response {
                             crate::layout::PlacementKind::Fullscreen => "fullscreen",
                         }
                         .into(),
+                        minimized: p.minimized,
                         xwayland: w.x11_surface().is_some(),
                     })
                 })

@@ -13,7 +13,9 @@
 //! window (`Core::focus_dirty`, handled after each dispatch by [`sync_keyboard_focus`]).
 //!
 //! The focused toplevel has xdg's `activated` state (`update_activated`, called on every
-//! keyboard focus change). Focusing another window ends a popup grab. A floating window that
+//! keyboard focus change). Focusing another window ends a popup grab. A minimized window
+//! (`xdg_toplevel.set_minimized`, a taskbar, the `minimize` action) is hidden like one on
+//! another workspace until something focuses it. A floating window that
 //! unmaps itself with a null buffer comes back where it was. During an interactive resize
 //! (input.rs starts it) the edges opposite the dragged ones stay put as the client commits.
 
@@ -847,6 +849,20 @@ pub fn maximize(core: &mut Core, surface: &ToplevelSurface, on: bool) {
             set_unmapped_size(core, surface, on, true);
             set_unmapped_state(surface, xdg_toplevel::State::Maximized, on);
         }
+    }
+}
+
+/// Minimizes a toplevel (`xdg_toplevel.set_minimized`): it leaves the layout's tiling and
+/// the space, and keyboard focus moves on; activating it brings it back. A toplevel that is
+/// not mapped yet has nothing to hide, and xdg-shell has no unminimize request: the request
+/// is then ignored, as the protocol allows.
+pub fn minimize(core: &mut Core, surface: &ToplevelSurface) {
+    match window_for_surface(core, surface.wl_surface()) {
+        Some((id, _)) => {
+            core.layout.set_minimized(id, Some(true));
+            apply_layout(core);
+        }
+        None => debug!("minimize of an unmapped toplevel ignored"),
     }
 }
 

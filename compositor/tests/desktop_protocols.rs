@@ -11,26 +11,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{require_programs, with_timeout, Lockstep, LockstepOptions};
+use common::{require_programs, stdout_of, with_timeout, Lockstep, LockstepOptions};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Runs `program args` as a client of `lockstep` and returns its stdout (it must succeed).
 fn run(lockstep: &Lockstep, program: &str, args: &[&str]) -> String {
-    let output = lockstep
-        .client_command(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr),
-        lockstep.output()
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let mut command = lockstep.client_command(program);
+    command.args(args);
+    stdout_of(lockstep, command, &format!("{program} {args:?}"))
 }
 
 /// Runs `wl-copy args`: it forks a server that keeps the selection and keeps any pipe it

@@ -38,16 +38,18 @@ fn wait_outputs(lockstep: &mut Lockstep, what: &str, pred: impl Fn(&[OutputInfo]
 /// sized only by the commit after its first configure (waiting for the listing alone raced
 /// with that commit on a loaded machine: size 0×0).
 fn wait_layer(lockstep: &mut Lockstep, namespace: &str) -> LayerSurfaceInfo {
-    let sized = |l: &LayerSurfaceInfo| l.namespace == namespace && l.size.0 > 0 && l.size.1 > 0;
+    // A layer surface is listed from its first commit, before it has a buffer (size 0×0):
+    // wait until it is shown.
+    let shown = |l: &LayerSurfaceInfo| l.namespace == namespace && l.size.0 > 0 && l.size.1 > 0;
     wait_outputs(
         lockstep,
-        &format!("no layer surface {namespace:?} with a size"),
-        |o| o[0].layers.iter().any(sized),
+        &format!("no shown layer surface {namespace:?}"),
+        |o| o[0].layers.iter().any(shown),
     );
     lockstep.outputs()[0]
         .layers
         .iter()
-        .find(|l| sized(l))
+        .find(|l| shown(l))
         .cloned()
         .expect("just seen")
 }

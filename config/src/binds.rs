@@ -115,6 +115,13 @@ pub enum Action {
     Fullscreen,
     /// `maximize`: toggle maximize of the focused window.
     Maximize,
+    /// `minimize`: hide the focused window until something focuses it again.
+    Minimize,
+    /// `unminimize`: bring back the window minimized last on the shown workspace.
+    Unminimize,
+    /// `focus-window ID`: focus window ID (the `id` of `lockstep msg windows`), showing its
+    /// workspace and bringing it back when minimized.
+    FocusWindow(u64),
     /// `reload-config`: read the config file again (an invalid file keeps the old config).
     ReloadConfig,
     /// `quit`: end the session. A key binding asks for a second press first.
@@ -153,6 +160,9 @@ pub const ACTION_NAMES: &[&str] = &[
     "toggle-floating",
     "fullscreen",
     "maximize",
+    "minimize",
+    "unminimize",
+    "focus-window",
     "reload-config",
     "quit",
     "screenshot",
@@ -221,6 +231,16 @@ impl Action {
             "toggle-floating" => no_args(Action::ToggleFloating),
             "fullscreen" => no_args(Action::Fullscreen),
             "maximize" => no_args(Action::Maximize),
+            "minimize" => no_args(Action::Minimize),
+            "unminimize" => no_args(Action::Unminimize),
+            "focus-window" => {
+                let id = one("a window id from `lockstep msg windows`, e.g. `focus-window 3`")?;
+                id.parse().map(Action::FocusWindow).or_else(|_| {
+                    fail(format!(
+                        "`focus-window` takes a window id (a number from `lockstep msg windows`), found `{id}`"
+                    ))
+                })
+            }
             "reload-config" => no_args(Action::ReloadConfig),
             "quit" => no_args(Action::Quit),
             "screenshot" => match args.as_slice() {
@@ -502,6 +522,8 @@ pub const DEFAULT_BINDS: &[(&str, &str)] = &[
     ("Super+Shift+0", "move-to-workspace 10"),
     ("Super+F", "fullscreen"),
     ("Super+M", "maximize"),
+    ("Super+N", "minimize"),
+    ("Super+Shift+N", "unminimize"),
     ("Super+Shift+Space", "toggle-floating"),
     ("Super+Equal", "resize grow width"),
     ("Super+Minus", "resize shrink width"),
@@ -624,6 +646,13 @@ mod tests {
         ] {
             assert!(Action::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            Action::parse("focus-window 12"),
+            Ok(Action::FocusWindow(12))
+        );
+        assert!(Action::parse("focus-window twelve").is_err());
+        assert!(Action::parse("focus-window").is_err());
+        assert_eq!(Action::parse("minimize"), Ok(Action::Minimize));
         assert!(Action::parse("").is_err());
     }
 

@@ -419,8 +419,8 @@ fn bad_binding_keys_and_actions_are_shown_where_they_are() {
         (2, 13),
         "unknown action `fulscreen`; did you mean `fullscreen`? actions are: spawn, spawn-sh, terminal, \
          launcher, close, focus, move, workspace, move-to-workspace, move-workspace-to-output, \
-         resize, toggle-floating, fullscreen, maximize, reload-config, quit, screenshot, \
-         power-outputs, none",
+         resize, toggle-floating, fullscreen, maximize, minimize, unminimize, focus-window, \
+         reload-config, quit, screenshot, power-outputs, none",
         "an action is words like `\"workspace 2\"` or `\"spawn foot\"`; the README lists them \
          all, and `\"none\"` removes a default binding",
     );

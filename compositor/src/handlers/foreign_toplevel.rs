@@ -5,13 +5,16 @@
 //! Both are fed from one snapshot of the windows the layout knows (every workspace), taken
 //! once per loop iteration while there are windows ([`State::update_foreign_toplevels`]);
 //! the protocol code sends only what changed. A window's states: `activated` while it has
-//! keyboard focus, `maximized` and `fullscreen` from the layout; lockstep has no minimize,
-//! so `minimized` is never set and `set_minimized` does nothing.
+//! keyboard focus; `maximized`, `fullscreen` and `minimized` from the layout (a minimized
+//! window keeps its maximized or fullscreen state for when it comes back, and taskbars see
+//! both).
 //!
 //! Requests go through the action executor ([`crate::action::run_on_window`]), so a
 //! taskbar does exactly what a key binding does: `activate` focuses the window (showing its
-//! workspace), `close` asks it to close, `set/unset_maximized` and `set/unset_fullscreen`
-//! change it in the layout (fullscreen stays on the window's own output).
+//! workspace, bringing it back when minimized), `close` asks it to close,
+//! `set/unset_maximized` and `set/unset_fullscreen` change it in the layout (fullscreen stays
+//! on the window's own output; turning either on brings a minimized window back),
+//! `set_minimized` hides it and `unset_minimized` brings it back focused.
 //!
 //! Both globals are privileged (they list every window's title, and the wlr one controls
 //! them): see `security_context.rs`.
@@ -92,7 +95,7 @@ impl State {
                     title: title.unwrap_or_default(),
                     app_id: app_id.unwrap_or_default(),
                     maximized: kind == Some(PlacementKind::Maximized),
-                    minimized: false,
+                    minimized: core.layout.is_minimized(*id),
                     activated: focus.as_ref() == Some(toplevel.wl_surface()),
                     fullscreen: kind == Some(PlacementKind::Fullscreen),
                     outputs: core.space.outputs_for_element(window),
@@ -196,13 +199,7 @@ impl ForeignToplevelHandler for State {
             ToplevelRequest::SetMaximized(on) => WindowAction::Maximize(Some(on)),
             ToplevelRequest::SetFullscreen(_) => WindowAction::Fullscreen(Some(true)),
             ToplevelRequest::UnsetFullscreen => WindowAction::Fullscreen(Some(false)),
-            ToplevelRequest::SetMinimized(on) => {
-                debug!(
-                    window = id.0,
-                    on, "minimize asked; lockstep has no minimize"
-                );
-                return;
-            }
+            ToplevelRequest::SetMinimized(on) => WindowAction::Minimize(Some(on)),
         };
         match run_on_window(self, WindowId(id.0), action) {
             Ok(what) => debug!(window = id.0, ?action, %what, "foreign-toplevel request"),

@@ -11,6 +11,12 @@
 //! are arranged again whenever an output changes (`shell::sync_outputs` calls
 //! [`arrange_all`]), and an output that goes away sends `closed` to its layer surfaces.
 //!
+//! A surface anchored to two opposite edges that gives its own size in that direction keeps
+//! that size and is centred between the edges (the spec's anchor rule; wlroots does the
+//! same, without margins on that axis). smithay 0.7 would stretch it to the full span, so
+//! each commit drops such opposite pairs from the committed state that smithay arranges by
+//! ([`centre_sized`]); the client's own pending state keeps them.
+//!
 //! # Stacking (like sway)
 //!
 //! Front to back: overlay, then (when the output shows a fullscreen window) that window
@@ -223,6 +229,27 @@ fn clamp_pending(surface: &WlSurface) {
     });
 }
 
+/// Drops from `surface`'s committed layer state the pair of opposite anchors in each
+/// direction where the client gave a size, so that smithay's arrangement centres the surface
+/// at that size between the edges instead of stretching it (see the module docs). Runs after
+/// the commit (the committed state is replaced by the client's at every commit) and before
+/// arranging; the exclusive zone was already judged by the client's own anchors
+/// ([`clamp_pending`]), and an edge-pair removal leaves the edge it is reserved on.
+fn centre_sized(surface: &WlSurface) {
+    with_states(surface, |states| {
+        let mut cached = states.cached_state.get::<LayerSurfaceCachedState>();
+        let current = cached.current();
+        let horizontal = Anchor::LEFT | Anchor::RIGHT;
+        let vertical = Anchor::TOP | Anchor::BOTTOM;
+        if current.size.w > 0 && current.anchor.contains(horizontal) {
+            current.anchor.remove(horizontal);
+        }
+        if current.size.h > 0 && current.anchor.contains(vertical) {
+            current.anchor.remove(vertical);
+        }
+    });
+}
+
 /// Puts the layer surfaces with an exclusive zone first in `map`, keeping their order.
 ///
 /// smithay arranges a map in its order, each surface inside the zone the ones before it left;
@@ -324,6 +351,7 @@ pub fn on_commit(core: &mut Core, surface: &WlSurface) -> bool {
             .and_then(|data| data.lock().ok().map(|d| d.initial_configure_sent))
             .unwrap_or(true)
     });
+    centre_sized(surface);
     {
         let mut map = layer_map_for_output(&output);
         exclusive_first(&mut map);

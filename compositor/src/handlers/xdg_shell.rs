@@ -126,6 +126,10 @@ impl XdgShellHandler for State {
         crate::shell::maximize(&mut self.core, &surface, false);
     }
 
+    fn minimize_request(&mut self, surface: ToplevelSurface) {
+        crate::shell::minimize(&mut self.core, &surface);
+    }
+
     fn fullscreen_request(&mut self, surface: ToplevelSurface, output: Option<WlOutput>) {
         // The window goes fullscreen on the output it is on; `output` is a preference the
         // protocol lets us ignore.

@@ -19,7 +19,9 @@
 //!   windows' weights, `resize.rs`); floating ones (dialogs: transients and fixed-size windows; any window
 //!   on request; every window when `new_windows_float` is set) sit above the tiles where
 //!   they were put, kept inside the output. A maximized window covers the working area; a
-//!   fullscreen one covers the whole output and is the only one shown on its workspace.
+//!   fullscreen one covers the whole output and is the only one shown on its workspace. A
+//!   minimized window stays on its workspace, out of the tiling and not shown, keeping its
+//!   other states; focusing it (activation, a taskbar) brings it back.
 //! - Focus: each workspace remembers its focused window; the focused window of the layout is
 //!   the one of the active output's shown workspace.
 //! - When an output is unplugged its windows move to the same-named workspaces of the first
@@ -121,6 +123,8 @@ pub struct Placement {
     pub content: Rect,
     /// Whether it has keyboard focus.
     pub focused: bool,
+    /// Whether it is minimized (then `visible` is false and `kind` is how it comes back).
+    pub minimized: bool,
 }
 
 /// One output: its area and its workspaces.
@@ -194,6 +198,8 @@ pub struct Layout {
     active_output: usize,
     /// Workspaces waiting for an output (all outputs are gone).
     parked: Vec<Workspace>,
+    /// How many windows were minimized so far: orders them for `unminimize`.
+    minimize_count: u64,
 }
 
 impl Layout {
@@ -204,6 +210,7 @@ impl Layout {
             outputs: Vec::new(),
             active_output: 0,
             parked: Vec::new(),
+            minimize_count: 0,
         }
     }
 
@@ -257,8 +264,9 @@ impl Layout {
     }
 
     /// Where every window goes, bottom of the stack first: per output, tiled windows, then
-    /// maximized ones, then floating ones in stacking order, then the fullscreen one; hidden
-    /// windows (on workspaces not shown) last, with `visible: false`.
+    /// maximized ones, then floating ones in stacking order, then the fullscreen one, then
+    /// the minimized ones (`visible: false`); windows of workspaces not shown last, with
+    /// `visible: false`.
     pub fn arrange(&self) -> Vec<Placement> {
         let mut shown = Vec::new();
         let mut hidden = Vec::new();
@@ -301,13 +309,17 @@ impl Layout {
                 output: output.name.clone(),
                 workspace: ws.id.clone(),
                 // A fullscreen window hides the rest of its workspace.
-                visible: visible && fullscreen.is_none_or(|f| f == entry.id),
+                visible: visible
+                    && !entry.is_minimized()
+                    && fullscreen.is_none_or(|f| f == entry.id),
                 kind,
                 frame,
                 content,
                 focused: focused == Some(entry.id),
+                minimized: entry.is_minimized(),
             }
         };
+        let shown = || ws.windows.iter().filter(|w| !w.is_minimized());
         let mut out = Vec::with_capacity(ws.windows.len());
         for (entry, tile) in tiled.iter().zip(tiles) {
             let inner = tile.shrink(border);
@@ -320,7 +332,7 @@ impl Layout {
             );
             out.push(place(entry, PlacementKind::Tiled, tile, content));
         }
-        for entry in ws.windows.iter().filter(|w| w.maximized && !w.fullscreen) {
+        for entry in shown().filter(|w| w.maximized && !w.fullscreen) {
             let content = output.working.shrink(border);
             out.push(place(
                 entry,
@@ -329,11 +341,7 @@ impl Layout {
                 content,
             ));
         }
-        for entry in ws
-            .windows
-            .iter()
-            .filter(|w| w.floating && !w.maximized && !w.fullscreen)
-        {
+        let floating_frame = |entry: &WindowEntry| {
             let content = self.float_rect(output, entry);
             let frame = Rect::new(
                 content.x - border,
@@ -341,15 +349,25 @@ impl Layout {
                 content.w + 2 * border,
                 content.h + 2 * border,
             );
+            (frame, content)
+        };
+        for entry in shown().filter(|w| w.floating && !w.maximized && !w.fullscreen) {
+            let (frame, content) = floating_frame(entry);
             out.push(place(entry, PlacementKind::Floating, frame, content));
         }
-        for entry in ws.windows.iter().filter(|w| w.fullscreen) {
+        for entry in shown().filter(|w| w.fullscreen) {
             out.push(place(
                 entry,
                 PlacementKind::Fullscreen,
                 output.area,
                 output.area,
             ));
+        }
+        // Minimized windows are not shown; their rectangle is where a floating one would be
+        // (nothing uses it), their kind the one they come back as.
+        for entry in ws.windows.iter().filter(|w| w.is_minimized()) {
+            let (frame, content) = floating_frame(entry);
+            out.push(place(entry, kind_of_entry(entry), frame, content));
         }
         out
     }
@@ -397,8 +415,11 @@ impl Layout {
     /// Checks the layout's invariants; the error says which one broke.
     ///
     /// - every window is in exactly one workspace;
-    /// - a workspace's focus is one of its windows, and is set when it has windows;
-    /// - a fullscreen window has its workspace's focus, and there is at most one;
+    /// - a workspace's focus is one of its windows and not a minimized one, and is set when
+    ///   it has windows that are not minimized;
+    /// - a shown (not minimized) fullscreen window has its workspace's focus, and there is at
+    ///   most one;
+    /// - minimized windows are neither shown nor tiled, nor have focus;
     /// - shown tiled windows lie inside the working area and do not overlap (while every tile
     ///   can have a pixel per side);
     /// - no placement is larger than its output, and floating ones are at least partly on it;
@@ -431,12 +452,15 @@ impl Layout {
                         ws.id
                     ));
                 }
-                None if !ws.windows.is_empty() => {
+                Some(f) if ws.get(f).is_some_and(WindowEntry::is_minimized) => {
+                    return Err(format!("workspace {} focuses minimized {f}", ws.id));
+                }
+                None if ws.windows.iter().any(|w| !w.is_minimized()) => {
                     return Err(format!("workspace {} has windows but no focus", ws.id));
                 }
                 _ => {}
             }
-            let fullscreen: Vec<_> = ws.windows.iter().filter(|w| w.fullscreen).collect();
+            let fullscreen: Vec<_> = ws.windows.iter().filter(|w| w.shows_fullscreen()).collect();
             if fullscreen.len() > 1 {
                 return Err(format!(
                     "workspace {} has {} fullscreen windows",
@@ -501,6 +525,13 @@ impl Layout {
             if !p.content.size().is_positive() {
                 return Err(format!("window {} has an empty size {:?}", p.id, p.content));
             }
+            let minimized = self.find(p.id).is_some_and(|(_, _, e)| e.is_minimized());
+            if p.minimized != minimized || (minimized && (p.visible || p.focused)) {
+                return Err(format!(
+                    "window {} (minimized: {minimized}) is placed {p:?}",
+                    p.id
+                ));
+            }
         }
         for output in &self.outputs {
             let tiles: Vec<&Placement> = placements
@@ -542,5 +573,18 @@ impl Layout {
             }
         }
         Ok(())
+    }
+}
+
+/// How `entry` is shown, or shows when it comes back from minimized.
+fn kind_of_entry(entry: &WindowEntry) -> PlacementKind {
+    if entry.fullscreen {
+        PlacementKind::Fullscreen
+    } else if entry.maximized {
+        PlacementKind::Maximized
+    } else if entry.floating {
+        PlacementKind::Floating
+    } else {
+        PlacementKind::Tiled
     }
 }

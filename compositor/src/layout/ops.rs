@@ -361,10 +361,15 @@ impl Layout {
         }
     }
 
-    /// Sets or ends maximize for `id`; `None` toggles it.
+    /// Sets or ends maximize for `id`; `None` toggles it. Maximizing a minimized window
+    /// brings it back (and focuses it).
     pub fn set_maximized(&mut self, id: WindowId, on: Option<bool>) {
-        if let Some(entry) = self.entry_mut(id) {
-            entry.maximized = on.unwrap_or(!entry.maximized);
+        let Some(entry) = self.entry_mut(id) else {
+            return;
+        };
+        entry.maximized = on.unwrap_or(!entry.maximized);
+        if entry.maximized && entry.is_minimized() {
+            self.focus_window(id);
         }
     }
 
@@ -394,21 +399,47 @@ impl Layout {
             .iter()
             .find(|o| o.name == output)
             .and_then(|o| o.active_workspace())
-            .is_some_and(|ws| ws.windows.iter().any(|w| w.fullscreen))
+            .is_some_and(|ws| ws.fullscreen().is_some())
     }
 
-    /// The current placement kind of `id` (what an interactive move may do with it).
+    /// The current placement kind of `id` (what an interactive move may do with it); for a
+    /// minimized window, the kind it comes back as.
     pub fn kind_of(&self, id: WindowId) -> Option<PlacementKind> {
         let (_, _, e) = self.find(id)?;
-        Some(if e.fullscreen {
-            PlacementKind::Fullscreen
-        } else if e.maximized {
-            PlacementKind::Maximized
-        } else if e.floating {
-            PlacementKind::Floating
-        } else {
-            PlacementKind::Tiled
-        })
+        Some(super::kind_of_entry(e))
+    }
+
+    /// Whether window `id` is minimized.
+    pub fn is_minimized(&self, id: WindowId) -> bool {
+        self.find(id).is_some_and(|(_, _, e)| e.is_minimized())
+    }
+
+    /// Minimizes window `id` (`Some(true)`), brings it back and focuses it (`Some(false)`,
+    /// like [`focus_window`](Self::focus_window)), or toggles (`None`). A minimized window
+    /// leaves the tiling and is not shown; focus moves on as if it had closed.
+    pub fn set_minimized(&mut self, id: WindowId, on: Option<bool>) {
+        let Some(minimized) = self.find(id).map(|(_, _, e)| e.is_minimized()) else {
+            return;
+        };
+        if !on.unwrap_or(!minimized) {
+            if minimized {
+                self.focus_window(id);
+            }
+            return;
+        }
+        self.minimize_count += 1;
+        let stamp = self.minimize_count;
+        if let Some(ws) = self.workspaces_mut().find(|ws| ws.get(id).is_some()) {
+            ws.minimize(id, stamp);
+        }
+    }
+
+    /// Brings back the window minimized last on the shown workspace of the active output
+    /// and focuses it; `None` when it has no minimized window.
+    pub fn unminimize_last(&mut self) -> Option<WindowId> {
+        let id = self.active_workspace()?.last_minimized()?;
+        self.focus_window(id);
+        Some(id)
     }
 
     // ---- helpers ----

@@ -235,6 +235,72 @@ fn unplugged_output_windows_move_over_and_come_back() {
     l.verify_invariants().unwrap();
 }
 
+#[test]
+fn minimized_windows_leave_the_tiling_and_come_back_focused() {
+    let mut l = Layout::new(LayoutConfig {
+        gaps: 0,
+        border_width: 0,
+        ..Default::default()
+    });
+    l.add_output("A", area(1000, 500));
+    for i in 1..=3 {
+        l.add_window(WindowId(i), hints(10, 10));
+    }
+    l.set_maximized(WindowId(2), Some(true));
+    l.focus_window(WindowId(3));
+    // Minimizing the focused window: it is hidden, focus goes to the one before it.
+    l.set_minimized(WindowId(3), Some(true));
+    assert!(l.is_minimized(WindowId(3)));
+    assert_eq!(l.focused(), Some(WindowId(2)));
+    let p = visible(&l);
+    assert_eq!(
+        p.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [1, 2].map(WindowId)
+    );
+    // The only tiled window left has the whole output.
+    assert_eq!(p[0].frame, area(1000, 500));
+    l.verify_invariants().unwrap();
+    // A maximized window keeps its state while minimized.
+    l.set_minimized(WindowId(2), Some(true));
+    assert_eq!(l.kind_of(WindowId(2)), Some(PlacementKind::Maximized));
+    assert_eq!(l.focused(), Some(WindowId(1)));
+    l.set_minimized(WindowId(1), None);
+    assert_eq!(l.focused(), None, "every window is minimized");
+    assert!(visible(&l).is_empty());
+    l.verify_invariants().unwrap();
+    // `unminimize` brings the latest back first; focusing one brings it back too.
+    assert_eq!(l.unminimize_last(), Some(WindowId(1)));
+    assert_eq!(l.focused(), Some(WindowId(1)));
+    l.focus_window(WindowId(3));
+    assert!(!l.is_minimized(WindowId(3)));
+    assert_eq!(l.focused(), Some(WindowId(3)));
+    // Maximizing a minimized window brings it back as well.
+    l.set_maximized(WindowId(2), Some(true));
+    assert!(!l.is_minimized(WindowId(2)));
+    assert_eq!(l.kind_of(WindowId(2)), Some(PlacementKind::Maximized));
+    assert_eq!(l.unminimize_last(), None);
+    l.verify_invariants().unwrap();
+}
+
+#[test]
+fn a_minimized_fullscreen_window_hides_nothing_until_it_returns() {
+    let mut l = Layout::new(LayoutConfig::default());
+    l.add_output("A", area(1280, 720));
+    l.add_window(WindowId(1), hints(10, 10));
+    l.add_window(WindowId(2), hints(10, 10));
+    l.set_fullscreen(WindowId(2), Some(true));
+    l.set_minimized(WindowId(2), Some(true));
+    assert!(!l.shows_fullscreen("A"));
+    assert_eq!(visible(&l).len(), 1);
+    assert_eq!(l.focused(), Some(WindowId(1)));
+    l.verify_invariants().unwrap();
+    l.set_minimized(WindowId(2), Some(false));
+    assert!(l.shows_fullscreen("A"));
+    assert_eq!(l.focused(), Some(WindowId(2)));
+    assert_eq!(visible(&l).len(), 1);
+    l.verify_invariants().unwrap();
+}
+
 // ---- random operation sequences ----
 
 /// splitmix64: tiny, seedable, good enough to pick operations.
@@ -287,6 +353,8 @@ enum Op {
     PlaceFloating(WindowId, Rect),
     ResizeFocused(ResizeAxis, i32, Option<ResizeUnit>),
     MoveBy(Direction, i32),
+    Minimize(WindowId, Option<bool>),
+    UnminimizeLast,
 }
 
 const OUTPUTS: [&str; 3] = ["A", "B", "C"];
@@ -334,7 +402,7 @@ fn random_op(rng: &mut Rng, alive: &[WindowId], next_id: &mut u64) -> Op {
         0 => rng.range(-100_000, 100_000),
         _ => rng.range(-120, 120),
     };
-    match rng.below(23) {
+    match rng.below(26) {
         0 => Op::AddOutput(output, rect),
         1 => Op::RemoveOutput(output),
         2 => Op::ResizeOutput(output, rect),
@@ -357,6 +425,8 @@ fn random_op(rng: &mut Rng, alive: &[WindowId], next_id: &mut u64) -> Op {
         18 => Op::PlaceFloating(window, rect),
         19 | 20 => Op::ResizeFocused(axis, amount, unit),
         21 => Op::MoveBy(dirs[rng.below(4) as usize], amount.abs()),
+        22 | 23 => Op::Minimize(window, toggle),
+        24 => Op::UnminimizeLast,
         _ => Op::Close(window),
     }
 }
@@ -404,6 +474,10 @@ fn apply(l: &mut Layout, op: &Op, alive: &mut BTreeSet<WindowId>) -> Option<&'st
             });
         }
         Op::MoveBy(direction, px) => l.move_direction_by(direction, px),
+        Op::Minimize(id, on) => l.set_minimized(id, on),
+        Op::UnminimizeLast => {
+            l.unminimize_last();
+        }
     }
     None
 }

@@ -104,6 +104,11 @@ pub struct WindowEntry {
     /// Its share of the stack column's height relative to the other stack windows (1 until
     /// a `resize ... height` changes it); always a positive number.
     pub weight: f64,
+    /// Minimized (hidden until something activates it): when, in the layout's count of
+    /// minimize operations, so that `unminimize` restores the latest one first. It keeps
+    /// its other states (a maximized window comes back maximized) but is neither tiled nor
+    /// shown, and never has focus.
+    pub minimized: Option<u64>,
 }
 
 impl WindowEntry {
@@ -118,12 +123,24 @@ impl WindowEntry {
             hints,
             home: None,
             weight: 1.0,
+            minimized: None,
         }
     }
 
     /// Whether the tiling takes it into account.
     pub fn is_tiled(&self) -> bool {
-        !self.floating && !self.fullscreen && !self.maximized
+        !self.floating && !self.fullscreen && !self.maximized && !self.is_minimized()
+    }
+
+    /// Whether it is minimized (hidden, out of the tiling).
+    pub fn is_minimized(&self) -> bool {
+        self.minimized.is_some()
+    }
+
+    /// Whether it is fullscreen and shown (a minimized fullscreen window keeps the state for
+    /// when it comes back, but hides nothing).
+    pub fn shows_fullscreen(&self) -> bool {
+        self.fullscreen && !self.is_minimized()
     }
 }
 
@@ -134,7 +151,8 @@ pub struct Workspace {
     pub id: WorkspaceId,
     /// Its windows.
     pub windows: Vec<WindowEntry>,
-    /// The window that has (or gets, when the workspace is shown) keyboard focus.
+    /// The window that has (or gets, when the workspace is shown) keyboard focus: never a
+    /// minimized one; `None` when every window is minimized.
     pub focus: Option<WindowId>,
     /// The master column's share of the width on this workspace once a `resize ... width`
     /// changed it (0.1–0.9); `None` follows the config's `master_ratio`.
@@ -162,26 +180,60 @@ impl Workspace {
         self.windows.iter_mut().find(|w| w.id == id)
     }
 
-    /// The fullscreen window, if any (at most one: making another fullscreen ends it).
+    /// The shown fullscreen window, if any (at most one: making another fullscreen ends it).
     pub fn fullscreen(&self) -> Option<WindowId> {
-        self.windows.iter().find(|w| w.fullscreen).map(|w| w.id)
+        self.windows
+            .iter()
+            .find(|w| w.shows_fullscreen())
+            .map(|w| w.id)
     }
 
-    /// Takes `id` out; fixes focus (to the fullscreen window, else the window that was before
-    /// it, else the last one).
+    /// Takes `id` out; fixes focus (see [`refocus_from`](Self::refocus_from)).
     pub fn take(&mut self, id: WindowId) -> Option<WindowEntry> {
         let index = self.windows.iter().position(|w| w.id == id)?;
         let entry = self.windows.remove(index);
+        self.refocus_from(id, index);
+        Some(entry)
+    }
+
+    /// Hides `id` (minimize); focus moves on as if it had closed. `stamp` orders minimized
+    /// windows for [`last_minimized`](Self::last_minimized).
+    pub fn minimize(&mut self, id: WindowId, stamp: u64) {
+        let Some(index) = self.windows.iter().position(|w| w.id == id) else {
+            return;
+        };
+        if self.windows[index].is_minimized() {
+            return;
+        }
+        self.windows[index].minimized = Some(stamp);
+        self.refocus_from(id, index);
+    }
+
+    /// The window minimized last, if any.
+    pub fn last_minimized(&self) -> Option<WindowId> {
+        self.windows
+            .iter()
+            .filter_map(|w| w.minimized.map(|at| (at, w.id)))
+            .max()
+            .map(|(_, id)| id)
+    }
+
+    /// Fixes focus after window `gone` (at `index`) closed or was minimized: to the shown
+    /// fullscreen window, else (when `gone` had focus) the nearest shown window before
+    /// `index`, else the last shown one, else nobody.
+    fn refocus_from(&mut self, gone: WindowId, index: usize) {
         if let Some(fullscreen) = self.fullscreen() {
             self.focus = Some(fullscreen);
-        } else if self.focus == Some(id) {
-            self.focus = self
-                .windows
-                .get(index.saturating_sub(1))
-                .or(self.windows.last())
+        } else if self.focus == Some(gone) {
+            let shown = |w: &&WindowEntry| !w.is_minimized() && w.id != gone;
+            let before = self.windows[..index.min(self.windows.len())]
+                .iter()
+                .rev()
+                .find(shown);
+            self.focus = before
+                .or_else(|| self.windows.iter().rev().find(shown))
                 .map(|w| w.id);
         }
-        Some(entry)
     }
 
     /// Adds `entry` after the focused window (at the end when nothing has focus) and
@@ -205,30 +257,38 @@ impl Workspace {
     }
 
     /// Restores the workspace rules after windows were added wholesale: focus is one of the
-    /// windows when there are any, and only the focused window may stay fullscreen.
+    /// shown (not minimized) windows when there are any, and only the focused window may
+    /// stay fullscreen among them.
     pub fn normalize(&mut self) {
-        if self.focus.is_none_or(|f| self.get(f).is_none()) {
-            self.focus = self.windows.last().map(|w| w.id);
+        let focusable = |ws: &Self, f: WindowId| ws.get(f).is_some_and(|w| !w.is_minimized());
+        if self.focus.is_none_or(|f| !focusable(self, f)) {
+            self.focus = self
+                .windows
+                .iter()
+                .rev()
+                .find(|w| !w.is_minimized())
+                .map(|w| w.id);
         }
         let focus = self.focus;
         for w in &mut self.windows {
-            if Some(w.id) != focus {
+            if Some(w.id) != focus && !w.is_minimized() {
                 w.fullscreen = false;
             }
         }
     }
 
-    /// Focuses `id` (and raises it when floating). Focusing another window ends the
-    /// fullscreen of the fullscreen one.
+    /// Focuses `id` (and raises it when floating), bringing it back when minimized.
+    /// Focusing another window ends the fullscreen of the shown fullscreen one.
     pub fn focus_window(&mut self, id: WindowId) {
         let Some(index) = self.windows.iter().position(|w| w.id == id) else {
             return;
         };
         for w in &mut self.windows {
-            if w.id != id {
+            if w.id != id && !w.is_minimized() {
                 w.fullscreen = false;
             }
         }
+        self.windows[index].minimized = None;
         if self.windows[index].floating {
             let entry = self.windows.remove(index);
             self.windows.push(entry);

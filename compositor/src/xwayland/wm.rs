@@ -581,6 +581,20 @@ impl XwmHandler for State {
         });
     }
 
+    fn minimize_request(&mut self, _xwm: XwmId, x11: X11Surface) {
+        // Hidden like a window on another workspace (smithay 0.7 cannot set
+        // _NET_WM_STATE_HIDDEN for it to see).
+        set_state(self, &x11, |core, id| {
+            core.layout.set_minimized(id, Some(true))
+        });
+    }
+
+    fn unminimize_request(&mut self, _xwm: XwmId, x11: X11Surface) {
+        set_state(self, &x11, |core, id| {
+            core.layout.set_minimized(id, Some(false))
+        });
+    }
+
     fn fullscreen_request(&mut self, _xwm: XwmId, x11: X11Surface) {
         set_fullscreen(self, &x11, true);
     }

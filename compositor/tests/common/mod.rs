@@ -517,6 +517,23 @@ impl Lockstep {
     }
 }
 
+/// Runs `command` (named `what` in messages) to its end with no input and returns its
+/// stdout; fails the test with its stderr and `lockstep`'s log when it does not succeed.
+pub fn stdout_of(lockstep: &Lockstep, mut command: Command, what: &str) -> String {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {what}: {err}"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        lockstep.output()
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Decodes an 8-bit RGB or RGBA PNG into a [`Frame`] (RGBA in memory).
 pub fn read_png(path: &Path) -> Frame {
     let file = fs::File::open(path).unwrap_or_else(|err| panic!("cannot open {path:?}: {err}"));

@@ -129,6 +129,33 @@ fn two_outputs() -> (Fixture, String) {
     (f, second)
 }
 
+/// How many points of a 20 px grid over the output show colour `argb`.
+fn samples_of(f: &mut Fixture, argb: u32) -> u32 {
+    let shot = f.screenshot(OUT);
+    let mut n = 0;
+    for y in (0..720).step_by(20) {
+        for x in (0..1280).step_by(20) {
+            n += u32::from(rgb(&shot, x, y) == argb & 0xff_ffff);
+        }
+    }
+    n
+}
+
+/// A tiling fixture whose client has a keyboard and two tiled windows: red, then green
+/// (focused).
+fn red_and_green() -> (Fixture, ClientId, Painted, Painted) {
+    let mut f = Fixture::tiling();
+    let c = f.add_client();
+    {
+        let cl = f.client(c);
+        cl.seat.get_keyboard(&cl.qh, ());
+    }
+    let mut a = open(&mut f, c, RED);
+    let mut b = open(&mut f, c, GREEN);
+    settle(&mut f, c, &mut [&mut a, &mut b]);
+    (f, c, a, b)
+}
+
 fn overlaps(a: &WindowInfo, b: &WindowInfo) -> bool {
     a.position.0 < b.position.0 + b.size.0
         && b.position.0 < a.position.0 + a.size.0
@@ -190,18 +217,11 @@ fn window_moved_to_workspace_2_disappears_and_comes_back() {
     assert!(f.windows().iter().any(|w| w.focused && w.id == red.id));
     action(&mut f, "move-to-workspace 2");
     settle(&mut f, c, &mut [&mut a, &mut b]);
-    let shot = f.screenshot(OUT);
-    let count = |argb: u32| {
-        let mut n = 0;
-        for y in (0..720).step_by(20) {
-            for x in (0..1280).step_by(20) {
-                n += u32::from(rgb(&shot, x, y) == argb & 0xff_ffff);
-            }
-        }
-        n
-    };
-    assert_eq!(count(RED), 0, "red is on workspace 2");
-    assert!(count(GREEN) > 2000, "green now fills the output");
+    assert_eq!(samples_of(&mut f, RED), 0, "red is on workspace 2");
+    assert!(
+        samples_of(&mut f, GREEN) > 2000,
+        "green now fills the output"
+    );
     let moved = f.windows().into_iter().find(|w| w.id == red.id).unwrap();
     assert_eq!(
         (moved.workspace.as_deref(), moved.visible),
@@ -558,18 +578,28 @@ fn the_event_stream_reports_windows_focus_workspaces_and_config() {
     ours.set_nonblocking(true).unwrap();
     let mut reader = BufReader::new(ours);
     let mut events: Vec<Event> = Vec::new();
-    let mut read = |f: &mut Fixture, events: &mut Vec<Event>| {
-        f.run_for(Duration::from_millis(30));
+    // Events reach the socket through a writer thread: read until `done` holds (or 5 s, for
+    // a loaded machine), then a little longer for anything that follows.
+    let mut read = |f: &mut Fixture, events: &mut Vec<Event>, done: &dyn Fn(&[Event]) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut settled = 0;
         let mut line = String::new();
-        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-            events.push(serde_json::from_str(line.trim()).expect("a JSON event"));
-            line.clear();
+        while settled < 3 && std::time::Instant::now() < deadline {
+            f.run_for(Duration::from_millis(10));
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                events.push(serde_json::from_str(line.trim()).expect("a JSON event"));
+                line.clear();
+            }
+            if done(events) {
+                settled += 1;
+            }
         }
     };
     let c = f.add_client();
     let mut a = open(&mut f, c, RED);
     settle(&mut f, c, &mut [&mut a]);
-    read(&mut f, &mut events);
+    let focused = |e: &[Event]| e.iter().any(|e| matches!(e, Event::WindowFocused { .. }));
+    read(&mut f, &mut events, &focused);
     let id = f.windows()[0].id;
     assert!(
         events.iter().any(|e| matches!(e, Event::WindowOpened(w)
@@ -584,7 +614,10 @@ fn the_event_stream_reports_windows_focus_workspaces_and_config() {
     events.clear();
     action(&mut f, "move-to-workspace 4");
     action(&mut f, "workspace 4");
-    read(&mut f, &mut events);
+    read(&mut f, &mut events, &|e| {
+        e.iter()
+            .any(|e| matches!(e, Event::WorkspaceShown { workspace, .. } if workspace == "4"))
+    });
     assert!(
         events.iter().any(|e| matches!(e, Event::WindowChanged(w)
             if w.id == id && w.workspace.as_deref() == Some("4"))),
@@ -604,7 +637,9 @@ fn the_event_stream_reports_windows_focus_workspaces_and_config() {
     action(&mut f, "reload-config");
     a.top.toplevel.destroy();
     a.top.surface.destroy();
-    read(&mut f, &mut events);
+    read(&mut f, &mut events, &|e| {
+        e.iter().any(|e| matches!(e, Event::WindowClosed { .. }))
+    });
     let _ = std::fs::remove_file(&config);
     assert!(matches!(&events[0], Event::ConfigRejected { error } if error.contains("gaps")));
     assert!(
@@ -699,22 +734,13 @@ fn a_client_that_inhibits_shortcuts_gets_the_bound_keys() {
     assert_eq!(active_workspace(&f), "2");
 }
 
-#[test]
-fn activating_a_window_on_a_hidden_workspace_shows_it() {
+/// Asks, through xdg-activation (a fresh token of client `c`), that `surface` be activated.
+fn activate(
+    f: &mut Fixture,
+    c: ClientId,
+    surface: &wayland_client::protocol::wl_surface::WlSurface,
+) {
     use wayland_protocols::xdg::activation::v1::client::xdg_activation_v1::XdgActivationV1;
-    let mut f = Fixture::tiling();
-    let c = f.add_client();
-    {
-        let cl = f.client(c);
-        cl.seat.get_keyboard(&cl.qh, ());
-    }
-    let mut a = open(&mut f, c, RED);
-    let mut b = open(&mut f, c, GREEN);
-    settle(&mut f, c, &mut [&mut a, &mut b]);
-    action(&mut f, "focus left");
-    action(&mut f, "move-to-workspace 2");
-    settle(&mut f, c, &mut [&mut a, &mut b]);
-    assert_eq!(active_workspace(&f), "1");
     let cl = f.client(c);
     let (name, _) = *cl
         .data
@@ -727,9 +753,19 @@ fn activating_a_window_on_a_hidden_workspace_shows_it() {
     token.commit();
     f.roundtrip(c);
     let token = f.client(c).data.activation_token.clone().expect("a token");
-    activation.activate(token, &a.top.surface);
+    activation.activate(token, surface);
     f.roundtrip(c);
     f.settle();
+}
+
+#[test]
+fn activating_a_window_on_a_hidden_workspace_shows_it() {
+    let (mut f, c, mut a, mut b) = red_and_green();
+    action(&mut f, "focus left");
+    action(&mut f, "move-to-workspace 2");
+    settle(&mut f, c, &mut [&mut a, &mut b]);
+    assert_eq!(active_workspace(&f), "1");
+    activate(&mut f, c, &a.top.surface);
     assert_eq!(active_workspace(&f), "2");
     let red = f
         .windows()
@@ -837,4 +873,50 @@ fn keyboard_settings_reload_and_a_layout_that_does_not_compile_is_rejected() {
     assert_eq!(f.client(c).data.keymaps.len(), before, "no keymap was sent");
     let lines = f.server.state.core.notice.lines().to_vec();
     assert!(lines.iter().any(|l| l.contains("[keyboard]")), "{lines:?}");
+}
+
+#[test]
+fn a_minimized_window_leaves_the_tiling_and_activation_brings_it_back() {
+    let (mut f, c, mut a, mut b) = red_and_green();
+    let red = window_with_colour(&f.windows(), &mut f, RED);
+    let green = window_with_colour(&f.windows(), &mut f, GREEN);
+    let info = |f: &Fixture, id| f.windows().into_iter().find(|w| w.id == id).unwrap();
+    let count = samples_of;
+
+    // The client minimizes itself: it is not drawn, red takes the whole output and focus.
+    b.top.toplevel.set_minimized();
+    f.roundtrip(c);
+    settle(&mut f, c, &mut [&mut a, &mut b]);
+    let g = info(&f, green.id);
+    assert!(g.minimized && !g.visible && !g.focused, "{g:?}");
+    assert!(info(&f, red.id).focused);
+    assert_eq!(count(&mut f, GREEN), 0, "green is hidden");
+    assert!(count(&mut f, RED) > 2000, "red fills the output");
+
+    // xdg-activation brings it back, focused and tiled again.
+    activate(&mut f, c, &b.top.surface);
+    settle(&mut f, c, &mut [&mut a, &mut b]);
+    let g = info(&f, green.id);
+    assert!(!g.minimized && g.visible && g.focused, "{g:?}");
+    assert_eq!(g.layout, "tiled");
+    assert!(count(&mut f, GREEN) > 500, "green is back in its tile");
+
+    // The actions: `minimize` the focused window, `unminimize` the latest, `focus-window ID`.
+    action(&mut f, "minimize");
+    action(&mut f, "minimize");
+    assert!(info(&f, red.id).minimized && info(&f, green.id).minimized);
+    assert!(f.windows().iter().all(|w| !w.focused && !w.visible));
+    settle(&mut f, c, &mut [&mut a, &mut b]);
+    assert_eq!(count(&mut f, RED) + count(&mut f, GREEN), 0);
+    assert!(action(&mut f, "unminimize").contains(&red.id.to_string()));
+    assert!(info(&f, red.id).focused && info(&f, green.id).minimized);
+    action(&mut f, &format!("focus-window {}", green.id));
+    let g = info(&f, green.id);
+    assert!(!g.minimized && g.focused, "{g:?}");
+    assert!(action(&mut f, "unminimize").contains("no minimized window"));
+    let words = vec!["focus-window".to_owned(), "999".to_owned()];
+    assert!(matches!(
+        ipc::run_action(&mut f.server.state, &words),
+        Response::Error(e) if e.contains("999")
+    ));
 }

@@ -114,6 +114,7 @@ impl Dispatch<ZwlrForeignToplevelHandleV1, Taskbar> for ClientData {
 }
 
 const MAXIMIZED: u32 = 0;
+const MINIMIZED: u32 = 1;
 const ACTIVATED: u32 = 2;
 const FULLSCREEN: u32 = 3;
 
@@ -225,6 +226,77 @@ fn a_taskbar_sees_the_windows_and_drives_them_like_key_bindings() {
     beta.set_maximized();
     f.roundtrip(bar);
     assert_eq!(f.client(bar).protocol_error(), None);
+}
+
+#[test]
+fn a_taskbar_minimizes_and_restores_windows() {
+    let mut f = Fixture::new();
+    let app = f.add_client();
+    let a = titled_window(&mut f, app, "alpha", RED);
+    let b = titled_window(&mut f, app, "beta", GREEN);
+    let bar = f.add_client();
+    let tb = taskbar(&mut f, bar);
+    let (alpha, _) = tb.by_title("alpha");
+    let (beta, _) = tb.by_title("beta");
+    let sync = |f: &mut Fixture| {
+        f.roundtrip(bar);
+        f.dispatch();
+        f.roundtrip(app);
+        f.dispatch();
+        f.roundtrip(bar);
+    };
+    let shown = |f: &Fixture, title: &str| {
+        let w = f
+            .windows()
+            .into_iter()
+            .find(|w| w.title.as_deref() == Some(title))
+            .unwrap();
+        assert_eq!(w.minimized, !w.visible, "{w:?}");
+        w.visible
+    };
+
+    // set_minimized hides it; the other window gets focus.
+    beta.set_minimized();
+    sync(&mut f);
+    let seen = tb.get(&beta);
+    assert!(seen.states.contains(&MINIMIZED), "{seen:?}");
+    assert!(!seen.states.contains(&ACTIVATED), "{seen:?}");
+    assert!(!shown(&f, "beta"));
+    assert!(tb.get(&alpha).states.contains(&ACTIVATED));
+    // unset_minimized brings it back, focused.
+    beta.unset_minimized();
+    sync(&mut f);
+    let seen = tb.get(&beta);
+    assert!(!seen.states.contains(&MINIMIZED) && seen.states.contains(&ACTIVATED));
+    assert!(shown(&f, "beta"));
+
+    // A window that minimizes itself keeps its maximized state, and activate brings it back.
+    beta.set_maximized();
+    sync(&mut f);
+    b.toplevel.set_minimized();
+    sync(&mut f);
+    let seen = tb.get(&beta);
+    assert!(seen.states.contains(&MINIMIZED) && seen.states.contains(&MAXIMIZED));
+    assert!(!shown(&f, "beta"));
+    let seat = f.client(bar).seat.clone();
+    beta.activate(&seat);
+    sync(&mut f);
+    let seen = tb.get(&beta);
+    assert!(!seen.states.contains(&MINIMIZED), "{seen:?}");
+    assert!(seen.states.contains(&MAXIMIZED) && seen.states.contains(&ACTIVATED));
+    assert!(shown(&f, "beta"));
+
+    // Maximizing (or fullscreening) a minimized window brings it back too.
+    alpha.set_minimized();
+    sync(&mut f);
+    assert!(!shown(&f, "alpha"));
+    alpha.set_fullscreen(None);
+    sync(&mut f);
+    let seen = tb.get(&alpha);
+    assert!(!seen.states.contains(&MINIMIZED) && seen.states.contains(&FULLSCREEN));
+    assert!(shown(&f, "alpha"));
+    assert_eq!(f.client(bar).protocol_error(), None);
+    let _ = a;
 }
 
 #[test]

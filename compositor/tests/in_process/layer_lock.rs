@@ -282,6 +282,53 @@ fn a_panels_exclusive_zone_shrinks_the_tiling_area_and_layers_stack_in_order() {
 }
 
 #[test]
+fn a_sized_surface_between_opposite_edges_keeps_its_size_centred() {
+    let mut f = Fixture::tiling();
+    let c = f.add_client();
+    // A dock: bottom, both sides, 400 px wide, reserving its height.
+    let dock = LayerSpec {
+        anchor: Anchor::Bottom | Anchor::Left | Anchor::Right,
+        size: (400, 40),
+        exclusive_zone: 40,
+        ..bar()
+    };
+    let dock = map_layer(&mut f, c, dock, "dock");
+    // A launcher anchored to all four edges with its own size.
+    let launcher = LayerSpec {
+        layer: Layer::Overlay,
+        anchor: Anchor::all(),
+        size: (300, 200),
+        exclusive_zone: 0,
+        argb: WALL,
+        ..bar()
+    };
+    let _launcher = map_layer(&mut f, c, launcher, "launcher");
+    let out = &outputs(&f)[0];
+    let placed = |name: &str| {
+        let l = out.layers.iter().find(|l| l.namespace == name).unwrap();
+        (l.position, l.size)
+    };
+    assert_eq!(placed("dock"), ((440, 680), (400, 40)), "{out:?}");
+    // Zone 0: centred in what the dock leaves, 1280×680.
+    assert_eq!(placed("launcher"), ((490, 240), (300, 200)), "{out:?}");
+    assert_eq!(out.usable_area, (0, 0, 1280, 680));
+    let shot = f.screenshot(OUT);
+    assert_eq!(rgb(&shot, 640, 700), BAR & 0xff_ffff, "the dock");
+    assert_ne!(rgb(&shot, 100, 700), BAR & 0xff_ffff, "beside the dock");
+    assert_eq!(rgb(&shot, 640, 360), WALL & 0xff_ffff, "the launcher");
+    // The client's own anchors are kept: width 0 (which needs both side anchors) is valid
+    // and stretches the dock.
+    dock.layer_surface.set_size(0, 40);
+    dock.surface.commit();
+    f.roundtrip(c);
+    f.settle();
+    assert_eq!(f.client(c).protocol_error(), None);
+    let out = &outputs(&f)[0];
+    let stretched = out.layers.iter().find(|l| l.namespace == "dock").unwrap();
+    assert_eq!(stretched.position.0, 0, "{out:?}");
+}
+
+#[test]
 fn an_exclusive_launcher_takes_the_keyboard_and_gives_it_back() {
     let mut f = Fixture::tiling();
     let c = f.add_client();
