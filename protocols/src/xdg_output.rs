@@ -12,10 +12,11 @@
 //! How changes reach clients: nothing calls this module when an output changes (mode, scale,
 //! transform or position may change in a backend, in output management or on a config
 //! reload). Instead [`XdgOutputState::refresh`] runs once per loop iteration: it compares each
-//! output's current logical geometry and name with what its objects were last told, and only
-//! when something differs sends the new values followed by `wl_output.done` (and
-//! `zxdg_output_v1.done` below version 3). The comparison costs a few field reads per output,
-//! independent of how many objects exist.
+//! output's current logical geometry with what its objects were last told, and only when it
+//! differs sends the new values followed by `wl_output.done` (and `zxdg_output_v1.done` below
+//! version 3). The comparison costs a few field reads per output and allocates nothing,
+//! independent of how many objects exist. Name and description are sent once, to a new
+//! object: lockstep sets both when it creates an output and never changes them.
 
 use std::collections::HashMap;
 
@@ -38,21 +39,17 @@ use smithay::{
 /// The version of `zxdg_output_manager_v1` lockstep implements.
 pub const VERSION: u32 = 3;
 
-/// What a client is told about an output: its logical geometry and names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XdgOutputInfo {
+/// An output's place and size in the logical space, as its xdg-outputs are told them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogicalGeometry {
     /// Top-left corner in the global logical space.
     pub position: (i32, i32),
     /// Size in logical pixels (the mode divided by the scale, rotated by the transform);
     /// `None` while the output has no mode.
     pub size: Option<(i32, i32)>,
-    /// The connector-style name (`HEADLESS-1`, `Virtual-1`).
-    pub name: String,
-    /// A human-readable description.
-    pub description: String,
 }
 
-impl XdgOutputInfo {
+impl LogicalGeometry {
     /// The current values of `output`.
     pub fn of(output: &Output) -> Self {
         let location = output.current_location();
@@ -70,8 +67,6 @@ impl XdgOutputInfo {
         Self {
             position: (location.x, location.y),
             size,
-            name: output.name(),
-            description: output.description(),
         }
     }
 }
@@ -95,7 +90,7 @@ pub struct XdgOutputData {
 /// The objects of one output and what they were last told.
 #[derive(Debug)]
 struct Group {
-    sent: XdgOutputInfo,
+    sent: LogicalGeometry,
     objects: HashMap<ObjectId, ZxdgOutputV1>,
 }
 
@@ -112,26 +107,21 @@ pub trait XdgOutputHandler {
     fn xdg_output_state(&mut self) -> &mut XdgOutputState;
 }
 
-/// Sends `info` to `object` as one batch ending in `done`. `before` is what the object was
-/// told last (`None` for a new object, which also gets its name: a name never changes for
-/// an object's lifetime; the description is sent again only when it changed).
+/// Sends `geometry` to `object` as one batch ending in `done`; a new object (with `output`)
+/// also gets the output's name and description (version 2 and up).
 fn send(
     object: &ZxdgOutputV1,
     wl_output: &WlOutput,
-    info: &XdgOutputInfo,
-    before: Option<&XdgOutputInfo>,
+    geometry: LogicalGeometry,
+    new: Option<&Output>,
 ) {
-    object.logical_position(info.position.0, info.position.1);
-    if let Some((w, h)) = info.size {
+    object.logical_position(geometry.position.0, geometry.position.1);
+    if let Some((w, h)) = geometry.size {
         object.logical_size(w, h);
     }
-    if object.version() >= 2 {
-        if before.is_none() {
-            object.name(info.name.clone());
-        }
-        if before.map(|b| &b.description) != Some(&info.description) {
-            object.description(info.description.clone());
-        }
+    if let Some(output) = new.filter(|_| object.version() >= 2) {
+        object.name(output.name());
+        object.description(output.description());
     }
     if object.version() < 3 {
         object.done();
@@ -169,7 +159,7 @@ impl XdgOutputState {
         self.groups.values().map(|g| g.objects.len()).sum()
     }
 
-    /// Tells every object whose output changed (position, size) its new values. Call once per
+    /// Tells every object whose output's logical geometry changed its new values. Call once per
     /// loop iteration, before flushing clients. Objects of an output that is gone get nothing
     /// more (they are inert until the client destroys them).
     pub fn refresh(&mut self) {
@@ -177,11 +167,11 @@ impl XdgOutputState {
             let Some(output) = weak.upgrade() else {
                 return false;
             };
-            let now = XdgOutputInfo::of(&output);
+            let now = LogicalGeometry::of(&output);
             if now != group.sent {
                 for object in group.objects.values() {
                     if let Some(data) = object.data::<XdgOutputData>() {
-                        send(object, &data.wl_output, &now, Some(&group.sent));
+                        send(object, &data.wl_output, now, None);
                     }
                 }
                 group.sent = now;
@@ -245,14 +235,14 @@ where
         let Some(output) = output else {
             return;
         };
-        let info = XdgOutputInfo::of(&output);
-        send(&object, &wl_output, &info, None);
+        let geometry = LogicalGeometry::of(&output);
+        send(&object, &wl_output, geometry, Some(&output));
         let group = state
             .xdg_output_state()
             .groups
             .entry(output.downgrade())
             .or_insert_with(|| Group {
-                sent: info,
+                sent: geometry,
                 objects: HashMap::new(),
             });
         group.objects.insert(object.id(), object);
