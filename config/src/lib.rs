@@ -103,6 +103,7 @@
 #![warn(missing_docs)]
 
 mod binds;
+mod bytes;
 mod error;
 mod mode;
 mod model;
@@ -118,11 +119,13 @@ pub use binds::{
     Action, ActionParseError, BindSpec, Binding, Direction, KeyCombo, Modifiers, Resize,
     ResizeAxis, ResizeUnit, ACTION_NAMES, DEFAULT_BINDS, DEFAULT_RESIZE_AMOUNT, MAX_AMOUNT,
 };
+pub use bytes::{ByteSize, BYTE_SIZE_HINT};
 pub use error::{ConfigError, Diagnostic, ErrorKind};
 pub use mode::{Mode, ModeParseError, MAX_MODE_SIZE, MAX_REFRESH_MHZ};
 pub use model::{
     parse_color, Config, CursorConfig, ExplicitSyncConfig, KeyboardConfig, LayoutConfig,
-    LockConfig, NewWindows, OutputConfig, Position, RenderConfig, Renderer, XwaylandConfig,
+    LimitsConfig, LockConfig, NewWindows, OutputConfig, Position, RenderConfig, Renderer,
+    XwaylandConfig,
 };
 
 /// Largest accepted output position coordinate, either sign, in logical pixels: far beyond

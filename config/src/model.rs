@@ -32,6 +32,8 @@ pub struct Config {
     pub xwayland: XwaylandConfig,
     /// The `[render]` table.
     pub render: RenderConfig,
+    /// The `[limits]` table: what one client may make lockstep hold.
+    pub limits: LimitsConfig,
     /// The `[binds]` table as written: key combination -> action. Use
     /// [`Config::bindings`] for the bindings in force (defaults included).
     pub binds: std::collections::BTreeMap<String, crate::binds::BindSpec>,
@@ -203,6 +205,36 @@ pub struct ExplicitSyncConfig {
     /// Client validation mode: record explicit-sync mistakes clients make (`lockstep msg
     /// sync-report`). Default `false`; `--sync-validation` turns it on too.
     pub validation: bool,
+}
+
+/// The `[limits]` table: how much one client may make lockstep hold for it.
+///
+/// A request that would go over a limit is refused with the protocol's error for it (see the
+/// README's "Client memory" section); the compositor and other clients carry on. The
+/// defaults are far above what real clients use (a browser with a dozen 4K windows holds a
+/// few hundred MiB of buffers and a few hundred surfaces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Bytes of shared memory (`wl_shm` pools) lockstep maps for one client. Default 4 GiB.
+    pub shm_bytes_per_client: crate::ByteSize,
+    /// Bytes of dmabufs lockstep holds imported for one client. Default 4 GiB.
+    pub dmabuf_bytes_per_client: crate::ByteSize,
+    /// `wl_buffer` objects (shm and dmabuf) one client may have at once. Default 16384.
+    pub buffers_per_client: u32,
+    /// `wl_surface` objects one client may have at once. Default 16384.
+    pub surfaces_per_client: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            shm_bytes_per_client: crate::ByteSize(4 << 30),
+            dmabuf_bytes_per_client: crate::ByteSize(4 << 30),
+            buffers_per_client: 16384,
+            surfaces_per_client: 16384,
+        }
+    }
 }
 
 /// The `[cursor]` table: the default cursor shown when a client sets none.

@@ -29,6 +29,7 @@ pub(crate) const SECTIONS: &[Section] = &[
             ("lock", "a `[lock]` table"),
             ("xwayland", "an `[xwayland]` table"),
             ("render", "a `[render]` table"),
+            ("limits", "a `[limits]` table"),
             ("binds", "a `[binds]` table of \"Keys\" = \"action\""),
         ],
     },
@@ -113,6 +114,27 @@ pub(crate) const SECTIONS: &[Section] = &[
                 "a path to a DRM node, e.g. `device = \"/dev/dri/renderD128\"`",
             ),
             ("validation", "true or false, e.g. `validation = true`"),
+        ],
+    },
+    Section {
+        name: "[limits]",
+        keys: &[
+            (
+                "shm_bytes_per_client",
+                "a size, at least 1 MiB, e.g. `shm_bytes_per_client = \"4 GiB\"`",
+            ),
+            (
+                "dmabuf_bytes_per_client",
+                "a size, at least 1 MiB, e.g. `dmabuf_bytes_per_client = \"4 GiB\"`",
+            ),
+            (
+                "buffers_per_client",
+                "a whole number of buffers, at least 1, e.g. `buffers_per_client = 16384`",
+            ),
+            (
+                "surfaces_per_client",
+                "a whole number of surfaces, at least 1, e.g. `surfaces_per_client = 16384`",
+            ),
         ],
     },
     Section {
@@ -244,6 +266,7 @@ mod tests {
             ("[lock]", "[lock]\nbogus = 1"),
             ("[xwayland]", "[xwayland]\nbogus = 1"),
             ("[render]", "[render]\nbogus = 1"),
+            ("[limits]", "[limits]\nbogus = 1"),
         ];
         assert_eq!(docs.len(), SECTIONS.len());
         for (name, doc) in docs {

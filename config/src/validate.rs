@@ -24,6 +24,7 @@ struct Spans {
     explicit_sync: Option<ExplicitSyncSpans>,
     layout: Option<LayoutSpans>,
     lock: Option<LockSpans>,
+    limits: Option<LimitsSpans>,
     #[serde(default)]
     binds: std::collections::BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
@@ -48,6 +49,14 @@ struct OutputSpans {
     name: Span,
     scale: Span,
     position: Span,
+}
+
+#[derive(Deserialize)]
+struct LimitsSpans {
+    shm_bytes_per_client: Span,
+    dmabuf_bytes_per_client: Span,
+    buffers_per_client: Span,
+    surfaces_per_client: Span,
 }
 
 #[derive(Deserialize)]
@@ -272,8 +281,62 @@ pub(crate) fn validate(config: &Config, text: &str, path: PathBuf) -> Result<(),
                 .to_owned(),
         );
     }
+    let limits = &config.limits;
+    let limit_span = |field: fn(&LimitsSpans) -> &Span| {
+        spans
+            .limits
+            .as_ref()
+            .and_then(|l| field(l).as_ref())
+            .map_or(0..0, |s| s.span())
+    };
+    for (bytes, key, field) in [
+        (
+            limits.shm_bytes_per_client,
+            "shm_bytes_per_client",
+            (|l| &l.shm_bytes_per_client) as fn(&LimitsSpans) -> &Span,
+        ),
+        (
+            limits.dmabuf_bytes_per_client,
+            "dmabuf_bytes_per_client",
+            |l| &l.dmabuf_bytes_per_client,
+        ),
+    ] {
+        if bytes.bytes() < MIN_BYTE_LIMIT {
+            return fail(
+                limit_span(field),
+                ErrorKind::InvalidValue,
+                format!("{key} = {bytes} is too small to show a window"),
+                format!(
+                    "use at least 1 MiB (a 512×512 window takes 1 MiB per buffer), e.g. \
+                     `{key} = \"4 GiB\"`"
+                ),
+            );
+        }
+    }
+    for (count, key, field) in [
+        (
+            limits.buffers_per_client,
+            "buffers_per_client",
+            (|l| &l.buffers_per_client) as fn(&LimitsSpans) -> &Span,
+        ),
+        (limits.surfaces_per_client, "surfaces_per_client", |l| {
+            &l.surfaces_per_client
+        }),
+    ] {
+        if count == 0 {
+            return fail(
+                limit_span(field),
+                ErrorKind::InvalidValue,
+                format!("{key} must be at least 1"),
+                format!("a client needs at least one to show anything; e.g. `{key} = 16384`"),
+            );
+        }
+    }
     Ok(())
 }
+
+/// The smallest byte limit accepted: below it no real window fits.
+const MIN_BYTE_LIMIT: u64 = 1 << 20;
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1

@@ -23,7 +23,7 @@ fn check(text: &str, kind: ErrorKind, (line, column): (usize, usize), message: &
 
 const OUTPUT_KEYS: &str = "`name`, `mode`, `scale`, `position`, `enabled`";
 const TABLES: &str =
-    "`[[output]]`, `[keyboard]`, `[explicit_sync]`, `[cursor]`, `[layout]`, `[lock]`, `[xwayland]`, `[render]`, `[binds]`";
+    "`[[output]]`, `[keyboard]`, `[explicit_sync]`, `[cursor]`, `[layout]`, `[lock]`, `[xwayland]`, `[render]`, `[limits]`, `[binds]`";
 
 #[test]
 fn unknown_key_suggests_the_closest() {
@@ -462,4 +462,45 @@ fn unknown_renderer() {
         "invalid value for `renderer`: expected one of `auto`, `gles`, `pixman`, found `vulkan`",
         "`renderer` takes \"auto\", \"gles\" or \"pixman\", e.g. `renderer = \"pixman\"`",
     );
+}
+
+#[test]
+fn limits_take_sizes_with_units_and_refuse_tiny_ones() {
+    let config = Config::parse(
+        "[limits]\nshm_bytes_per_client = \"512 MiB\"\ndmabuf_bytes_per_client = 2147483648\n\
+         buffers_per_client = 10\nsurfaces_per_client = 3\n",
+        Path::new("t"),
+    )
+    .unwrap();
+    assert_eq!(config.limits.shm_bytes_per_client.bytes(), 512 << 20);
+    assert_eq!(config.limits.dmabuf_bytes_per_client.bytes(), 2 << 30);
+    assert_eq!(
+        (
+            config.limits.buffers_per_client,
+            config.limits.surfaces_per_client
+        ),
+        (10, 3)
+    );
+    check(
+        "[limits]\nshm_bytes_per_client = \"4 KiB\"\n",
+        ErrorKind::InvalidValue,
+        (2, 24),
+        "shm_bytes_per_client = 4 KiB is too small to show a window",
+        "use at least 1 MiB (a 512×512 window takes 1 MiB per buffer), e.g. \
+         `shm_bytes_per_client = \"4 GiB\"`",
+    );
+    check(
+        "[limits]\nsurfaces_per_client = 0\n",
+        ErrorKind::InvalidValue,
+        (2, 23),
+        "surfaces_per_client must be at least 1",
+        "a client needs at least one to show anything; e.g. `surfaces_per_client = 16384`",
+    );
+    let err = Config::parse(
+        "[limits]\ndmabuf_bytes_per_client = \"4 GB\"\n",
+        Path::new("t"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("unknown unit \"GB\""), "{err}");
 }
