@@ -123,6 +123,9 @@ pub enum MsgRequest {
     ExplicitSync,
     /// The explicit-sync mistakes clients made (needs --sync-validation).
     SyncReport,
+    /// The connected clients: pid, app ids, surfaces, and the memory lockstep holds for
+    /// each (shm pools, dmabufs, buffers) against its [limits].
+    Clients,
     /// Print events as JSON lines as they happen (windows, focus, workspaces, outputs,
     /// config reloads) until lockstep exits.
     Events,
@@ -188,6 +191,7 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
         MsgRequest::Version => Request::Version,
         MsgRequest::ExplicitSync => Request::ExplicitSync,
         MsgRequest::SyncReport => Request::SyncReport,
+        MsgRequest::Clients => Request::Clients,
         MsgRequest::Action { words } => Request::Action { action: words },
         MsgRequest::Events => Request::Events,
         MsgRequest::Screenshot { file, output } => {
@@ -208,6 +212,7 @@ pub fn msg(request: MsgRequest, json: bool, socket: Option<String>) -> Result<Ex
         });
     }
     match response {
+        Response::Clients(report) => print!("{}", lockstep::client_memory::format_report(&report)),
         Response::Outputs(outputs) => {
             for o in outputs {
                 println!(

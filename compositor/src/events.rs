@@ -25,6 +25,7 @@
 //! {"event":"output_changed","name":"HDMI-A-1","size":[1920,1080],"refresh_mhz":60000,"scale":1.5,"position":[0,0]}
 //! {"event":"config_reloaded","source":"/home/me/.config/lockstep/config.toml"}
 //! {"event":"config_rejected","error":"config.toml:3:8: error: ..."}
+//! {"event":"client_limit","client":"pid 4242 (greedy)","request":"wl_shm.create_pool","limit":"shm_bytes_per_client","held":4294963200,"requested":1048576,"max":4294967296}
 //! ```
 
 use std::{
@@ -106,6 +107,21 @@ pub enum Event {
     ConfigRejected {
         /// The error, with file, line and column.
         error: String,
+    },
+    /// A client's request was refused because it would go over one of its `[limits]`.
+    ClientLimit {
+        /// `pid 1234 (foot)`.
+        client: String,
+        /// The refused request (`wl_shm.create_pool`).
+        request: String,
+        /// The `[limits]` key.
+        limit: String,
+        /// What the client held (bytes or objects).
+        held: u64,
+        /// What the request asked for more.
+        requested: u64,
+        /// The limit.
+        max: u64,
     },
 }
 

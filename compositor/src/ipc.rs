@@ -56,6 +56,8 @@ pub enum Request {
     ExplicitSync,
     /// The client validation report.
     SyncReport,
+    /// The connected clients and the memory lockstep holds for each (`client_memory.rs`).
+    Clients,
     /// Keep the connection open and send events as JSON lines (see `events.rs`).
     Events,
     /// Run an action, given as its words (`["workspace", "2"]`; see `action.rs`).
@@ -249,6 +251,8 @@ pub enum Response {
     },
     /// Answer to `explicit_sync`.
     ExplicitSync(crate::handlers::drm_syncobj::ExplicitSyncStatus),
+    /// Answer to `clients`.
+    Clients(crate::client_memory::ClientsReport),
     /// Answer to `action`: what it did.
     Done(String),
     /// The request failed.
@@ -784,6 +788,7 @@ pub fn answer(state: &State, request: Request) -> Response {
                 dropped,
             }
         }
+        Request::Clients => Response::Clients(crate::client_memory::report(state)),
         Request::Screenshot { .. } | Request::Action { .. } | Request::Events => {
             Response::Error("this request is answered elsewhere".into())
         }

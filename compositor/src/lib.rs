@@ -8,6 +8,7 @@ pub mod action;
 pub mod backend;
 pub mod bindings;
 pub mod census;
+pub mod client_memory;
 pub mod config_watch;
 pub mod dispatch;
 pub mod events;

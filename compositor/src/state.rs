@@ -62,6 +62,21 @@ pub struct ClientState {
     pub security_context: Option<smithay::wayland::security_context::SecurityContext>,
     /// How many objects it holds, counted now and then (`census.rs`).
     pub census: crate::census::ObjectCensus,
+    /// Which connection it is, in the order clients connected (`msg clients`: one process
+    /// may hold several connections).
+    pub connection: Connection,
+}
+
+/// The number of a client connection, counted from 1 since lockstep started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Connection(pub u64);
+
+impl Default for Connection {
+    /// The next number.
+    fn default() -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Connection(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl ClientData for ClientState {
@@ -203,6 +218,9 @@ pub struct Core {
     pub protocols: crate::handlers::Protocols,
     /// Objects one client may hold before it is disconnected (`census.rs`).
     pub max_objects_per_client: u64,
+    /// What each client makes lockstep hold, for `[limits]` and `msg clients`
+    /// (`client_memory.rs`).
+    pub memory: crate::client_memory::MemoryBook,
     /// What lockstep shows on screen itself (the config error banner, `notice.rs`).
     pub notice: crate::notice::Notice,
     /// The surface whose pointer constraint is active (`handlers/pointer_constraints.rs`).
@@ -226,6 +244,7 @@ impl Core {
         let xdg_shell_state = XdgShellState::new::<State>(&dh);
         let xdg_decoration_state = XdgDecorationState::new::<State>(&dh);
         let shm_state = ShmState::new::<State>(&dh, vec![]);
+        crate::handlers::shm::account_shm_global(&dh, &shm_state);
         let output_manager_state = OutputManagerState::new();
         let xdg_output = lockstep_protocols::xdg_output::XdgOutputState::new::<State>(&dh);
         let mut seat_state = SeatState::new();
@@ -313,6 +332,7 @@ impl Core {
             layer_focus_request: None,
             protocols,
             max_objects_per_client: crate::census::MAX_OBJECTS_PER_CLIENT,
+            memory: Default::default(),
             notice: Default::default(),
             active_constraint: None,
             xwayland: crate::xwayland::XwaylandState::new(&dh),

@@ -15,7 +15,7 @@ use smithay::{
             wl_buffer, wl_callback::WlCallback, wl_compositor::WlCompositor,
             wl_subcompositor::WlSubcompositor, wl_surface::WlSurface,
         },
-        Client,
+        Client, Resource,
     },
     wayland::{
         buffer::BufferHandler,
@@ -50,6 +50,7 @@ impl CompositorHandler for State {
     }
 
     fn new_surface(&mut self, surface: &WlSurface) {
+        self.count_surface(surface);
         smithay::wayland::compositor::add_pre_commit_hook::<Self, _>(
             surface,
             crate::handlers::drm_syncobj::hold_tree_committed_children,
@@ -63,6 +64,7 @@ impl CompositorHandler for State {
     }
 
     fn destroyed(&mut self, surface: &WlSurface) {
+        self.core.memory.surface_destroyed(&surface.id());
         // Touch points on a destroyed surface (a subsurface, too) are lifted for the client.
         self.lift_touch_points_on(surface);
     }
@@ -198,7 +200,36 @@ pub fn take_buffer_delta(
 }
 
 impl BufferHandler for State {
-    fn buffer_destroyed(&mut self, _buffer: &wl_buffer::WlBuffer) {}
+    fn buffer_destroyed(&mut self, buffer: &wl_buffer::WlBuffer) {
+        self.core.memory.buffer_destroyed(&buffer.id());
+    }
+}
+
+impl State {
+    /// Counts a new surface against its client's `surfaces_per_client`; the one that goes
+    /// over disconnects the client with `wl_display.error.no_memory` (`wl_compositor` has no
+    /// error of its own).
+    fn count_surface(&mut self, surface: &WlSurface) {
+        let Some(client) = surface.client() else {
+            return;
+        };
+        let dh = self.core.display_handle.clone();
+        let max = u64::from(self.core.config.limits.surfaces_per_client);
+        let counted = self
+            .core
+            .memory
+            .add_surface(&dh, &client.id(), surface.id(), max);
+        if let Err(over) = counted {
+            crate::client_memory::refuse(
+                &mut self.core,
+                &dh.backend_handle(),
+                &client.id(),
+                &over,
+                crate::client_memory::Refusal::NoMemory,
+                "wl_compositor.create_surface",
+            );
+        }
+    }
 }
 
 // What `delegate_compositor!` wires, except wl_surface, wl_region and wl_subsurface:

@@ -11,13 +11,17 @@ use smithay::{
         renderer::ImportDma,
     },
     delegate_dmabuf,
+    reexports::wayland_server::Resource,
     wayland::dmabuf::{
         DmabufFeedbackBuilder, DmabufGlobal, DmabufHandler, DmabufState, ImportNotifier,
     },
 };
 use tracing::{debug, info, warn};
 
-use crate::state::{Core, State};
+use crate::{
+    client_memory::{DmabufIdentity, DmabufMemory},
+    state::{Core, State},
+};
 
 /// Creates the dmabuf global for `formats`; v4 with feedback when `main_device` is known.
 pub fn create_dmabuf_global(core: &mut Core, formats: FormatSet, main_device: Option<libc::dev_t>) {
@@ -76,12 +80,83 @@ impl DmabufHandler for State {
             notifier.failed();
             return;
         }
-        if self.backend.import_dmabuf(&dmabuf) {
-            let _ = notifier.successful::<State>();
-        } else {
+        let Some(client) = notifier.client() else {
             notifier.failed();
+            return;
+        };
+        let memory = dmabuf_memory(&dmabuf);
+        if let Err((over, request)) = self.check_dmabuf_limits(&client.id(), &memory) {
+            // `failed` for `create` (the client may try something smaller);
+            // `invalid_wl_buffer` for `create_immed`, which has no other way to fail.
+            let handle = self.core.display_handle.backend_handle();
+            crate::client_memory::note_refusal(
+                &mut self.core,
+                &handle,
+                &client.id(),
+                &over,
+                request,
+            );
+            notifier.failed();
+            return;
+        }
+        if !self.backend.import_dmabuf(&dmabuf) {
+            notifier.failed();
+            return;
+        }
+        if let Ok(buffer) = notifier.successful::<State>() {
+            if let Some(data) = buffer.object_data() {
+                let held = crate::client_memory::Held::of(data);
+                let dh = self.core.display_handle.clone();
+                self.core
+                    .memory
+                    .add_dmabuf_buffer(&dh, &client.id(), buffer.id(), memory, held);
+            }
         }
     }
+}
+
+impl State {
+    /// Checks a dmabuf import of `memory` against the client's limits; the refused request's
+    /// name comes with the error.
+    fn check_dmabuf_limits(
+        &mut self,
+        client: &smithay::reexports::wayland_server::backend::ClientId,
+        memory: &DmabufMemory,
+    ) -> Result<(), (crate::client_memory::OverLimit, &'static str)> {
+        const REQUEST: &str = "zwp_linux_buffer_params_v1.create/create_immed";
+        let limits = self.core.config.limits;
+        let dh = self.core.display_handle.clone();
+        let book = &mut self.core.memory;
+        book.check_buffer(&dh, client, u64::from(limits.buffers_per_client))
+            .and_then(|()| {
+                book.check_dmabuf(&dh, client, memory, limits.dmabuf_bytes_per_client.bytes())
+            })
+            .map_err(|over| (over, REQUEST))
+    }
+}
+
+/// The distinct dmabufs behind `dmabuf`'s planes (planes often share one) and their sizes,
+/// from `lseek(SEEK_END)`, which dma-buf answers with the buffer's size without blocking.
+pub fn dmabuf_memory(dmabuf: &Dmabuf) -> DmabufMemory {
+    use std::os::fd::AsRawFd;
+    let mut memory = DmabufMemory::default();
+    for fd in dmabuf.handles() {
+        let Ok(stat) = rustix::fs::fstat(fd) else {
+            continue;
+        };
+        let identity = DmabufIdentity {
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+        };
+        if memory.0.iter().any(|(seen, _)| *seen == identity) {
+            continue;
+        }
+        // SAFETY: lseek on a borrowed, open fd; it changes only the file offset, which
+        // nothing else of lockstep's uses for a dmabuf (mapping and importing ignore it).
+        let end = unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_END) };
+        memory.0.push((identity, end.max(0) as u64));
+    }
+    memory
 }
 
 /// Checks what smithay 0.7 does not: that each row fits in the stride. smithay checks that

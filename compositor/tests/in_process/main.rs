@@ -3,6 +3,7 @@
 
 mod acquire_latency;
 mod client;
+mod client_memory;
 mod data_device;
 mod desktop;
 mod desktop_resize;

@@ -27,20 +27,20 @@ use crate::{
     GREEN, OUT,
 };
 
-fn memfd(len: u64) -> std::os::fd::OwnedFd {
+pub(crate) fn memfd(len: u64) -> std::os::fd::OwnedFd {
     let fd = rustix::fs::memfd_create("robustness", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
     rustix::fs::ftruncate(&fd, len).unwrap();
     fd
 }
 
 /// A client whose one window is green, to check that it keeps working.
-fn good_client(f: &mut Fixture) -> ClientId {
+pub(crate) fn good_client(f: &mut Fixture) -> ClientId {
     let good = f.add_client();
     f.map_window(good, 100, 80, GREEN);
     good
 }
 
-fn assert_good_client_unharmed(f: &mut Fixture, good: ClientId) {
+pub(crate) fn assert_good_client_unharmed(f: &mut Fixture, good: ClientId) {
     f.roundtrip(good);
     f.settle();
     assert_eq!(rgb(&f.screenshot(OUT), 640, 360), 0x20c040);
@@ -130,7 +130,20 @@ impl Dispatch<ZwpLinuxBufferParamsV1, ParamsAnswer> for ClientData {
     ]);
 }
 
-const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
+pub(crate) const ARGB8888: u32 = u32::from_le_bytes(*b"AR24");
+
+/// Client `c`'s zwp_linux_dmabuf_v1 (version 3).
+pub(crate) fn bind_dmabuf(f: &mut Fixture, c: ClientId) -> ZwpLinuxDmabufV1 {
+    let (global, _) = *f
+        .client(c)
+        .data
+        .globals
+        .get("zwp_linux_dmabuf_v1")
+        .expect("linux-dmabuf is offered");
+    let cl = f.client(c);
+    let registry = cl.conn.display().get_registry(&cl.qh, ());
+    registry.bind(global, 3, &cl.qh, ())
+}
 
 /// Creates a dmabuf from `fd` as one plane with `stride`, and returns what the compositor
 /// answered.
@@ -141,15 +154,8 @@ fn create_dmabuf(
     stride: u32,
     (w, h): (i32, i32),
 ) -> Created {
-    let (global, _) = *f
-        .client(c)
-        .data
-        .globals
-        .get("zwp_linux_dmabuf_v1")
-        .expect("linux-dmabuf is offered");
+    let dmabuf = bind_dmabuf(f, c);
     let cl = f.client(c);
-    let registry = cl.conn.display().get_registry(&cl.qh, ());
-    let dmabuf: ZwpLinuxDmabufV1 = registry.bind(global, 3, &cl.qh, ());
     let answer = ParamsAnswer::default();
     let params = dmabuf.create_params(&cl.qh, answer.clone());
     params.add(fd, 0, 0, stride, 0, 0);
@@ -165,7 +171,7 @@ fn create_dmabuf(
 /// A real dmabuf (dma-heap or udmabuf: the VM has them, the host has not). A skip is
 /// printed for people to see.
 #[allow(clippy::disallowed_macros)]
-fn heap_dmabuf(test: &str) -> Option<lockstep_render::heap::HeapBuffer> {
+pub(crate) fn heap_dmabuf(test: &str) -> Option<lockstep_render::heap::HeapBuffer> {
     use lockstep_render::heap::{Fourcc as HeapFourcc, HeapAllocator};
     match HeapAllocator::new().allocate(64, 16, HeapFourcc::ARGB8888) {
         Ok(buffer) => Some(buffer),
