@@ -472,3 +472,81 @@ fn three_foot_windows_tile_and_move_between_workspaces() {
         lockstep.assert_running();
     });
 }
+
+/// `msg clients` while `pid` is connected: its entry, once it has at least one surface.
+fn client_entry(lockstep: &Lockstep, pid: u32) -> Option<lockstep::client_memory::ClientInfo> {
+    match lockstep.ipc(&lockstep::ipc::Request::Clients) {
+        lockstep::ipc::Response::Clients(report) => report
+            .clients
+            .into_iter()
+            .find(|c| c.pid == pid as i32 && c.figures.surfaces > 0),
+        other => panic!("unexpected answer to clients: {other:?}"),
+    }
+}
+
+#[test]
+fn msg_clients_shows_what_real_clients_hold_and_drops_it_when_they_quit() {
+    // Short: it names the Wayland socket, whose path has a length limit.
+    let test = "msg_clients";
+    if !require_programs(test, &["foot", "weston-simple-shm"]) {
+        return;
+    }
+    with_timeout(test, TEST_TIMEOUT, move || {
+        let lockstep = Lockstep::start(test, LockstepOptions::headless());
+        let mut shm = lockstep.spawn_client("weston-simple-shm", &[]);
+        let mut foot = lockstep.spawn_client("foot", &[]);
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        let (shm_entry, foot_entry) = loop {
+            let entries = (
+                client_entry(&lockstep, shm.pid()),
+                client_entry(&lockstep, foot.pid()),
+            );
+            if let (Some(s), Some(f)) = &entries {
+                if s.figures.buffers > 0 && f.figures.shm_bytes > 0 && !f.app_ids.is_empty() {
+                    break (s.clone(), f.clone());
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "msg clients never listed both clients with buffers: {entries:?}\n{}",
+                lockstep.output()
+            );
+            thread::sleep(Duration::from_millis(100));
+        };
+        // weston-simple-shm draws 250×250 ARGB buffers, each in a pool of its own.
+        let s = &shm_entry.figures;
+        assert_eq!(s.shm_pools, s.buffers, "{shm_entry:?}");
+        assert_eq!(
+            s.shm_bytes,
+            u64::from(s.buffers) * 250 * 250 * 4,
+            "{shm_entry:?}"
+        );
+        assert_eq!(shm_entry.command.as_deref(), Some("weston-simple-s"));
+        assert_eq!(foot_entry.app_ids, ["foot"], "{foot_entry:?}");
+        assert!(foot_entry.figures.surfaces >= 1, "{foot_entry:?}");
+        println!("{test}: weston-simple-shm {shm_entry:?}\n{test}: foot {foot_entry:?}");
+
+        // Once they quit, nothing of theirs is left.
+        shm.terminate();
+        foot.terminate();
+        let deadline = Instant::now() + CONTENT_TIMEOUT;
+        loop {
+            let report = match lockstep.ipc(&lockstep::ipc::Request::Clients) {
+                lockstep::ipc::Response::Clients(report) => report,
+                other => panic!("unexpected answer to clients: {other:?}"),
+            };
+            let gone = !report
+                .clients
+                .iter()
+                .any(|c| c.pid == shm.pid() as i32 || c.pid == foot.pid() as i32);
+            if gone && report.disconnected == lockstep::client_memory::Figures::default() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "memory of clients that quit is still held: {report:?}"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+}

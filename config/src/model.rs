@@ -212,13 +212,16 @@ pub struct ExplicitSyncConfig {
 /// A request that would go over a limit is refused with the protocol's error for it (see the
 /// README's "Client memory" section); the compositor and other clients carry on. The
 /// defaults are far above what real clients use (a browser with a dozen 4K windows holds a
-/// few hundred MiB of buffers and a few hundred surfaces).
+/// few hundred MiB of buffers and a few hundred surfaces; foot maps 1 GiB of mostly empty
+/// pool per window).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Bytes of shared memory (`wl_shm` pools) lockstep maps for one client. Default 4 GiB.
+    /// Bytes of shared memory (`wl_shm` pools) lockstep maps for one client: address space,
+    /// of which only the pages the client wrote hold memory (foot maps 512 MiB pools that
+    /// are mostly holes). Default 64 GiB.
     pub shm_bytes_per_client: crate::ByteSize,
-    /// Bytes of dmabufs lockstep holds imported for one client. Default 4 GiB.
+    /// Bytes of dmabufs lockstep holds imported for one client. Default 16 GiB.
     pub dmabuf_bytes_per_client: crate::ByteSize,
     /// `wl_buffer` objects (shm and dmabuf) one client may have at once. Default 16384.
     pub buffers_per_client: u32,
@@ -229,8 +232,8 @@ pub struct LimitsConfig {
 impl Default for LimitsConfig {
     fn default() -> Self {
         LimitsConfig {
-            shm_bytes_per_client: crate::ByteSize(4 << 30),
-            dmabuf_bytes_per_client: crate::ByteSize(4 << 30),
+            shm_bytes_per_client: crate::ByteSize(64 << 30),
+            dmabuf_bytes_per_client: crate::ByteSize(16 << 30),
             buffers_per_client: 16384,
             surfaces_per_client: 16384,
         }

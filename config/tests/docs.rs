@@ -132,7 +132,7 @@ fn empty_file_is_the_defaults() {
     assert_eq!((d.cursor.theme.as_str(), d.cursor.size), ("default", 24));
     assert_eq!((d.layout.gaps, d.layout.border_width), (8, 2));
     assert_eq!(d.render.renderer, lockstep_config::Renderer::Auto);
-    assert_eq!(d.limits.shm_bytes_per_client.bytes(), 4 << 30);
+    assert_eq!(d.limits.shm_bytes_per_client.bytes(), 64 << 30);
     assert_eq!(d.limits.buffers_per_client, 16384);
     assert_eq!(d.bindings().len(), lockstep_config::DEFAULT_BINDS.len());
 }
