@@ -34,10 +34,11 @@
 //! is also where the kernel's dma-heap memcg charging (charging the allocation to the
 //! client's cgroup; not in Linux 6.12) would be asked for, with the client's pid.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Weak},
-};
+mod ledger;
+
+use std::sync::{Arc, Weak};
+
+pub use ledger::MemoryBook;
 
 use std::ffi::CString;
 
@@ -155,28 +156,6 @@ impl Held {
     }
 }
 
-/// One mapped pool: its size and the object data that keep the mapping alive.
-struct PoolEntry {
-    bytes: u64,
-    /// The pool object's smithay data (dropped when the `wl_shm_pool` is gone).
-    pool: Held,
-    /// Each buffer's smithay data (each holds the mapping too).
-    buffers: Vec<Held>,
-    /// `buffers.len()` after the last sweep.
-    swept_len: usize,
-}
-
-impl PoolEntry {
-    fn mapped(&self) -> bool {
-        self.pool.alive() || self.buffers.iter().any(|b| b.alive())
-    }
-
-    fn sweep_buffers(&mut self) {
-        self.buffers.retain(|b| b.alive());
-        self.swept_len = self.buffers.len();
-    }
-}
-
 /// Which dmabuf a plane's fd refers to: the device and inode of the dma-buf file, the same
 /// for every fd of one buffer (so a buffer imported twice is counted once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -190,313 +169,6 @@ pub struct DmabufIdentity {
 /// The distinct dmabufs behind one `wl_buffer`'s planes, with their sizes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DmabufMemory(pub Vec<(DmabufIdentity, u64)>);
-
-/// One imported dmabuf buffer.
-struct DmabufEntry {
-    memory: DmabufMemory,
-    data: Held,
-}
-
-/// One client's ledger.
-#[derive(Default)]
-struct Ledger {
-    pools: HashMap<PoolKey, PoolEntry>,
-    dmabufs: Vec<DmabufEntry>,
-    dmabufs_swept_len: usize,
-    buffers: u32,
-    surfaces: u32,
-}
-
-impl Ledger {
-    fn sweep(&mut self) {
-        self.pools.retain(|_, pool| {
-            if pool.pool.alive() {
-                if pool.buffers.len() >= 2 * pool.swept_len.max(8) {
-                    pool.sweep_buffers();
-                }
-                true
-            } else {
-                pool.sweep_buffers();
-                !pool.buffers.is_empty()
-            }
-        });
-        if self.dmabufs.len() >= 2 * self.dmabufs_swept_len.max(8) {
-            self.sweep_dmabufs();
-        }
-    }
-
-    fn sweep_dmabufs(&mut self) {
-        self.dmabufs.retain(|d| d.data.alive());
-        self.dmabufs_swept_len = self.dmabufs.len();
-    }
-
-    fn figures(&self) -> Figures {
-        let mut figures = Figures {
-            buffers: self.buffers,
-            surfaces: self.surfaces,
-            ..Figures::default()
-        };
-        for pool in self.pools.values().filter(|p| p.mapped()) {
-            figures.shm_pools += 1;
-            figures.shm_bytes += pool.bytes;
-        }
-        let mut seen = std::collections::HashSet::new();
-        for dmabuf in self.dmabufs.iter().filter(|d| d.data.alive()) {
-            figures.dmabufs += 1;
-            for &(identity, bytes) in &dmabuf.memory.0 {
-                if seen.insert(identity) {
-                    figures.dmabuf_bytes += bytes;
-                }
-            }
-        }
-        figures
-    }
-
-    /// Bytes of `memory` this client does not hold yet.
-    fn new_dmabuf_bytes(&self, memory: &DmabufMemory) -> u64 {
-        let held: std::collections::HashSet<DmabufIdentity> = self
-            .dmabufs
-            .iter()
-            .filter(|d| d.data.alive())
-            .flat_map(|d| d.memory.0.iter().map(|&(identity, _)| identity))
-            .collect();
-        memory
-            .0
-            .iter()
-            .filter(|(identity, _)| !held.contains(identity))
-            .map(|&(_, bytes)| bytes)
-            .sum()
-    }
-
-    fn holds_nothing(&self) -> bool {
-        self.buffers == 0 && self.surfaces == 0 && self.figures() == Figures::default()
-    }
-}
-
-/// Every client's ledger, in `Core`.
-#[derive(Default)]
-pub struct MemoryBook {
-    clients: HashMap<ClientId, Ledger>,
-    /// The client of each counted live `wl_buffer` and `wl_surface`, for their destructors
-    /// (a destroyed object no longer knows its client).
-    owners: HashMap<ObjectId, ClientId>,
-    next_pool: u64,
-    /// `clients.len()` after the last sweep of disconnected clients.
-    clients_swept_len: usize,
-}
-
-impl std::fmt::Debug for MemoryBook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryBook")
-            .field("clients", &self.clients.len())
-            .field("owned_objects", &self.owners.len())
-            .finish()
-    }
-}
-
-impl MemoryBook {
-    fn ledger(&mut self, dh: &DisplayHandle, client: &ClientId) -> &mut Ledger {
-        if !self.clients.contains_key(client)
-            && self.clients.len() >= 2 * self.clients_swept_len.max(16)
-        {
-            self.sweep_disconnected(dh);
-        }
-        let ledger = self.clients.entry(client.clone()).or_default();
-        ledger.sweep();
-        ledger
-    }
-
-    /// Drops the ledgers of disconnected clients that no longer hold anything.
-    pub fn sweep_disconnected(&mut self, dh: &DisplayHandle) {
-        let handle = dh.backend_handle();
-        self.clients.retain(|id, ledger| {
-            ledger.sweep();
-            ledger.sweep_dmabufs();
-            handle.get_client_data(id.clone()).is_ok() || !ledger.holds_nothing()
-        });
-        self.clients_swept_len = self.clients.len();
-    }
-
-    /// What `client` holds now.
-    pub fn figures(&self, client: &ClientId) -> Figures {
-        self.clients
-            .get(client)
-            .map(Ledger::figures)
-            .unwrap_or_default()
-    }
-
-    /// What clients that have disconnected still make lockstep hold (normally nothing a frame
-    /// after they left).
-    pub fn disconnected_figures(&self, dh: &DisplayHandle) -> Figures {
-        let handle = dh.backend_handle();
-        let mut total = Figures::default();
-        for (id, ledger) in &self.clients {
-            if handle.get_client_data(id.clone()).is_err() {
-                let f = ledger.figures();
-                total.shm_pools += f.shm_pools;
-                total.shm_bytes += f.shm_bytes;
-                total.dmabufs += f.dmabufs;
-                total.dmabuf_bytes += f.dmabuf_bytes;
-                total.buffers += f.buffers;
-                total.surfaces += f.surfaces;
-            }
-        }
-        total
-    }
-
-    /// Checks that `client` may map `bytes` more of shm (a new pool, or a pool growing by
-    /// that much) under `max` bytes.
-    pub fn check_shm(
-        &mut self,
-        dh: &DisplayHandle,
-        client: &ClientId,
-        bytes: u64,
-        max: u64,
-    ) -> Result<(), OverLimit> {
-        let held = self.ledger(dh, client).figures().shm_bytes;
-        check(Limit::ShmBytes, held, bytes, max)
-    }
-
-    /// Records a new mapped pool of `bytes`, owned by `pool` (its smithay object data).
-    pub fn add_pool(
-        &mut self,
-        dh: &DisplayHandle,
-        client: &ClientId,
-        bytes: u64,
-        pool: Held,
-    ) -> PoolKey {
-        let key = PoolKey(self.next_pool);
-        self.next_pool += 1;
-        self.ledger(dh, client).pools.insert(
-            key,
-            PoolEntry {
-                bytes,
-                pool,
-                buffers: Vec::new(),
-                swept_len: 0,
-            },
-        );
-        key
-    }
-
-    /// The mapping of pool `key` is now `bytes` long.
-    pub fn resize_pool(&mut self, client: &ClientId, key: PoolKey, bytes: u64) {
-        if let Some(pool) = self
-            .clients
-            .get_mut(client)
-            .and_then(|l| l.pools.get_mut(&key))
-        {
-            pool.bytes = bytes;
-        }
-    }
-
-    /// How many bytes pool `key` maps now.
-    pub fn pool_bytes(&self, client: &ClientId, key: PoolKey) -> u64 {
-        self.clients
-            .get(client)
-            .and_then(|l| l.pools.get(&key))
-            .map_or(0, |p| p.bytes)
-    }
-
-    /// Checks that `client` may have one more buffer under `max`.
-    pub fn check_buffer(
-        &mut self,
-        dh: &DisplayHandle,
-        client: &ClientId,
-        max: u64,
-    ) -> Result<(), OverLimit> {
-        let held = u64::from(self.ledger(dh, client).buffers);
-        check(Limit::Buffers, held, 1, max)
-    }
-
-    /// Records shm buffer `id` made from pool `key`; `data` is its smithay data.
-    pub fn add_shm_buffer(
-        &mut self,
-        dh: &DisplayHandle,
-        client: &ClientId,
-        key: PoolKey,
-        id: ObjectId,
-        data: Held,
-    ) {
-        let ledger = self.ledger(dh, client);
-        ledger.buffers += 1;
-        if let Some(pool) = ledger.pools.get_mut(&key) {
-            pool.buffers.push(data);
-            if pool.buffers.len() >= 2 * pool.swept_len.max(8) {
-                pool.sweep_buffers();
-            }
-        }
-        self.owners.insert(id, client.clone());
-    }
-
-    /// Checks that `client` may import a buffer of dmabufs `memory` under `max` bytes (the
-    /// dmabufs it holds already do not count again).
-    pub fn check_dmabuf(
-        &mut self,
-        dh: &DisplayHandle,
-        client: &ClientId,
-        memory: &DmabufMemory,
-        max: u64,
-    ) -> Result<(), OverLimit> {
-        let ledger = self.ledger(dh, client);
-        let held = ledger.figures().dmabuf_bytes;
-        check(
-            Limit::DmabufBytes,
-            held,
-            ledger.new_dmabuf_bytes(memory),
-            max,
-        )
-    }
-
-    /// Records dmabuf buffer `id` made of `memory`; `data` is its smithay data (holding the
-    /// dmabuf's fds).
-    pub fn add_dmabuf_buffer(
-        &mut self,
-        dh: &DisplayHandle,
-        client: &ClientId,
-        id: ObjectId,
-        memory: DmabufMemory,
-        data: Held,
-    ) {
-        let ledger = self.ledger(dh, client);
-        ledger.buffers += 1;
-        ledger.dmabufs.push(DmabufEntry { memory, data });
-        self.owners.insert(id, client.clone());
-    }
-
-    /// A `wl_buffer` was destroyed (any kind; ones not counted here are ignored).
-    pub fn buffer_destroyed(&mut self, id: &ObjectId) {
-        if let Some(client) = self.owners.remove(id) {
-            if let Some(ledger) = self.clients.get_mut(&client) {
-                ledger.buffers = ledger.buffers.saturating_sub(1);
-            }
-        }
-    }
-
-    /// Checks that `client` may have one more surface under `max`, and counts it if so.
-    pub fn add_surface(
-        &mut self,
-        dh: &DisplayHandle,
-        client: &ClientId,
-        id: ObjectId,
-        max: u64,
-    ) -> Result<(), OverLimit> {
-        let ledger = self.ledger(dh, client);
-        check(Limit::Surfaces, u64::from(ledger.surfaces), 1, max)?;
-        ledger.surfaces += 1;
-        self.owners.insert(id, client.clone());
-        Ok(())
-    }
-
-    /// A `wl_surface` was destroyed.
-    pub fn surface_destroyed(&mut self, id: &ObjectId) {
-        if let Some(client) = self.owners.remove(id) {
-            if let Some(ledger) = self.clients.get_mut(&client) {
-                ledger.surfaces = ledger.surfaces.saturating_sub(1);
-            }
-        }
-    }
-}
 
 /// How a request over a limit is refused.
 pub enum Refusal {
@@ -600,11 +272,12 @@ pub struct Limits {
 }
 
 /// Gathers `msg clients`.
-pub fn report(state: &crate::state::State) -> ClientsReport {
-    let core = &state.core;
+pub fn report(state: &mut crate::state::State) -> ClientsReport {
+    let renderer = state.backend.renderer_name();
+    let core = &mut state.core;
     let dh = &core.display_handle;
     let handle = dh.backend_handle();
-    let copies_shm = state.backend.renderer_name().starts_with("gles");
+    let copies_shm = renderer.starts_with("gles");
     let mut ids = Vec::new();
     handle.with_all_clients(|id| ids.push(id));
     let mut clients: Vec<ClientInfo> = ids
@@ -793,61 +466,6 @@ fn check(limit: Limit, held: u64, requested: u64, max: u64) -> Result<(), OverLi
 mod tests {
     use super::*;
 
-    fn data() -> Arc<u8> {
-        Arc::new(0)
-    }
-
-    #[test]
-    fn a_pool_counts_until_it_and_all_its_buffers_are_gone() {
-        let mut ledger = Ledger::default();
-        let pool = data();
-        let buffer = data();
-        ledger.pools.insert(
-            PoolKey(0),
-            PoolEntry {
-                bytes: 4096,
-                pool: Held::of(&pool),
-                buffers: vec![Held::of(&buffer)],
-                swept_len: 0,
-            },
-        );
-        assert_eq!(ledger.figures().shm_bytes, 4096);
-        drop(pool);
-        ledger.sweep();
-        assert_eq!(ledger.figures().shm_bytes, 4096, "the buffer still maps it");
-        drop(buffer);
-        assert_eq!(ledger.figures().shm_bytes, 0);
-        ledger.sweep();
-        assert!(ledger.pools.is_empty());
-    }
-
-    #[test]
-    fn a_dmabuf_imported_twice_counts_once() {
-        let mut ledger = Ledger::default();
-        let a = DmabufIdentity { dev: 1, ino: 10 };
-        let b = DmabufIdentity { dev: 1, ino: 11 };
-        let first = data();
-        let second = data();
-        ledger.dmabufs.push(DmabufEntry {
-            memory: DmabufMemory(vec![(a, 4096)]),
-            data: Held::of(&first),
-        });
-        assert_eq!(ledger.new_dmabuf_bytes(&DmabufMemory(vec![(a, 4096)])), 0);
-        assert_eq!(
-            ledger.new_dmabuf_bytes(&DmabufMemory(vec![(a, 4096), (b, 100)])),
-            100
-        );
-        ledger.dmabufs.push(DmabufEntry {
-            memory: DmabufMemory(vec![(a, 4096), (b, 100)]),
-            data: Held::of(&second),
-        });
-        let figures = ledger.figures();
-        assert_eq!((figures.dmabufs, figures.dmabuf_bytes), (2, 4196));
-        drop(first);
-        drop(second);
-        assert_eq!(ledger.figures().dmabuf_bytes, 0);
-    }
-
     #[test]
     fn limits_refuse_what_would_go_over_and_no_less() {
         assert!(check(Limit::ShmBytes, 10, 5, 15).is_ok());
@@ -855,28 +473,5 @@ mod tests {
         assert_eq!((over.held, over.requested, over.max), (10, 6, 15));
         assert!(over.to_string().contains("shm_bytes_per_client"));
         assert!(check(Limit::Buffers, u64::MAX, 1, u64::MAX).is_err());
-    }
-
-    #[test]
-    fn long_lived_pools_do_not_keep_dead_buffer_entries() {
-        let mut ledger = Ledger::default();
-        let pool = data();
-        ledger.pools.insert(
-            PoolKey(0),
-            PoolEntry {
-                bytes: 1,
-                pool: Held::of(&pool),
-                buffers: Vec::new(),
-                swept_len: 0,
-            },
-        );
-        for _ in 0..10_000 {
-            let buffer = data();
-            let entry = ledger.pools.get_mut(&PoolKey(0)).unwrap();
-            entry.buffers.push(Held::of(&buffer));
-            ledger.sweep();
-        }
-        assert!(ledger.pools[&PoolKey(0)].buffers.len() <= 16);
-        assert_eq!(ledger.figures().shm_pools, 1);
     }
 }

@@ -472,6 +472,10 @@ fn handle_line(state: &mut State, line: &[u8], reply: UnixStream) {
             send(reply, response);
         }
         Request::Events => crate::events::listen(&mut state.core, reply),
+        Request::Clients => {
+            let response = Response::Clients(crate::client_memory::report(state));
+            send(reply, response);
+        }
         other => {
             let response = answer(state, other);
             send(reply, response);
@@ -788,10 +792,10 @@ pub fn answer(state: &State, request: Request) -> Response {
                 dropped,
             }
         }
-        Request::Clients => Response::Clients(crate::client_memory::report(state)),
-        Request::Screenshot { .. } | Request::Action { .. } | Request::Events => {
-            Response::Error("this request is answered elsewhere".into())
-        }
+        Request::Screenshot { .. }
+        | Request::Action { .. }
+        | Request::Events
+        | Request::Clients => Response::Error("this request is answered elsewhere".into()),
     }
 }
 

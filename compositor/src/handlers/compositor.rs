@@ -201,7 +201,9 @@ pub fn take_buffer_delta(
 
 impl BufferHandler for State {
     fn buffer_destroyed(&mut self, buffer: &wl_buffer::WlBuffer) {
-        self.core.memory.buffer_destroyed(&buffer.id());
+        // smithay's buffer data holds the buffer's memory until the renderer lets go of it.
+        let data = buffer.object_data().map(crate::client_memory::Held::of);
+        self.core.memory.buffer_destroyed(&buffer.id(), data);
     }
 }
 

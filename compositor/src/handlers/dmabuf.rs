@@ -104,13 +104,10 @@ impl DmabufHandler for State {
             return;
         }
         if let Ok(buffer) = notifier.successful::<State>() {
-            if let Some(data) = buffer.object_data() {
-                let held = crate::client_memory::Held::of(data);
-                let dh = self.core.display_handle.clone();
-                self.core
-                    .memory
-                    .add_dmabuf_buffer(&dh, &client.id(), buffer.id(), memory, held);
-            }
+            let dh = self.core.display_handle.clone();
+            self.core
+                .memory
+                .add_dmabuf_buffer(&dh, &client.id(), buffer.id(), memory);
         }
     }
 }

@@ -212,12 +212,7 @@ impl ObjectData<State> for ShmObject {
         let Some(bytes) = create else {
             return Some(created);
         };
-        let key = state.core.memory.add_pool(
-            &dh,
-            &client_id,
-            bytes,
-            crate::client_memory::Held::of(&created),
-        );
+        let key = state.core.memory.add_pool(&dh, &client_id, bytes);
         Some(Arc::new(PoolObject {
             inner: created,
             key,
@@ -304,12 +299,11 @@ impl ObjectData<State> for PoolObject {
         if let Some(size) = grown_to {
             state.core.memory.resize_pool(&client_id, self.key, size);
         }
-        if let (Some(id), Some(buffer)) = (new_buffer, &created) {
-            let weak = crate::client_memory::Held::of(buffer);
+        if let (Some(id), Some(_)) = (new_buffer, &created) {
             state
                 .core
                 .memory
-                .add_shm_buffer(&dh, &client_id, self.key, id, weak);
+                .add_shm_buffer(&dh, &client_id, self.key, id);
         }
         created
     }
@@ -323,6 +317,9 @@ impl ObjectData<State> for PoolObject {
     ) {
         self.inner
             .clone()
-            .destroyed(handle, state, client_id, object_id)
+            .destroyed(handle, state, client_id.clone(), object_id);
+        // smithay's pool data maps the pool until it (and the pool's buffers) are dropped.
+        let data = crate::client_memory::Held::of(&self.inner);
+        state.core.memory.pool_destroyed(&client_id, self.key, data);
     }
 }

@@ -23,8 +23,8 @@ fn with_limits(edit: impl FnOnce(&mut lockstep_config::LimitsConfig)) -> Fixture
     Fixture::with_config(config, &[DEFAULT_OUTPUT])
 }
 
-fn report(f: &Fixture) -> lockstep::client_memory::ClientsReport {
-    lockstep::client_memory::report(&f.server.state)
+fn report(f: &mut Fixture) -> lockstep::client_memory::ClientsReport {
+    lockstep::client_memory::report(&mut f.server.state)
 }
 
 /// Adds a client and finds its connection number in `msg clients`.
@@ -41,14 +41,14 @@ fn add_client(f: &mut Fixture) -> (ClientId, u64) {
     (id, connection)
 }
 
-fn info(f: &Fixture, connection: u64) -> Option<ClientInfo> {
+fn info(f: &mut Fixture, connection: u64) -> Option<ClientInfo> {
     report(f)
         .clients
         .into_iter()
         .find(|c| c.connection == connection)
 }
 
-fn figures(f: &Fixture, connection: u64) -> Figures {
+fn figures(f: &mut Fixture, connection: u64) -> Figures {
     info(f, connection).expect("client listed").figures
 }
 
@@ -89,7 +89,7 @@ fn buffer(f: &mut Fixture, c: ClientId, pool: &WlShmPool, offset: i32) -> WlBuff
 fn msg_clients_counts_shm_pools_until_their_last_buffer_goes_and_zero_after_disconnect() {
     let mut f = Fixture::new();
     let (c, connection) = add_client(&mut f);
-    assert_eq!(figures(&f, connection), Figures::default());
+    assert_eq!(figures(&mut f, connection), Figures::default());
 
     let small = pool(&mut f, c, 4096);
     let big = pool(&mut f, c, 1 << 20);
@@ -99,7 +99,7 @@ fn msg_clients_counts_shm_pools_until_their_last_buffer_goes_and_zero_after_disc
         cl.compositor.create_surface(&cl.qh, ())
     };
     f.roundtrip(c);
-    let got = figures(&f, connection);
+    let got = figures(&mut f, connection);
     assert_eq!(
         got,
         Figures {
@@ -114,31 +114,31 @@ fn msg_clients_counts_shm_pools_until_their_last_buffer_goes_and_zero_after_disc
     // A grown pool counts at its new size.
     small.resize(8192);
     f.roundtrip(c);
-    assert_eq!(figures(&f, connection).shm_bytes, 8192 + (1 << 20));
+    assert_eq!(figures(&mut f, connection).shm_bytes, 8192 + (1 << 20));
 
     // Destroying a pool does not unmap it while its buffers live (smithay keeps the mapping).
     small.destroy();
     big.destroy();
     f.roundtrip(c);
-    let got = figures(&f, connection);
+    let got = figures(&mut f, connection);
     assert_eq!((got.shm_pools, got.shm_bytes), (1, 1 << 20));
     for b in &buffers {
         b.destroy();
     }
     surface.destroy();
     f.roundtrip(c);
-    assert_eq!(figures(&f, connection), Figures::default());
+    assert_eq!(figures(&mut f, connection), Figures::default());
 
     // Everything a disconnected client held is let go.
     let _again = pool(&mut f, c, 65536);
     f.roundtrip(c);
-    assert_eq!(figures(&f, connection).shm_bytes, 65536);
+    assert_eq!(figures(&mut f, connection).shm_bytes, 65536);
     f.clients[c.0].conn.flush().ok();
     drop(f.clients.remove(c.0));
     let gone = f.wait_until(Duration::from_secs(2), |f| info(f, connection).is_none());
     assert!(gone, "the client is still listed after it hung up");
     f.settle();
-    assert_eq!(report(&f).disconnected, Figures::default());
+    assert_eq!(report(&mut f).disconnected, Figures::default());
 }
 
 #[test]
@@ -155,7 +155,7 @@ fn a_thousand_create_destroy_cycles_leave_the_figures_at_zero() {
         }
     }
     f.roundtrip(c);
-    assert_eq!(figures(&f, connection), Figures::default());
+    assert_eq!(figures(&mut f, connection), Figures::default());
     assert_eq!(f.client(c).protocol_error(), None);
 }
 
@@ -172,7 +172,7 @@ fn a_pool_past_the_shm_limit_is_refused_with_invalid_fd_on_wl_shm() {
         None,
         "exactly the limit is allowed"
     );
-    assert_eq!(figures(&f, connection).shm_bytes, 1 << 20);
+    assert_eq!(figures(&mut f, connection).shm_bytes, 1 << 20);
     let _one_more = pool(&mut f, c, 4096);
     let (code, interface, message) = expect_error(&mut f, c);
     assert_eq!(interface, "wl_shm", "{message}");
@@ -207,7 +207,7 @@ fn buffers_past_the_limit_are_refused_with_no_memory() {
     let p = pool(&mut f, c, 1 << 16);
     let first: Vec<WlBuffer> = (0..5).map(|i| buffer(&mut f, c, &p, i * 1024)).collect();
     f.roundtrip(c);
-    assert_eq!(figures(&f, connection).buffers, 5);
+    assert_eq!(figures(&mut f, connection).buffers, 5);
     // Destroyed buffers no longer count.
     first[0].destroy();
     let _again = buffer(&mut f, c, &p, 0);
@@ -228,7 +228,7 @@ fn surfaces_past_the_limit_are_refused_with_no_memory() {
         .map(|_| cl.compositor.create_surface(&cl.qh, ()))
         .collect();
     f.roundtrip(c);
-    assert_eq!(figures(&f, connection).surfaces, 3);
+    assert_eq!(figures(&mut f, connection).surfaces, 3);
     surfaces[0].destroy();
     let cl = f.client(c);
     let _replacement = cl.compositor.create_surface(&cl.qh, ());
@@ -346,20 +346,20 @@ fn dmabuf_accounting_counts_each_real_buffer_once_and_refuses_past_the_limit() {
     };
 
     let first = immed(&mut f, 0);
-    let got = figures(&f, connection);
+    let got = figures(&mut f, connection);
     assert_eq!(
         (got.dmabufs, got.dmabuf_bytes, got.buffers),
         (1, sizes[0], 1)
     );
     // The same dmabuf in a second wl_buffer is the same memory.
     let again = immed(&mut f, 0);
-    let got = figures(&f, connection);
+    let got = figures(&mut f, connection);
     assert_eq!(
         (got.dmabufs, got.dmabuf_bytes, got.buffers),
         (2, sizes[0], 2)
     );
     let second = immed(&mut f, 1);
-    assert_eq!(figures(&f, connection).dmabuf_bytes, limit);
+    assert_eq!(figures(&mut f, connection).dmabuf_bytes, limit);
     assert_eq!(f.client(c).protocol_error(), None);
 
     // Past the limit: `create` answers `failed`, and the client carries on.
@@ -380,13 +380,13 @@ fn dmabuf_accounting_counts_each_real_buffer_once_and_refuses_past_the_limit() {
         "created past the limit"
     );
     assert_eq!(f.client(c).protocol_error(), None);
-    assert_eq!(figures(&f, connection).dmabuf_bytes, limit);
+    assert_eq!(figures(&mut f, connection).dmabuf_bytes, limit);
 
     for buffer in [first, again, second] {
         buffer.destroy();
     }
     f.roundtrip(c);
     f.settle();
-    assert_eq!(figures(&f, connection), Figures::default());
+    assert_eq!(figures(&mut f, connection), Figures::default());
     assert_good_client_unharmed(&mut f, good);
 }
