@@ -212,6 +212,9 @@ pub struct WindowInfo {
     /// Whether it is an X11 window (through Xwayland).
     #[serde(default)]
     pub xwayland: bool,
+    /// The icon it gave (xdg_toplevel_icon_v1), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<crate::handlers::toplevel_icon::IconInfo>,
 }
 
 /// The answer to a [`Request`].
@@ -770,6 +773,9 @@ pub fn answer(state: &State, request: Request) -> Response {
                         .into(),
                         minimized: p.minimized,
                         xwayland: w.x11_surface().is_some(),
+                        icon: w
+                            .toplevel()
+                            .and_then(|t| crate::handlers::toplevel_icon::icon_of(t.wl_surface())),
                     })
                 })
                 .collect();

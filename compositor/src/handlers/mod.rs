@@ -24,6 +24,7 @@ pub mod session_lock;
 pub mod shm;
 pub mod surface_requests;
 pub mod text_input;
+pub mod toplevel_icon;
 pub mod virtual_keyboard;
 pub mod virtual_pointer;
 pub mod xdg_activation;
@@ -90,6 +91,8 @@ pub struct Protocols {
     pub layer_shell: smithay::wayland::shell::wlr_layer::WlrLayerShellState,
     /// ext_session_lock_manager_v1 (privileged) and whether the session is locked.
     pub session_lock: session_lock::SessionLock,
+    /// xdg_toplevel_icon_manager_v1.
+    pub toplevel_icons: toplevel_icon::ToplevelIcons,
     /// Globals that need no state after creation: kept so they live as long as the display.
     _stateless: Stateless,
 }
@@ -139,6 +142,7 @@ impl Protocols {
                 ),
             layer_shell: layer_shell::new_state(dh),
             session_lock: session_lock::SessionLock::new(dh),
+            toplevel_icons: toplevel_icon::ToplevelIcons::new(dh),
             selection: selection::SelectionProtocols::new(dh),
             // Sandboxed clients must not create nested contexts (the protocol's rule).
             security_context: SecurityContextState::new::<State, _>(dh, may_use_privileged),

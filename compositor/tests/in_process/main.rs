@@ -26,6 +26,7 @@ mod syncobj;
 mod syncobj_rules;
 mod tearing_control;
 mod text_input;
+mod toplevel_icon;
 mod virtual_pointer;
 mod xdg_output;
 
