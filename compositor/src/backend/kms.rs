@@ -128,6 +128,9 @@ struct KmsOutput {
     flip_to_cleanup: std::collections::VecDeque<(std::time::Duration, std::time::Duration)>,
     /// The output was powered off while a flip was pending: the CRTC goes off after it.
     power_off_after_flip: bool,
+    /// Why the last async (tearing) flip a client asked for went as a normal flip, logged
+    /// once per reason.
+    async_refused: Option<String>,
 }
 
 /// How many flip-to-cleanup times each output keeps (for benchmarks and logs).
@@ -350,6 +353,7 @@ impl Kms {
                 committed_at: None,
                 global,
                 unscannable: Default::default(),
+                async_refused: None,
                 flip_to_cleanup: Default::default(),
                 power_off_after_flip: false,
             },
@@ -459,6 +463,11 @@ impl Kms {
     /// The pipeline of output `name` (fault injection and counters in tests).
     pub fn pipeline_mut(&mut self, name: &str) -> Option<&mut OutputPipeline> {
         self.outputs.get_mut(name).map(|o| &mut o.pipeline)
+    }
+
+    /// Why the last async flip a client asked for on output `name` went as a normal flip.
+    pub fn async_refused(&self, name: &str) -> Option<&str> {
+        self.outputs.get(name)?.async_refused.as_deref()
     }
 
     /// For the last page flips of output `name`: time from the kernel's flip timestamp, and
@@ -876,6 +885,19 @@ where
             .unwrap_or_default();
         if let Some((scanout, geometry)) = &candidate {
             if *geometry == full && out.pipeline.primary_formats().contains(&scanout.fourcc()) {
+                // A client that accepts tearing gets an async flip when the driver and the
+                // frame allow one (no cursor on its plane, acquire signalled, ...).
+                if scanout.allows_tearing() && matches!(cursor_plan, CursorPlan::Hidden) {
+                    match out.pipeline.prepare_async(scanout).map(|p| p.commit()) {
+                        Ok(committed) => {
+                            out.damage_tracker = OutputDamageTracker::from_output(output);
+                            out.composited_current = false;
+                            let states = element_states(&elements);
+                            return Ok(finish(out, committed, true, states));
+                        }
+                        Err(err) => note_async_refused(out, &err),
+                    }
+                }
                 let plan = Plan {
                     primary: PrimaryPlan::Direct(scanout),
                     cursor: cursor_plan,
@@ -1038,6 +1060,15 @@ fn prepare_and_commit(
     lockstep_render::kms::PrepareError,
 > {
     pipeline.prepare(plan).map(|prepared| prepared.commit())
+}
+
+/// Logs why a tearing flip went as a normal one, once per reason and output.
+fn note_async_refused(out: &mut KmsOutput, err: &lockstep_render::kms::PrepareError) {
+    let reason = err.to_string();
+    if out.async_refused.as_deref() != Some(reason.as_str()) {
+        info!(output = %out.output.name(), %reason, "tearing asked for; vsynced flip instead");
+        out.async_refused = Some(reason);
+    }
 }
 
 /// After a commit: keep the feedback for the flip, or report the kernel's refusal.

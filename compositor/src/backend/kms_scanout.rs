@@ -136,6 +136,11 @@ fn hash_of(value: impl Hash) -> u64 {
 }
 
 impl SurfaceScanout {
+    /// Whether the client accepts tearing for this surface (wp_tearing_control_v1 `async`).
+    pub(super) fn allows_tearing(&self) -> bool {
+        lockstep_protocols::wp_tearing_control::presentation_hint(&self.surface).allow_tearing
+    }
+
     /// The DRM fourcc code of the buffer.
     pub(super) fn fourcc(&self) -> u32 {
         self.dmabuf.format().code as u32

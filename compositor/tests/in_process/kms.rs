@@ -1088,7 +1088,7 @@ fn kms_cpu_calibration() {
 }
 
 /// The serial of the latest wl_pointer.enter.
-type EnterSerial = std::sync::Arc<std::sync::Mutex<Option<u32>>>;
+pub(crate) type EnterSerial = std::sync::Arc<std::sync::Mutex<Option<u32>>>;
 
 impl wayland_client::Dispatch<wayland_client::protocol::wl_pointer::WlPointer, EnterSerial>
     for ClientData

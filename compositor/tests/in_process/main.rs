@@ -14,6 +14,7 @@ mod idle;
 mod kms;
 mod kms_gles;
 mod kms_outputs;
+mod kms_tearing;
 mod layer_lock;
 mod output_management;
 mod output_power;

@@ -99,6 +99,11 @@ impl Gamma {
         Ok(())
     }
 
+    /// Whether a change waits for the next frame.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// Gives up the pending change (its blob could not be made, or `TEST_ONLY` refused it):
     /// the frame is prepared again without it.
     pub(crate) fn discard_pending(&mut self) {

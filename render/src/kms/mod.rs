@@ -117,6 +117,9 @@ pub enum KmsError {
     /// Fault injection made this step fail.
     #[error("fault injected")]
     Injected,
+    /// This frame cannot be an async (tearing) page flip; it goes as a normal flip.
+    #[error("no async page flip: {0}")]
+    NoAsyncFlip(String),
 }
 
 impl KmsError {

@@ -36,6 +36,8 @@ use drm::control::{
     RawResourceHandle,
 };
 
+mod async_flip;
+
 use super::{
     buffers::{ClientFb, DmabufDesc, DumbSlot, SharedDevice},
     device::{ConnectorInfo, CrtcPlanes, PlaneInfo, PlaneKind, Props},
@@ -322,6 +324,8 @@ pub struct PipelineStats {
     pub failed_prepares: u64,
     /// Leases whose release was handed the out-fence of the commit that replaced them.
     pub fenced_releases: u64,
+    /// Commits that were async (tearing) page flips.
+    pub async_flips: u64,
 }
 
 /// A completed page flip.
@@ -382,6 +386,9 @@ pub struct OutputPipeline {
     faults: Faults,
     stats: PipelineStats,
     failed_prepares: Rc<Cell<u64>>,
+    /// Whether the driver takes async page flips in atomic commits
+    /// (`DRM_CAP_ATOMIC_ASYNC_PAGE_FLIP`).
+    async_flips: bool,
 }
 
 /// Composited frames rotate through this many buffers: one on screen, one in flight, one
@@ -498,6 +505,7 @@ impl OutputPipeline {
             faults: Faults::default(),
             stats: PipelineStats::default(),
             failed_prepares: Rc::default(),
+            async_flips: async_flip::driver_allows(dev),
         })
     }
 
@@ -896,6 +904,7 @@ impl OutputPipeline {
             scene,
             entries,
             work,
+            async_flip: false,
         })
     }
 
@@ -1172,6 +1181,8 @@ pub struct Prepared<'p> {
     entries: Vec<Entry>,
     work: Work,
     modeset: bool,
+    /// An async (tearing) flip: no fences, `DRM_MODE_PAGE_FLIP_ASYNC`.
+    async_flip: bool,
 }
 
 /// The kernel refused a commit that passed `TEST_ONLY` (typically: DRM master was lost).
@@ -1185,10 +1196,13 @@ impl Prepared<'_> {
         self.modeset
     }
 
-    /// Hands the prepared request to the kernel: nonblocking, page-flip event, out-fence.
+    /// Hands the prepared request to the kernel: nonblocking, page-flip event, out-fence
+    /// (an async flip: no out-fence, which the kernel refuses with it).
     pub fn commit(mut self) -> Result<(), CommitRefused> {
         let mut out_fence: Box<i32> = Box::new(-1);
-        let out_prop = self.pipeline.crtc_props.id("OUT_FENCE_PTR").ok();
+        let out_prop = (!self.async_flip)
+            .then(|| self.pipeline.crtc_props.id("OUT_FENCE_PTR").ok())
+            .flatten();
         let ptr = &mut *out_fence as *mut i32 as u64;
         let req = request(
             &self.entries,
@@ -1197,6 +1211,9 @@ impl Prepared<'_> {
         let mut flags = AtomicCommitFlags::NONBLOCK | AtomicCommitFlags::PAGE_FLIP_EVENT;
         if self.modeset {
             flags |= AtomicCommitFlags::ALLOW_MODESET;
+        }
+        if self.async_flip {
+            flags |= AtomicCommitFlags::PAGE_FLIP_ASYNC;
         }
         self.pipeline
             .dev
@@ -1248,6 +1265,9 @@ impl Prepared<'_> {
         p.in_flight = Some(InFlight { scene, out_fence });
         p.needs_modeset = false;
         p.stats.commits += 1;
+        if self.async_flip {
+            p.stats.async_flips += 1;
+        }
         Ok(())
     }
 }
