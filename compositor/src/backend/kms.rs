@@ -261,8 +261,9 @@ impl Kms {
         Ok(kms)
     }
 
-    /// Sets up an output for `connector` (mode, CRTC, pipeline, wl_output), or keeps it off
-    /// when the config turns it off or no CRTC is free.
+    /// Sets up an output for `connector` (mode, CRTC, pipeline, wl_output), or keeps it as an
+    /// output that is off when the config turns it off. Without a free CRTC it stays dark and
+    /// unlisted; the next rescan (a display plugged in or out) tries again.
     fn add_connector(
         &mut self,
         core: &mut Core,
@@ -281,19 +282,15 @@ impl Kms {
             .unwrap_or((x, 0))
             .into();
         let output = control::new_output(&connector, driver.clone(), &mode, scale, position);
-        let crtc = self.free_crtc(&connector);
-        let crtc = match crtc {
-            Some(crtc) if config.as_ref().is_none_or(|c| c.enabled) => crtc,
-            _ => {
-                if crtc.is_none() {
-                    warn!(output = %name, "no free CRTC for this connector; it stays dark");
-                } else {
-                    info!(output = %name, "disabled in the config");
-                }
-                self.off
-                    .insert(name, control::OffOutput { output, connector });
-                return Ok(());
-            }
+        if config.as_ref().is_some_and(|c| !c.enabled) {
+            info!(output = %name, "disabled in the config");
+            self.off
+                .insert(name, control::OffOutput { output, connector });
+            return Ok(());
+        }
+        let Some(crtc) = self.free_crtc(&connector) else {
+            warn!(output = %name, "no free CRTC for this connector; it stays dark");
+            return Ok(());
         };
         let (pipeline, frames) = self
             .build_pipeline(&connector, crtc, mode)
