@@ -13,7 +13,10 @@ use lockstep_protocols::{
 
 use crate::{
     fixture::{rgb, Fixture},
-    kms::{crc_now, kms_backend, pipeline, quiesce, reference_crc, stats, vkms, OUTPUT},
+    kms::{
+        crc_now, fullscreen_client, kms_backend, pipeline, planes, quiesce, reference_crc, stats,
+        sync_device, vkms, OUTPUT,
+    },
 };
 use lockstep_render::kms::{drm::control::crtc, SharedDevice};
 use lockstep_vm_support::crc::CrcReader;
@@ -401,4 +404,90 @@ fn kms_config_reload_turns_the_output_off_and_on() {
     assert_eq!(view.read().crtc_active, Some(1));
     let frame = f.screenshot(OUTPUT);
     assert_eq!((frame.width(), frame.height()), (1024, 768));
+}
+
+/// Turning the output off while a flip of a directly scanned-out client buffer is pending:
+/// the disabling commit waits for that flip, the CRTC goes off, and the buffers that were on
+/// the plane are released (none is forgotten); once it is on again, the window's buffer is
+/// shown and its next one scanned out.
+#[test]
+fn kms_output_off_during_a_pending_flip_of_a_scanned_out_buffer() {
+    let test = "kms_output_off_during_a_pending_flip";
+    let (Some(path), Some(device)) = (vkms(test), sync_device(test)) else {
+        return;
+    };
+    let mut f = Fixture::kms(&path);
+    let c = f.add_client();
+    let client = fullscreen_client(&mut f, c, &device);
+    quiesce(&mut f);
+    let view = KernelView::of(&mut f);
+    // Buffer `n`: a dmabuf of `xrgb`, its acquire point `n` signalled, release point `n`.
+    let show = |f: &mut Fixture, n: u64, xrgb: u32| {
+        let (heap, buffer) = client.buffer(f, c, xrgb);
+        client
+            .acquire
+            .signal(lockstep_sync::Point(n))
+            .expect("signal");
+        client.commit(&buffer, n, n);
+        (heap, buffer)
+    };
+    let scanned_out = |f: &mut Fixture| {
+        f.wait_until(std::time::Duration::from_secs(5), |f| {
+            planes(f)[0].starts_with("primary: surface") && !pipeline(f).flip_pending()
+        })
+    };
+    let _buffer1 = show(&mut f, 1, 0xff30_a040);
+    let shown = scanned_out(&mut f);
+    assert!(shown, "scanned out: {:?}", planes(&f));
+    let _buffer2 = show(&mut f, 2, 0xff20_30d0);
+    let pending = f.wait_until(std::time::Duration::from_secs(3), |f| {
+        stats(f).direct == 2 && pipeline(f).flip_pending()
+    });
+    assert!(pending, "frame 2 in flight: {:?}", stats(&mut f));
+
+    f.server
+        .state
+        .apply_configuration(&off_config())
+        .expect("apply off while a flip is pending");
+    let off = f.wait_until(std::time::Duration::from_secs(3), |_| view.off());
+    assert!(off, "the CRTC is not off: {:?}", view.read());
+    let released = |f: &mut Fixture, point: u64| {
+        f.wait_until(std::time::Duration::from_secs(3), |_| {
+            client
+                .release
+                .is_signalled(lockstep_sync::Point(point))
+                .unwrap_or(false)
+        })
+    };
+    assert!(released(&mut f, 1), "buffer 1 released");
+    // Buffer 2 is still the surface's buffer; replacing it releases it now that no CRTC
+    // reads it.
+    let _buffer3 = show(&mut f, 3, 0xffc0_4020);
+    f.roundtrip(c);
+    assert!(
+        released(&mut f, 2),
+        "buffer 2 released after the CRTC went off"
+    );
+
+    f.server
+        .state
+        .apply_configuration(&on_config())
+        .expect("apply on");
+    quiesce(&mut f);
+    assert_eq!(view.read().crtc_active, Some(1));
+    let frame = f.screenshot(OUTPUT);
+    assert_eq!(rgb(&frame, 512, 384), 0xc04020, "buffer 3 is shown");
+    // The client's next buffer goes on the primary plane again.
+    let _buffer4 = show(&mut f, 4, 0xff40_2080);
+    let back = scanned_out(&mut f);
+    assert!(back, "buffer 4 scanned out: {:?}", planes(&f));
+    assert!(released(&mut f, 3), "buffer 3 released");
+    assert!(
+        !client
+            .release
+            .is_signalled(lockstep_sync::Point(4))
+            .unwrap_or(false),
+        "buffer 4 is held while on screen"
+    );
+    assert_eq!(f.client(c).protocol_error(), None);
 }
