@@ -114,6 +114,14 @@ fn kms_output_management_switches_to_an_offered_mode_and_refuses_others() {
         f.server.state.core.outputs[OUTPUT].sequence > presented,
         "flips go on in the new mode"
     );
+    // Off and on again: it comes back in the mode it had.
+    let state = &mut f.server.state;
+    state.apply_configuration(&off_config()).expect("off");
+    state.apply_configuration(&on_config()).expect("on");
+    quiesce(&mut f);
+    assert_eq!(pipeline(&mut f).mode().size(), (800, 600));
+    let frame = f.screenshot(OUTPUT);
+    assert_eq!((frame.width(), frame.height()), (800, 600));
 }
 
 /// A config reload's `[[output]]` goes the prepare-before-update way on KMS: a mode the
