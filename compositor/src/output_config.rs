@@ -7,9 +7,10 @@
 //! backend: [`plan`] checks every head against the backend (the mode is one the connector
 //! offers on KMS, the scale is in range, one output stays on) without changing anything, and
 //! [`apply`] does the fallible backend work (a new KMS pipeline for a new mode) for every head
-//! before the first change. A reload uses both, so a mode the monitor cannot show, or a
-//! backend that cannot turn an output off, rejects the whole reload with nothing changed, and
-//! the reason reaches the banner, the log and the `config_rejected` event like a syntax error.
+//! before the first change. A reload uses both, so a mode the monitor cannot show, or an
+//! output the backend cannot turn off or on (winit; a KMS output with no free CRTC), rejects
+//! the whole reload with nothing changed, and the reason reaches the banner, the log and the
+//! `config_rejected` event like a syntax error.
 //!
 //! # What changes
 //!
@@ -20,7 +21,8 @@
 //! that size, the closest refresh when one is given, else the highest; a removed mode goes
 //! back to the output's preferred one; the winit output's mode stays its window's size). A
 //! new entry does not create an output: headless outputs are made at start, KMS ones by
-//! plugging a monitor in, and a KMS connector the config turned off at start stays off.
+//! plugging a monitor in (a KMS connector the config turned off at start is an output that
+//! is off: `enabled = true` on a reload turns it on).
 
 use lockstep_config::{Config, OutputConfig};
 use lockstep_protocols::wlr_output_management::{

@@ -72,20 +72,20 @@ use smithay::{
         },
     },
     input::pointer::CursorImageStatus,
-    output::{Mode, Output, PhysicalProperties, Scale, Subpixel},
+    output::Output,
     reexports::{
         calloop::{generic::Generic, Interest, LoopHandle, Mode as LoopMode, PostAction},
         pixman::Image,
         wayland_server::protocol::wl_surface::WlSurface,
     },
-    utils::{Logical, Point, Rectangle, Transform},
+    utils::{Logical, Point, Rectangle},
 };
 use tracing::{debug, info, warn};
 
 use super::kms_scanout::scanout_candidate;
 
 mod control;
-pub use control::PreparedKmsMode;
+pub use control::{PreparedKmsMode, PreparedOff};
 
 use super::kms_gles::{Composite, Frames, KmsRenderer};
 use crate::{
@@ -155,6 +155,10 @@ pub struct Kms {
     /// Declared before the renderer: the outputs' GBM buffers go first, then the EGL display
     /// (both hold the GBM device, which goes last).
     outputs: HashMap<String, KmsOutput>,
+    /// Connected connectors turned off (output management, the config): `control.rs`.
+    off: HashMap<String, control::OffOutput>,
+    /// Pipelines of outputs being turned off, until the kernel is done with their buffers.
+    retiring: Vec<control::Retiring>,
     renderer: KmsRenderer,
     cursor: DefaultCursor,
     theme_cursor: CursorPixels,
@@ -215,6 +219,8 @@ impl Kms {
             dev: dev.clone(),
             renderer,
             outputs: HashMap::new(),
+            off: HashMap::new(),
+            retiring: Vec::new(),
             cursor,
             theme_cursor,
             client_cursor: None,
@@ -246,15 +252,21 @@ impl Kms {
                 warn!(output = %name, "cannot use this output: {err:#}");
             }
         }
-        if kms.outputs.is_empty() {
+        if kms.outputs.is_empty() && kms.off.is_empty() {
             bail!("no usable output on {}", path.display());
+        }
+        if kms.outputs.is_empty() {
+            // As sway does: nothing is shown until an output is turned on (wlr-randr, a
+            // config reload).
+            warn!("every output is turned off (config); nothing is shown until one is turned on");
         }
         watch_page_flips(&core.loop_handle, &dev)?;
         Ok(kms)
     }
 
-    /// Sets up an output for `connector` (mode, CRTC, pipeline, wl_output) unless the config
-    /// turns it off or no CRTC is free.
+    /// Sets up an output for `connector` (mode, CRTC, pipeline, wl_output), or keeps it as an
+    /// output that is off when the config turns it off. Without a free CRTC it stays dark and
+    /// unlisted; the next rescan (a display plugged in or out) tries again.
     fn add_connector(
         &mut self,
         core: &mut Core,
@@ -262,48 +274,8 @@ impl Kms {
     ) -> Result<()> {
         let name = connector.name.clone();
         let config = core.config.output(&name).cloned();
-        if config.as_ref().is_some_and(|c| !c.enabled) {
-            info!(output = %name, "disabled in the config");
-            return Ok(());
-        }
-        let used_crtcs: Vec<_> = self.outputs.values().map(|o| o.pipeline.crtc()).collect();
-        let Some(&crtc) = connector.crtcs.iter().find(|c| !used_crtcs.contains(*c)) else {
-            warn!(output = %name, "no free CRTC for this connector; it stays dark");
-            return Ok(());
-        };
         let mode = choose_mode(&connector, config.as_ref().and_then(|c| c.mode));
-        let (pipeline, frames) = match &mut self.renderer {
-            KmsRenderer::Pixman(_) => (
-                OutputPipeline::new(&self.dev, connector.clone(), crtc, mode),
-                Frames::Dumb,
-            ),
-            KmsRenderer::Gles(gles) => {
-                let (w, h) = mode.size();
-                let (fbs, frames) = gles
-                    .frames(&self.dev, (w.into(), h.into()))
-                    .with_context(|| format!("cannot allocate the frames of {name}"))?;
-                (
-                    OutputPipeline::with_frames(&self.dev, connector.clone(), crtc, mode, fbs),
-                    Frames::Gles(frames),
-                )
-            }
-        };
-        let pipeline = pipeline.with_context(|| format!("cannot set up {name}"))?;
         let driver = self.dev.dev.driver_name();
-        let (w, h) = mode.size();
-        let output = Output::new(
-            name.clone(),
-            PhysicalProperties {
-                size: (connector.size_mm.0 as i32, connector.size_mm.1 as i32).into(),
-                subpixel: Subpixel::Unknown,
-                make: driver.clone(),
-                model: name.clone(),
-            },
-        );
-        let smithay_mode = Mode {
-            size: (i32::from(w), i32::from(h)).into(),
-            refresh: refresh_mhz(&mode),
-        };
         let scale = config.as_ref().map(|c| c.scale).unwrap_or(1.0);
         let x = core.outputs_right_edge();
         let position: Point<i32, Logical> = config
@@ -312,53 +284,29 @@ impl Kms {
             .map(|p| (p.x, p.y))
             .unwrap_or((x, 0))
             .into();
-        let global = output.create_global::<State>(&core.display_handle);
-        // Every mode the connector offers, for output management (wlr-randr lists them).
-        for m in &connector.modes {
-            let (mw, mh) = m.size();
-            output.add_mode(Mode {
-                size: (i32::from(mw), i32::from(mh)).into(),
-                refresh: refresh_mhz(m),
-            });
+        let output = control::new_output(&connector, driver.clone(), &mode, scale, position);
+        if config.as_ref().is_some_and(|c| !c.enabled) {
+            info!(output = %name, "disabled in the config");
+            self.off
+                .insert(name, control::OffOutput { output, connector });
+            return Ok(());
         }
-        output.change_current_state(
-            Some(smithay_mode),
-            Some(Transform::Normal),
-            Some(Scale::Fractional(scale)),
-            Some(position),
-        );
-        output.set_preferred(smithay_mode);
-        core.add_output(&output, position);
-        if let Some(data) = core.outputs.get_mut(&name) {
-            data.flip_paced = true;
-        }
+        let Some(crtc) = self.free_crtc(&connector) else {
+            warn!(output = %name, "no free CRTC for this connector; it stays dark");
+            return Ok(());
+        };
+        let (pipeline, frames) = self
+            .build_pipeline(&connector, crtc, mode)
+            .with_context(|| format!("cannot set up {name}"))?;
+        let (w, h) = mode.size();
         info!(
             output = %name, device = %self.dev.dev.path().display(), driver = %driver,
-            mode = %format!("{w}x{h}@{:.3}", f64::from(smithay_mode.refresh) / 1000.0),
+            mode = %format!("{w}x{h}@{:.3}", f64::from(refresh_mhz(&mode)) / 1000.0),
             cursor_plane = pipeline.has_cursor_plane(),
             overlay_plane = pipeline.has_overlay_plane(),
             "KMS output"
         );
-        self.outputs.insert(
-            name,
-            KmsOutput {
-                frames,
-                damage_tracker: OutputDamageTracker::from_output(&output),
-                change_probe: OutputDamageTracker::from_output(&output),
-                composited_current: false,
-                pipeline,
-                output: output.clone(),
-                in_flight: None,
-                redraw_after_flip: false,
-                committed_at: None,
-                global,
-                unscannable: Default::default(),
-                async_refused: None,
-                flip_to_cleanup: Default::default(),
-                power_off_after_flip: false,
-            },
-        );
-        queue_redraw(core, &output);
+        self.install(core, output, pipeline, frames, position);
         Ok(())
     }
 
@@ -378,6 +326,8 @@ impl Kms {
             .filter(|name| !connected.iter().any(|c| &c.name == *name))
             .cloned()
             .collect();
+        self.off
+            .retain(|name, _| connected.iter().any(|c| &c.name == name));
         for name in gone {
             if let Some(out) = self.outputs.remove(&name) {
                 info!(output = %name, "display disconnected; output removed");
@@ -388,7 +338,8 @@ impl Kms {
             }
         }
         for connector in connected {
-            if self.outputs.contains_key(&connector.name) {
+            if self.outputs.contains_key(&connector.name) || self.off.contains_key(&connector.name)
+            {
                 continue;
             }
             let name = connector.name.clone();
@@ -653,14 +604,17 @@ impl Kms {
             out.redraw_after_flip = false;
             queue_redraw(core, &out.output);
         }
+        let retiring = self.expire_retiring(core, now);
         let next = self
             .outputs
             .values()
             .filter(|o| o.pipeline.flip_pending())
             .filter_map(|o| o.committed_at)
+            .map(|t| t + FLIP_TIMEOUT)
+            .chain(retiring)
             .min();
         match next {
-            Some(t) => TimeoutAction::ToInstant(t + FLIP_TIMEOUT),
+            Some(t) => TimeoutAction::ToInstant(t),
             _ => {
                 self.watchdog = None;
                 TimeoutAction::Drop
@@ -710,12 +664,13 @@ impl Kms {
             fenced_releases,
             composite_time,
             last_render_fence,
+            retiring,
             ..
         } = self;
         let out = outputs
             .get_mut(&output.name())
             .ok_or_else(|| anyhow!("unknown KMS output {}", output.name()))?;
-        if out.pipeline.flip_pending() {
+        if out.pipeline.flip_pending() || Self::retiring_on(retiring, out.pipeline.crtc()) {
             out.redraw_after_flip = true;
             return Ok(deferred());
         }
@@ -780,6 +735,10 @@ impl Kms {
             if self.lose_flip_events > 0 {
                 self.lose_flip_events -= 1;
                 debug!(crtc = ?flip.crtc, "page-flip event ignored (test)");
+                continue;
+            }
+            // An output turning off first: a new output on the same CRTC waits for it.
+            if self.retiring_flip(core, flip.crtc) {
                 continue;
             }
             let Some(out) = self

@@ -8,20 +8,26 @@
 //! reload, another client's apply) reaches every client with a new serial.
 //!
 //! A configuration is checked completely before anything changes ([`plan`]): every head
-//! exists, the scale is in (0, 4], adaptive sync stays off (lockstep has none), at least one
-//! output stays on, and the mode is one the backend can show:
+//! exists, the scale is in (0, 4], adaptive sync stays off (lockstep has none), and the mode
+//! is one the backend can show:
 //!
 //! | backend | modes | on/off | transform |
 //! |---|---|---|---|
 //! | headless | any size up to 4096×4096 pixels (custom modes too) | yes | any |
-//! | kms | only the connector's modes | not yet (`[[output]] enabled = false` in the config) | any |
+//! | kms | only the connector's modes | yes (a CRTC must be free to turn one on) | any |
 //! | winit | the window's size only | no | as is |
 //!
-//! `test` stops there. `apply` then does the fallible backend work (image or pipeline
-//! allocation for a new mode) for every head before the first change, and only then turns
-//! heads off, switches modes, turns heads on and moves, scales and rotates them, so a failure
-//! leaves every output as it was (`failed`). A config reload's `[[output]]` changes take the
-//! same way (`output_config.rs`).
+//! Every output may be turned off, as sway allows: windows then wait (parked by the layout)
+//! for the next output that comes on, and wlr-randr from another terminal (or ssh), a config
+//! reload or a monitor plugged in brings one back.
+//!
+//! Then [`prepare`] does the fallible backend work for every head (image or pipeline
+//! allocation for a new mode or an output turned on; on KMS the `TEST_ONLY` commits of the
+//! CRTCs turned off and of the modesets of those turned on). `test` stops there and drops
+//! what was prepared, so it refuses what apply would and touches nothing. `apply` then, and
+//! only then, turns heads off, switches modes, turns heads on and moves, scales and rotates
+//! them, so a failure leaves every output as it was (`failed`). A config reload's
+//! `[[output]]` changes take the same way (`output_config.rs`).
 
 use lockstep_protocols::{
     delegate_wlr_output_management,
@@ -53,10 +59,18 @@ pub(crate) struct HeadPlan {
     scale: f64,
 }
 
-/// Backend work a mode change needs, done before anything changes.
-enum PreparedMode {
+/// Backend work a head's change needs, done before anything changes.
+pub(crate) enum Prepared {
+    /// Nothing to prepare (scale, position, transform; headless on/off without a mode).
+    Nothing,
+    /// A new headless mode (for an output on, or being turned on).
     Headless(crate::backend::headless::PreparedMode),
-    Kms(Box<crate::backend::kms::PreparedKmsMode>),
+    /// A new KMS mode for an output that stays on.
+    KmsMode(Box<crate::backend::kms::PreparedKmsMode>),
+    /// A KMS output being turned on: its new pipeline.
+    KmsOn(Box<crate::backend::kms::PreparedKmsMode>),
+    /// A KMS output being turned off: its CRTC's disabling commit.
+    KmsOff(crate::backend::kms::PreparedOff),
 }
 
 impl OutputManagementHandler for State {
@@ -69,7 +83,9 @@ impl OutputManagementHandler for State {
     }
 
     fn test_configuration(&mut self, config: &OutputConfiguration) -> Result<(), String> {
-        plan(self, config).map(|_| ())
+        let plans = plan(self, config)?;
+        // Everything apply would prepare, then dropped: nothing changed.
+        prepare(self, &plans).map(|_| ())
     }
 
     fn apply_configuration(&mut self, config: &OutputConfiguration) -> Result<(), String> {
@@ -167,11 +183,8 @@ pub(crate) fn plan(state: &State, config: &OutputConfiguration) -> Result<Vec<He
             .ok_or_else(|| format!("no output named {name:?}"))?;
         let plan = match settings {
             None => {
-                if was_on && matches!(state.backend, Backend::Kms(_) | Backend::Winit(_)) {
-                    return Err(format!(
-                        "the {} backend cannot turn outputs off yet",
-                        state.backend.name()
-                    ));
+                if was_on && matches!(state.backend, Backend::Winit(_)) {
+                    return Err("the winit backend cannot turn its output off".into());
                 }
                 HeadPlan {
                     mode: None,
@@ -187,9 +200,6 @@ pub(crate) fn plan(state: &State, config: &OutputConfiguration) -> Result<Vec<He
         };
         plans.push(plan);
     }
-    if !plans.iter().any(|p| p.on) {
-        return Err("at least one output must stay on".into());
-    }
     Ok(plans)
 }
 
@@ -203,11 +213,8 @@ fn head_plan(
     if settings.adaptive_sync == Some(true) {
         return Err(format!("{name}: lockstep has no adaptive sync"));
     }
-    if !was_on && matches!(state.backend, Backend::Kms(_) | Backend::Winit(_)) {
-        return Err(format!(
-            "{name}: the {} backend cannot turn outputs on",
-            state.backend.name()
-        ));
+    if !was_on && matches!(state.backend, Backend::Winit(_)) {
+        return Err(format!("{name}: the winit backend cannot turn outputs on"));
     }
     let scale = settings
         .scale
@@ -266,30 +273,47 @@ fn head_plan(
     })
 }
 
-/// Applies checked plans: all fallible backend work first, then the changes.
-pub(crate) fn apply(state: &mut State, plans: Vec<HeadPlan>) -> Result<(), String> {
-    // Prepare (fallible): nothing on screen has changed if this fails.
+/// The fallible backend work of checked plans, for every head, changing nothing.
+pub(crate) fn prepare(state: &mut State, plans: &[HeadPlan]) -> Result<Vec<Prepared>, String> {
     let mut prepared = Vec::new();
-    for plan in &plans {
-        let Some(mode) = plan.mode else {
-            prepared.push(None);
-            continue;
-        };
-        let p = match &mut state.backend {
-            Backend::Headless(b) => b.prepare_mode(mode).map(PreparedMode::Headless),
-            Backend::Kms(b) => b
+    for plan in plans {
+        let p = match (&mut state.backend, plan.was_on, plan.on, plan.mode) {
+            (Backend::Headless(b), _, true, Some(mode)) => {
+                b.prepare_mode(mode).map(Prepared::Headless)
+            }
+            (Backend::Kms(b), true, true, Some(mode)) => b
                 .prepare_mode(&plan.output, mode)
-                .map(|p| PreparedMode::Kms(Box::new(p))),
-            Backend::Winit(_) => Err(anyhow::anyhow!("winit modes follow the window")),
+                .map(|p| Prepared::KmsMode(Box::new(p))),
+            (Backend::Kms(b), false, true, mode) => b
+                .prepare_on(&plan.output, mode)
+                .map(|p| Prepared::KmsOn(Box::new(p))),
+            (Backend::Kms(b), true, false, _) => b.prepare_off(&plan.output).map(Prepared::KmsOff),
+            (Backend::Winit(_), _, true, Some(_)) => {
+                Err(anyhow::anyhow!("winit modes follow the window"))
+            }
+            _ => Ok(Prepared::Nothing),
         }
         .map_err(|err| format!("{}: {err:#}", plan.output.name()))?;
-        prepared.push(Some(p));
+        prepared.push(p);
     }
+    Ok(prepared)
+}
+
+/// Applies checked plans: all fallible backend work first ([`prepare`]), then the changes.
+pub(crate) fn apply(state: &mut State, plans: Vec<HeadPlan>) -> Result<(), String> {
+    // Prepare (fallible): nothing on screen has changed if this fails.
+    let prepared = prepare(state, &plans)?;
     // Update (cannot fail): off first, so outputs turned on can take their place.
     let core = &mut state.core;
-    for plan in plans.iter().filter(|p| !p.on && p.was_on) {
-        if let Backend::Headless(b) = &mut state.backend {
-            b.set_enabled(core, &plan.output, false, plan.position);
+    let mut prepared: Vec<Option<Prepared>> = prepared.into_iter().map(Some).collect();
+    for (plan, prepared) in plans.iter().zip(&mut prepared) {
+        if plan.on || !plan.was_on {
+            continue;
+        }
+        match (&mut state.backend, prepared.take()) {
+            (Backend::Headless(b), _) => b.set_enabled(core, &plan.output, false, plan.position),
+            (Backend::Kms(b), Some(Prepared::KmsOff(p))) => b.turn_off(core, &plan.output, p),
+            _ => {}
         }
         info!(output = %plan.output.name(), "output turned off (output management)");
     }
@@ -298,10 +322,19 @@ pub(crate) fn apply(state: &mut State, plans: Vec<HeadPlan>) -> Result<(), Strin
             continue;
         }
         match (prepared, &mut state.backend) {
-            (Some(PreparedMode::Headless(p)), Backend::Headless(b)) => {
+            (Some(Prepared::Headless(p)), Backend::Headless(b)) => {
                 b.set_mode(core, &plan.output, p)
             }
-            (Some(PreparedMode::Kms(p)), Backend::Kms(b)) => b.set_mode(core, &plan.output, *p),
+            (Some(Prepared::KmsMode(p)), Backend::Kms(b)) => b.set_mode(core, &plan.output, *p),
+            (Some(Prepared::KmsOn(p)), Backend::Kms(b)) => {
+                plan.output.change_current_state(
+                    None,
+                    Some(plan.transform),
+                    Some(Scale::Fractional(plan.scale)),
+                    None,
+                );
+                b.turn_on(core, &plan.output, *p, plan.position);
+            }
             _ => {}
         }
         plan.output.change_current_state(

@@ -2,10 +2,13 @@
 //!
 //! New toplevels wait in `Core::unmapped` until their first buffer, then the shell places them
 //! (see `shell.rs`). Popups are placed by their positioner, flipped/slid/resized to stay on
-//! the output (the positioner's constraint adjustments). lockstep prefers server-side
+//! the output (the positioner's constraint adjustments); a popup that attached a buffer
+//! before its first configure is shown where its acked configure puts it at the ack
+//! ([`place_unconfigured_popup`]). lockstep prefers server-side
 //! decorations and draws none: windows are borderless, as in niri's default.
 
 use smithay::{
+    backend::renderer::utils::with_renderer_surface_state,
     delegate_xdg_decoration, delegate_xdg_shell,
     desktop::{
         find_popup_root_surface, get_popup_toplevel_coords, PopupKeyboardGrab, PopupKind,
@@ -21,10 +24,11 @@ use smithay::{
     },
     utils::Serial,
     wayland::{
+        compositor::with_states,
         seat::WaylandFocus,
         shell::xdg::{
-            decoration::XdgDecorationHandler, PopupSurface, PositionerState, ToplevelSurface,
-            XdgShellHandler, XdgShellState,
+            decoration::XdgDecorationHandler, Configure, PopupConfigure, PopupSurface,
+            PositionerState, ToplevelSurface, XdgPopupSurfaceData, XdgShellHandler, XdgShellState,
         },
     },
 };
@@ -170,6 +174,50 @@ impl XdgShellHandler for State {
     }
 
     fn title_changed(&mut self, _surface: ToplevelSurface) {}
+
+    fn ack_configure(&mut self, surface: WlSurface, configure: Configure) {
+        let Configure::Popup(configure) = configure else {
+            return;
+        };
+        if place_unconfigured_popup(&surface, &configure) {
+            self.refresh_pointer_focus();
+            queue_redraw_all(&mut self.core);
+        }
+    }
+}
+
+/// A popup that committed a buffer before it was ever configured, and acks a configure: it
+/// is shown where that configure puts it, at once. Returns whether it moved.
+///
+/// xdg-shell applies a configure with the client's next commit after the ack, and so does
+/// smithay 0.7 (the acked state becomes the popup's current one on commit). A popup whose
+/// very first commit already attached a buffer (xdg-shell's `unconfigured_buffer`, which
+/// smithay 0.7 does not post) has no applied state at all, so smithay would show it at 0,0
+/// of its parent until the client commits again, and WLCS's layer-surface popup cases never
+/// do. The acked configure is the only position such a popup can have, so it is used now.
+/// Every other popup keeps xdg-shell's rule: the override applies only while no commit has
+/// followed an ack (`current_serial` is unset) and the surface has a buffer, which a client
+/// that waits for its first configure before attaching (GTK, Qt, foot, every toolkit) never
+/// shows; its own next commit sets the same state again.
+fn place_unconfigured_popup(surface: &WlSurface, configure: &PopupConfigure) -> bool {
+    let has_buffer =
+        with_renderer_surface_state(surface, |s| s.buffer().is_some()).unwrap_or(false);
+    if !has_buffer {
+        return false;
+    }
+    with_states(surface, |states| {
+        let Some(data) = states.data_map.get::<XdgPopupSurfaceData>() else {
+            return false;
+        };
+        let Ok(mut attrs) = data.lock() else {
+            return false;
+        };
+        if !attrs.committed || attrs.current_serial.is_some() || attrs.current == configure.state {
+            return false;
+        }
+        attrs.current = configure.state;
+        true
+    })
 }
 
 impl State {

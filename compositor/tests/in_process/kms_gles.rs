@@ -523,3 +523,70 @@ fn kms_gles_dmabuf_feedback_adds_a_scanout_tranche_while_fullscreen() {
     );
     assert_eq!(f.client(c).protocol_error(), None);
 }
+
+/// With GLES, a mode change (output management) and an output turned off and on get frame
+/// buffers of the new size that the display scans out: composited frames in 800x600 reach
+/// the screen, also after the output was off.
+#[test]
+fn kms_gles_new_mode_and_output_off_and_on_scan_out_the_window() {
+    use lockstep_protocols::wlr_output_management::{
+        HeadSettings, ModeRequest, ModeState, OutputConfiguration, OutputManagementHandler,
+    };
+    let Some(path) = vkms("kms_gles_new_mode_and_output_off_and_on") else {
+        return;
+    };
+    let mut f = gles_on_vkms(&path);
+    let c = f.add_client();
+    let _top = f.map_window(c, 300, 200, 0xff20_c040);
+    quiesce(&mut f);
+    let refresh = f
+        .server
+        .state
+        .core
+        .output_by_name(OUTPUT)
+        .expect("output")
+        .modes()
+        .into_iter()
+        .find(|m| (m.size.w, m.size.h) == (800, 600))
+        .expect("vkms offers 800x600")
+        .refresh;
+    let head = |settings: Option<HeadSettings>| OutputConfiguration {
+        heads: vec![(OUTPUT.to_string(), settings)],
+    };
+    let mode = HeadSettings {
+        mode: Some(ModeRequest::Advertised(ModeState {
+            size: (800, 600),
+            refresh_mhz: refresh,
+            preferred: false,
+        })),
+        ..Default::default()
+    };
+    // What the renderer drew must be what the display scans out: the CRC changes when a new
+    // window appears (buffers the display does not scan out would leave it unchanged).
+    let check = |f: &mut Fixture, when: &str, argb: u32| {
+        let frame = scanned_out(f);
+        assert_eq!((frame.width(), frame.height()), (800, 600), "{when}");
+        let mut crcs = CrcReader::open_vkms(0).expect("crc");
+        let before = crc_now(&mut crcs);
+        let _top = f.map_window(c, 200, 150, argb);
+        quiesce(f);
+        assert_ne!(
+            crc_now(&mut crcs),
+            before,
+            "{when}: the new window reached the screen"
+        );
+    };
+    let state = &mut f.server.state;
+    state
+        .apply_configuration(&head(Some(mode)))
+        .expect("800x600");
+    quiesce(&mut f);
+    check(&mut f, "new mode", 0xff30_40e0);
+    let state = &mut f.server.state;
+    state.apply_configuration(&head(None)).expect("off");
+    state
+        .apply_configuration(&head(Some(HeadSettings::default())))
+        .expect("on");
+    quiesce(&mut f);
+    check(&mut f, "off and on", 0xffe0_4030);
+}

@@ -38,12 +38,17 @@ use std::{
     time::Duration,
 };
 
-use client::{FrameCallback, Presented};
-use fixture::{rgb, Fixture, DEFAULT_OUTPUT};
+use client::{FrameCallback, Presented, Toplevel};
+use fixture::{rgb, ClientId, Fixture, DEFAULT_OUTPUT};
 use lockstep::{backend::headless::VirtualOutput, frame_clock::RedrawState, state::ClientState};
-use wayland_client::{protocol::wl_shm, Proxy};
-use wayland_protocols::xdg::shell::client::xdg_positioner::{
-    Anchor, ConstraintAdjustment, Gravity,
+use wayland_client::{
+    protocol::{wl_shm, wl_surface::WlSurface},
+    Proxy,
+};
+use wayland_protocols::xdg::shell::client::{
+    xdg_popup::XdgPopup,
+    xdg_positioner::{Anchor, ConstraintAdjustment, Gravity, XdgPositioner},
+    xdg_surface::XdgSurface,
 };
 
 const OUT: &str = "HEADLESS-1";
@@ -89,11 +94,13 @@ fn second_window_cascades_from_the_first() {
     assert_eq!(rgb(&shot, 700, 420), 0x20c040, "the newer window is on top");
 }
 
-#[test]
-fn popup_is_placed_by_its_positioner() {
-    let mut f = Fixture::new();
-    let c = f.add_client();
-    let top = f.map_window(c, 200, 200, RED); // at (540, 260)
+/// A 50x40 popup of `top` (not committed yet) whose positioner puts it at (30, 30) of the
+/// window: anchored to the bottom-right corner of (10, 10, 20, 20), growing down and right.
+fn popup_at_30_30(
+    f: &mut Fixture,
+    c: ClientId,
+    top: &Toplevel,
+) -> (WlSurface, XdgSurface, XdgPopup, XdgPositioner) {
     let cl = f.client(c);
     let positioner = cl.wm_base.create_positioner(&cl.qh, ());
     positioner.set_size(50, 40);
@@ -103,6 +110,26 @@ fn popup_is_placed_by_its_positioner() {
     let surface = cl.compositor.create_surface(&cl.qh, ());
     let xdg_surface = cl.wm_base.get_xdg_surface(&surface, &cl.qh, ());
     let popup = xdg_surface.get_popup(Some(&top.xdg_surface), &positioner, &cl.qh, ());
+    (surface, xdg_surface, popup, positioner)
+}
+
+/// Acks the popup's configure, then commits a 50x40 blue buffer, as a client does.
+fn ack_and_draw_popup(f: &mut Fixture, c: ClientId, surface: &WlSurface, xdg: &XdgSurface) {
+    let serial = f.client(c).configure_serial(xdg).expect("popup configure");
+    xdg.ack_configure(serial);
+    let buffer = f.client(c).shm_buffer(50, 40, BLUE);
+    surface.attach(Some(&buffer), 0, 0);
+    surface.commit();
+    f.roundtrip(c);
+    f.settle();
+}
+
+#[test]
+fn popup_is_placed_by_its_positioner() {
+    let mut f = Fixture::new();
+    let c = f.add_client();
+    let top = f.map_window(c, 200, 200, RED); // at (540, 260)
+    let (surface, xdg_surface, popup, _) = popup_at_30_30(&mut f, c, &top);
     surface.commit();
     f.roundtrip(c);
     let geometry = f
@@ -116,16 +143,7 @@ fn popup_is_placed_by_its_positioner() {
         Some((30, 30, 50, 40)),
         "anchor (30,30) with gravity bottom-right"
     );
-    let serial = f
-        .client(c)
-        .configure_serial(&xdg_surface)
-        .expect("popup configure");
-    xdg_surface.ack_configure(serial);
-    let buffer = f.client(c).shm_buffer(50, 40, BLUE);
-    surface.attach(Some(&buffer), 0, 0);
-    surface.commit();
-    f.roundtrip(c);
-    f.settle();
+    ack_and_draw_popup(&mut f, c, &surface, &xdg_surface);
     let shot = f.screenshot(OUT);
     assert_eq!(rgb(&shot, 570, 290), 0x3040e0, "popup top-left");
     assert_eq!(rgb(&shot, 619, 329), 0x3040e0, "popup bottom-right");
@@ -134,6 +152,80 @@ fn popup_is_placed_by_its_positioner() {
         0xd02020,
         "parent just outside the popup"
     );
+}
+
+/// A popup whose first commit already carries a buffer (before any configure, as WLCS's
+/// layer-surface popup cases do) and that never commits after acking is shown where its
+/// acked configure puts it, not at 0,0 of its parent.
+#[test]
+fn popup_with_a_buffer_before_its_first_configure_is_placed_by_the_acked_configure() {
+    let mut f = Fixture::new();
+    let c = f.add_client();
+    let top = f.map_window(c, 200, 200, RED); // at (540, 260)
+    let (surface, xdg_surface, _popup, _) = popup_at_30_30(&mut f, c, &top);
+    let buffer = f.client(c).shm_buffer(50, 40, BLUE);
+    surface.attach(Some(&buffer), 0, 0);
+    surface.commit();
+    f.roundtrip(c);
+    f.settle();
+    let serial = f
+        .client(c)
+        .configure_serial(&xdg_surface)
+        .expect("popup configure");
+    xdg_surface.ack_configure(serial);
+    f.roundtrip(c);
+    f.settle();
+    let shot = f.screenshot(OUT);
+    assert_eq!(rgb(&shot, 570, 290), 0x3040e0, "popup top-left");
+    assert_eq!(rgb(&shot, 619, 329), 0x3040e0, "popup bottom-right");
+    assert_eq!(rgb(&shot, 545, 265), 0xd02020, "not at 0,0 of its parent");
+    assert_eq!(f.client(c).protocol_error(), None);
+}
+
+/// xdg-shell's rule for a popup that was configured and mapped the normal way: a new
+/// position (a reposition) applies with the client's commit after the ack, not at the ack.
+#[test]
+fn repositioned_popup_moves_with_its_commit_after_the_ack() {
+    let mut f = Fixture::new();
+    let c = f.add_client();
+    let top = f.map_window(c, 200, 200, RED); // at (540, 260)
+    let (surface, xdg_surface, popup, positioner) = popup_at_30_30(&mut f, c, &top);
+    surface.commit();
+    f.roundtrip(c);
+    ack_and_draw_popup(&mut f, c, &surface, &xdg_surface);
+    assert_eq!(
+        rgb(&f.screenshot(OUT), 570, 290),
+        0x3040e0,
+        "mapped at (30, 30)"
+    );
+
+    positioner.set_anchor_rect(100, 100, 20, 20);
+    popup.reposition(&positioner, 7);
+    f.roundtrip(c);
+    let serial = f
+        .client(c)
+        .configure_serial(&xdg_surface)
+        .expect("configure");
+    xdg_surface.ack_configure(serial);
+    f.roundtrip(c);
+    f.settle();
+    let shot = f.screenshot(OUT);
+    assert_eq!(
+        rgb(&shot, 570, 290),
+        0x3040e0,
+        "still where it was after the ack"
+    );
+    assert_eq!(rgb(&shot, 665, 385), 0xd02020, "not at the new place yet");
+    surface.commit();
+    f.roundtrip(c);
+    f.settle();
+    let shot = f.screenshot(OUT);
+    assert_eq!(
+        rgb(&shot, 665, 385),
+        0x3040e0,
+        "at (120, 120) after the commit"
+    );
+    assert_eq!(rgb(&shot, 570, 290), 0xd02020, "gone from the old place");
 }
 
 #[test]

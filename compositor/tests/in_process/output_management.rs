@@ -371,12 +371,6 @@ fn refused_configurations_fail_and_change_nothing() {
         head(seen(&mut f, c), "HEADLESS-2"),
     );
     let s = serial(seen(&mut f, c));
-    // Every head off.
-    let r = run_config(&mut f, c, &manager, s, true, |config, _| {
-        config.disable_head(&h1);
-        config.disable_head(&h2);
-    });
-    assert_eq!(r, Some("failed"));
     // A scale past 4, in test and in apply.
     for apply in [false, true] {
         let r = run_config(&mut f, c, &manager, s, apply, |config, qh| {
@@ -533,4 +527,55 @@ fn a_stale_serial_after_a_hotplug_is_cancelled() {
     });
     assert_eq!(r, Some("cancelled"));
     assert_eq!(output(&f, "HEADLESS-1").0, 1.0);
+}
+
+/// Every head may go off, as sway allows: the windows wait (parked) and come back with the
+/// first output turned on again; the client keeps running without an output.
+#[test]
+fn every_head_off_parks_the_windows_until_one_comes_back() {
+    let mut f = two_outputs();
+    let c = f.add_client();
+    let manager = bind(&mut f, c);
+    f.map_window(c, 200, 100, 0xff20_40c0);
+    let s = seen(&mut f, c);
+    let (h1, h2) = (head(s, "HEADLESS-1"), head(s, "HEADLESS-2"));
+    let serial0 = serial(s);
+    // `test` first: it succeeds and changes nothing.
+    for apply in [false, true] {
+        let r = run_config(&mut f, c, &manager, serial0, apply, |config, _| {
+            config.disable_head(&h1);
+            config.disable_head(&h2);
+        });
+        assert_eq!(r, Some("succeeded"), "apply: {apply}");
+        assert_eq!(
+            f.server.state.core.space.outputs().count(),
+            if apply { 0 } else { 2 }
+        );
+    }
+    f.settle();
+    assert!(f.server.state.core.layout.outputs().is_empty());
+    assert_eq!(f.server.state.core.windows.len(), 1, "the window is kept");
+    let s = seen(&mut f, c);
+    assert!(!props(s, "HEADLESS-1").enabled && !props(s, "HEADLESS-2").enabled);
+    let serial1 = serial(s);
+    let r = run_config(&mut f, c, &manager, serial1, true, |config, qh| {
+        config.enable_head(&h2, qh, ()).set_position(0, 0);
+        config.disable_head(&h1);
+    });
+    assert_eq!(r, Some("succeeded"));
+    f.settle();
+    let placed = f.server.state.core.layout.arrange();
+    assert!(
+        placed.len() == 1 && placed[0].visible && placed[0].output == "HEADLESS-2",
+        "the parked window is on the output that came back: {placed:?}"
+    );
+    let window = f.server.state.core.windows.values().next().unwrap().clone();
+    let at = f.server.state.core.space.element_location(&window).unwrap();
+    let frame = f.screenshot("HEADLESS-2");
+    assert_eq!(
+        crate::fixture::rgb(&frame, at.x + 100, at.y + 50),
+        0x2040c0,
+        "and shown at {at:?}"
+    );
+    assert_eq!(f.client(c).protocol_error(), None);
 }

@@ -51,6 +51,11 @@
 //!   its blob is created in prepare, checked by `TEST_ONLY`, and the old one destroyed after
 //!   the commit (`gamma.rs`). Turning a display off (`power_off`) commits `ACTIVE = 0`; the
 //!   next frame is a modeset that turns it on again.
+//! - Turning an output off for good (output management) unbinds everything: `prepare_disable`
+//!   checks `ACTIVE = 0`, no mode, the connector's and every plane's `CRTC_ID = 0` with
+//!   `TEST_ONLY`, `commit_disable` commits it with an event and the out-fence for the leases
+//!   of what was on the planes. An output turned on gets a new pipeline, whose
+//!   `test_modeset` checks its first modeset before anything changes.
 
 mod buffers;
 mod device;
@@ -65,9 +70,9 @@ pub use drm;
 pub use buffers::{ClientFb, DeviceShared, DmabufDesc, DmabufPlane, DumbSlot, SharedDevice};
 pub use device::{ConnectorInfo, CrtcPlanes, KmsDevice, PlaneInfo, PlaneKind, Props};
 pub use pipeline::{
-    BufferKey, CommitRefused, CursorImage, CursorPlan, Faults, Flip, Lease, OutputPipeline,
-    OverlayPlan, PipelineStats, Plan, PlaneReport, PrepareError, Prepared, PrimaryPlan,
-    RenderTarget, ScanoutBuffer, Step, FRAME_SLOTS,
+    BufferKey, CommitRefused, CursorImage, CursorPlan, DisableRequest, Faults, Flip, Lease,
+    OutputPipeline, OverlayPlan, PipelineStats, Plan, PlaneReport, PrepareError, Prepared,
+    PrimaryPlan, RenderTarget, ScanoutBuffer, Step, FRAME_SLOTS,
 };
 
 /// What can go wrong in the KMS pipeline.

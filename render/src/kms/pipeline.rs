@@ -645,6 +645,154 @@ impl OutputPipeline {
         Ok(())
     }
 
+    /// Checks that the CRTC can be switched off for good (the output turned off, not just
+    /// powered down): `ACTIVE = 0`, no mode, the connector and every plane of the CRTC
+    /// unbound, the default gamma. A `TEST_ONLY` commit of exactly that request; nothing on
+    /// screen changes. Works while a flip is pending; [`commit_disable`](Self::commit_disable)
+    /// does not.
+    pub fn prepare_disable(&self) -> Result<DisableRequest, KmsError> {
+        let mut e = vec![
+            entry(
+                self.connector.handle,
+                self.connector_props.id("CRTC_ID")?,
+                0,
+            ),
+            entry(self.crtc, self.crtc_props.id("ACTIVE")?, 0),
+            entry(self.crtc, self.crtc_props.id("MODE_ID")?, 0),
+        ];
+        if self.crtc_props.has("GAMMA_LUT") {
+            e.push(entry(self.crtc, self.crtc_props.id("GAMMA_LUT")?, 0));
+        }
+        for &(connector, prop) in &self.stale_connectors {
+            e.push(entry(connector, prop, 0));
+        }
+        plane_off(&mut e, &self.planes.primary)?;
+        if let Some(cursor) = &self.planes.cursor {
+            plane_off(&mut e, cursor)?;
+        }
+        for overlay in &self.planes.overlays {
+            plane_off(&mut e, overlay)?;
+        }
+        // The kernel sends no event for a CRTC that is off and stays off (DPMS off before):
+        // then the commit asks for none.
+        let active = self.dev.dev.props(self.crtc)?.value("ACTIVE") == Some(1);
+        self.dev
+            .dev
+            .atomic_commit(
+                AtomicCommitFlags::TEST_ONLY | AtomicCommitFlags::ALLOW_MODESET,
+                request(&e, None),
+            )
+            .map_err(KmsError::Rejected)?;
+        Ok(DisableRequest { entries: e, active })
+    }
+
+    /// Commits a [`DisableRequest`]: nonblocking; when the CRTC was active, with a page-flip
+    /// event and the CRTC's out-fence, which the leases of client buffers on the planes get
+    /// ([`Lease::release_after`]) so their releases wait for the CRTC to stop reading them.
+    /// Then [`flip_pending`](Self::flip_pending) is true until the event
+    /// ([`on_page_flip`](Self::on_page_flip) ends the leases, as after any frame). Refused
+    /// while a flip is pending (`EBUSY`: commit after its event). A later
+    /// [`prepare`](Self::prepare) is a modeset that lights the CRTC up again.
+    pub fn commit_disable(&mut self, req: DisableRequest) -> Result<(), CommitRefused> {
+        if self.in_flight.is_some() {
+            return Err(CommitRefused(std::io::Error::from_raw_os_error(
+                libc::EBUSY,
+            )));
+        }
+        let mut out_fence: Box<i32> = Box::new(-1);
+        let out_prop = self
+            .crtc_props
+            .id("OUT_FENCE_PTR")
+            .ok()
+            .filter(|_| req.active);
+        let ptr = &mut *out_fence as *mut i32 as u64;
+        let mut flags = AtomicCommitFlags::NONBLOCK | AtomicCommitFlags::ALLOW_MODESET;
+        if req.active {
+            flags |= AtomicCommitFlags::PAGE_FLIP_EVENT;
+        }
+        self.dev
+            .dev
+            .atomic_commit(
+                flags,
+                request(&req.entries, out_prop.map(|prop| (self.crtc, prop, ptr))),
+            )
+            .map_err(CommitRefused)?;
+        let out_fence = (*out_fence >= 0).then(|| {
+            // SAFETY: the kernel wrote a new sync_file fd into `out_fence` for this commit;
+            // nothing else owns it.
+            unsafe { OwnedFd::from_raw_fd(*out_fence) }
+        });
+        if let Some(fence) = &out_fence {
+            for lease in [&self.shown.primary, &self.shown.overlay]
+                .into_iter()
+                .filter_map(|c| c.lease.as_ref())
+            {
+                if lease.borrow_mut().release_after(fence.as_fd()) {
+                    self.stats.fenced_releases += 1;
+                }
+            }
+        }
+        if req.active {
+            self.in_flight = Some(InFlight {
+                scene: Scene::default(),
+                out_fence,
+            });
+        } else {
+            // Nothing was scanned out: the leases end now.
+            self.shown = Scene::default();
+        }
+        self.needs_modeset = true;
+        self.gamma.reapply();
+        for slot in &mut self.slots {
+            slot.holds = None;
+        }
+        self.stats.commits += 1;
+        Ok(())
+    }
+
+    /// Checks that the first frame's modeset would light the CRTC up: a `TEST_ONLY` commit of
+    /// the mode with a composited frame on the primary plane (the cursor and overlay planes
+    /// off), after creating the mode blob that frame will use. For an output being turned
+    /// on, before anything changes. Nothing on screen changes.
+    pub fn test_modeset(&mut self) -> Result<(), KmsError> {
+        self.needs_modeset = true;
+        self.ensure_mode_blob()?;
+        let (w, h) = self.mode.size();
+        let scene = Scene {
+            primary: PlaneContent {
+                fb: FbRef::Slot(0),
+                rect: (0, 0, u32::from(w), u32::from(h)),
+                ..PlaneContent::default()
+            },
+            ..Scene::default()
+        };
+        let entries = self.entries(&scene, &Work::default())?;
+        self.dev
+            .dev
+            .atomic_commit(
+                AtomicCommitFlags::TEST_ONLY | AtomicCommitFlags::ALLOW_MODESET,
+                request(&entries, None),
+            )
+            .map_err(KmsError::Rejected)
+    }
+
+    /// Creates the mode blob of the next modeset, unless there is one.
+    fn ensure_mode_blob(&mut self) -> Result<(), KmsError> {
+        if self.mode_blob.is_some() {
+            return Ok(());
+        }
+        match self.dev.dev.create_property_blob(&self.mode) {
+            Ok(property::Value::Blob(id)) => {
+                self.mode_blob = Some(id);
+                Ok(())
+            }
+            Ok(_) => Err(KmsError::BadBuffer(
+                "the kernel returned no mode blob".into(),
+            )),
+            Err(e) => Err(KmsError::io("creating a mode blob", e)),
+        }
+    }
+
     /// The buffer to composite the next frame into, with its age for damage tracking. Of
     /// the three, at most two are in use (shown, in flight), so one is always free.
     pub fn render_target(&mut self) -> Result<RenderTarget<'_>, KmsError> {
@@ -848,17 +996,9 @@ impl OutputPipeline {
         };
 
         // 5. The mode blob.
-        if self.needs_modeset && self.mode_blob.is_none() {
-            match self.dev.dev.create_property_blob(&self.mode) {
-                Ok(property::Value::Blob(id)) => self.mode_blob = Some(id),
-                Ok(_) => {
-                    return Err(fail(
-                        Step::Modeset,
-                        KmsError::BadBuffer("the kernel returned no mode blob".into()),
-                    ))
-                }
-                Err(e) => return Err(fail(Step::Modeset, KmsError::io("creating a mode blob", e))),
-            }
+        if self.needs_modeset {
+            self.ensure_mode_blob()
+                .map_err(|e| fail(Step::Modeset, e))?;
         }
 
         // 6. The gamma LUT blob, when it changes with this frame.
@@ -1183,6 +1323,14 @@ pub struct Prepared<'p> {
     modeset: bool,
     /// An async (tearing) flip: no fences, `DRM_MODE_PAGE_FLIP_ASYNC`.
     async_flip: bool,
+}
+
+/// Turning a CRTC off, checked with `TEST_ONLY` ([`OutputPipeline::prepare_disable`]);
+/// [`OutputPipeline::commit_disable`] commits exactly this request.
+pub struct DisableRequest {
+    entries: Vec<Entry>,
+    /// Whether the CRTC was active when checked (then the commit has an event to wait for).
+    active: bool,
 }
 
 /// The kernel refused a commit that passed `TEST_ONLY` (typically: DRM master was lost).

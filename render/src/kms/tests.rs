@@ -547,3 +547,75 @@ fn every_failing_prepare_step_rolls_back() {
         "the pipeline's drop frees its imports"
     );
 }
+
+/// The CRTC's `ACTIVE` and `MODE_ID` as the kernel has them now.
+fn crtc_state(p: &OutputPipeline) -> (Option<u64>, Option<u64>) {
+    let props = device(p).dev.props(p.crtc()).expect("CRTC properties");
+    (props.value("ACTIVE"), props.value("MODE_ID"))
+}
+
+#[test]
+fn disabling_the_crtc_waits_for_the_pending_flip_and_ends_leases_at_its_event() {
+    let Some(mut p) = vkms_pipeline("disabling_the_crtc_waits_for_the_pending_flip") else {
+        return;
+    };
+    let (w, h) = p.mode().size();
+    let green = 0xff30_a040;
+    let (crcs, green_crc, _) = reference_then_black(&mut p, green);
+    drop(crcs);
+
+    // A client buffer on screen, and a second one in flight behind an unsignalled fence.
+    let shown = TestBuffer::new((w, h), 0xff20_30d0, 1);
+    show(
+        &mut p,
+        &Plan {
+            primary: PrimaryPlan::Direct(&shown),
+            cursor: CursorPlan::Hidden,
+            overlay: None,
+        },
+    );
+    let gpu = SwTimeline::new().expect("sw_sync");
+    let mut next = TestBuffer::new((w, h), 0xffc0_4020, 2);
+    next.fence = Some(gpu.fence(1, "client render").expect("fence").into_fd());
+    let plan = Plan {
+        primary: PrimaryPlan::Direct(&next),
+        cursor: CursorPlan::Hidden,
+        overlay: None,
+    };
+    p.prepare(&plan).expect("prepare").commit().expect("commit");
+    assert!(p.flip_pending());
+
+    // TEST_ONLY works with the flip pending; the commit itself must wait for it.
+    let request = p.prepare_disable().expect("TEST_ONLY of the disable");
+    assert_eq!(crtc_state(&p).0, Some(1), "the check changed nothing");
+    assert!(
+        p.commit_disable(request).is_err(),
+        "refused while a flip is pending"
+    );
+    gpu.advance(1).expect("signal");
+    wait_flip(&mut p, Duration::from_secs(2)).expect("the pending flip");
+    assert_eq!((shown.leases.get(), next.leases.get()), (0, 1));
+
+    let request = p.prepare_disable().expect("TEST_ONLY of the disable");
+    p.commit_disable(request).expect("disable");
+    assert_eq!(crtc_state(&p), (Some(0), Some(0)), "CRTC off, no mode");
+    assert!(p.flip_pending(), "the disabling commit has an event");
+    assert_eq!(next.fenced.get(), 1, "the lease got the out-fence");
+    assert_eq!(next.leases.get(), 1, "leased until the CRTC stopped");
+    wait_flip(&mut p, Duration::from_secs(2)).expect("the disabling commit's event");
+    assert_eq!(next.leases.get(), 0, "lease ended at the event");
+    assert_eq!(p.plane_report()[0].content, "off");
+
+    // Off and staying off: no event to wait for.
+    let request = p.prepare_disable().expect("TEST_ONLY of the disable");
+    p.commit_disable(request).expect("disable again");
+    assert!(!p.flip_pending());
+
+    // The first modeset is checked, then lights the CRTC up again.
+    p.test_modeset().expect("TEST_ONLY of the modeset");
+    assert_eq!(crtc_state(&p).0, Some(0), "the check changed nothing");
+    show_color(&mut p, green);
+    assert_eq!(crtc_state(&p).0, Some(1));
+    let mut crcs = CrcReader::open_vkms(0).expect("crc");
+    assert_eq!(crc_now(&mut crcs), green_crc, "the frame is on screen");
+}
