@@ -313,7 +313,12 @@ pub fn report(state: &mut crate::state::State) -> ClientsReport {
             ClientInfo {
                 connection,
                 pid,
-                command: (pid > 0).then(|| command_name(pid)).flatten(),
+                command: if pid as u32 == std::process::id() {
+                    // The connection lockstep makes to itself (selection devices).
+                    Some("lockstep itself".to_owned())
+                } else {
+                    (pid > 0).then(|| command_name(pid)).flatten()
+                },
                 app_ids,
                 figures: core.memory.figures(&id),
                 texture_bytes: if copies_shm {
