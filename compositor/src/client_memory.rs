@@ -16,14 +16,13 @@
 //! The bytes are held as long as smithay's objects that own them live, which is not the
 //! same moment the client destroys its protocol object: a pool's mapping stays until the
 //! pool *and* every buffer made from it are gone, and a buffer the renderer still shows
-//! stays until the next frame replaces it. So the ledger keeps a [`Weak`] reference to the
-//! object data that owns the memory (the pool's and each buffer's smithay user data, or the
-//! dmabuf buffer's) and counts an entry while any of its references is alive: the figure is
-//! exactly what is mapped or held at the moment it is read, with no bookkeeping on the paths
-//! that free memory. Dead entries are dropped when a client creates something new (amortised:
-//! a list is swept when it has doubled since the last sweep) and when the figures are read.
-//! Object counts (buffers, surfaces) follow the protocol objects: +1 when one is created,
-//! −1 in its destructor callback.
+//! stays until the next frame replaces it. So the ledger (`client_memory/ledger.rs`) keeps
+//! totals that change as protocol objects are created and destroyed, and when the last
+//! object of some memory is destroyed the entry waits on a short lingering list with a
+//! [`Held`] reference (a `Weak`) to smithay's data, leaving the totals when smithay drops
+//! it. The figures are exact when read, and checking a limit costs the same however much a
+//! client holds. Object counts (buffers, surfaces) follow the protocol objects: +1 when one
+//! is created, −1 in its destructor callback.
 //!
 //! Memory of a client that has disconnected stays listed (as `disconnected`) until
 //! lockstep has really let go of it, so `msg clients` shows it reaching zero.
@@ -36,11 +35,10 @@
 
 mod ledger;
 
-use std::sync::{Arc, Weak};
-
-pub use ledger::MemoryBook;
-
-use std::ffi::CString;
+use std::{
+    ffi::CString,
+    sync::{Arc, Weak},
+};
 
 use serde::{Deserialize, Serialize};
 use smithay::reexports::wayland_server::{
@@ -50,6 +48,8 @@ use smithay::reexports::wayland_server::{
 use tracing::warn;
 
 use crate::state::Core;
+
+pub use ledger::MemoryBook;
 
 /// A pool's key in its client's ledger (pools have no stable id of their own once
 /// destroyed: the mapping outlives the protocol object).

@@ -13,7 +13,7 @@
 //! smithay keeps a pool's mapping in private fields and gives no hook when one is made or
 //! freed, so lockstep puts a thin layer of its own under smithay's objects: the `wl_shm`
 //! global is re-created with a [`GlobalHandler`] that wraps smithay's, and the object data of
-//! each `wl_shm` and `wl_shm_pool` is a wrapper ([`ShmObject`], [`PoolObject`]) around
+//! each `wl_shm` and `wl_shm_pool` is a wrapper (`ShmObject`, `PoolObject`) around
 //! smithay's. A wrapper sees each request as the raw message, before smithay parses it:
 //! it checks `[limits]` (refusing the request with its protocol error), hands the message
 //! to smithay's data, and records what smithay made: the new pool's or buffer's object data,
