@@ -12,6 +12,7 @@ mod gamma_control;
 mod idle;
 mod kms;
 mod kms_gles;
+mod kms_on_time;
 mod kms_outputs;
 mod layer_lock;
 mod output_management;
