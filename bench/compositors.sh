@@ -4,31 +4,39 @@
 # For each compositor (lockstep --backend headless, weston 10 headless with pixman, sway 1.7
 # headless with pixman), all on one 1280x720@60 output, and each scenario on a fresh
 # compositor:
-#   idle   no client, 10 s
-#   N=1    one weston-simple-shm (animates at the frame-callback rate), 10 s
-#   N=10   ten weston-simple-shm, 10 s
-# it records the compositor's CPU seconds (utime+stime from /proc of the compositor and any
-# helper processes it spawned, e.g. weston-desktop-shell) over the 10 s window, its peak RSS
-# (VmHWM) at the end, and how many clients were still running (a client that aborted is
-# reported with its error). Then it prints a table and lockstep's ratios to the best peer.
+#   idle   no client
+#   N=1    one animating client (CLIENT, default weston-simple-shm; it animates at the
+#          frame-callback rate)
+#   N=10   ten of them
+# Windows float at the size their client picks, without decorations, under all three
+# (weston's desktop shell cannot tile; lockstep and sway are told to float), so each draws the
+# same pixels: weston-simple-egl, for one, resizes to whatever a tiling layout gives it.
+# it records the compositor's CPU time over the window (default 30 s after a 1 s settle): the
+# nanoseconds on CPU of every thread of the compositor and of any helper process it spawned
+# (e.g. weston-desktop-shell), from /proc/PID/task/TID/schedstat (the scheduler's own
+# accounting, not the 10 ms ticks of utime/stime), its peak RSS (VmHWM) at the end, and how
+# many clients were still running (a client that aborted is reported with its error). Then it
+# prints a table and lockstep's ratios to the best peer.
 #
-# Usage: bench/compositors.sh [SECONDS]        (default 10; run as root for sway, see below)
+# Usage: bench/compositors.sh [SECONDS]        (default 30; run as root for sway, see below)
 # Env:   LOCKSTEP=path/to/lockstep             (default: release build, built if needed)
+#        CLIENT="weston-simple-damage"         (the animating client; default weston-simple-shm,
+#                                              which aborts under sway 1.7)
 #        BENCH_USER=lsbench                    (unprivileged user for sway; created if root)
 #        COMPOSITORS="lockstep weston sway"    (subset to run)
 #
 # sway refuses to run as root, so as root the script runs it as BENCH_USER (created with
 # `useradd -m` when missing) with its own XDG_RUNTIME_DIR. Timing is never asserted; this
-# only measures. Results go to BENCHMARKS.md by hand, with the machine they ran on.
+# only measures. Results go to BENCHMARKS.md by hand, with the machine and its load.
 set -euo pipefail
 
-DURATION=${1:-10}
+DURATION=${1:-30}
+CLIENT=${CLIENT:-weston-simple-shm}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_USER=${BENCH_USER:-lsbench}
 COMPOSITORS=${COMPOSITORS:-"lockstep weston sway"}
 WORK=$(mktemp -d /tmp/lockstep-bench.XXXXXX)
 chmod 755 "$WORK"
-HZ=$(getconf CLK_TCK)
 PIDS_TO_KILL=()
 
 cleanup() {
@@ -49,7 +57,7 @@ die() {
 	exit 1
 }
 
-command -v weston-simple-shm >/dev/null || die "weston-simple-shm not found (apt-get install weston)"
+command -v "$CLIENT" >/dev/null || die "$CLIENT not found (weston-simple-shm and -damage: apt-get install weston)"
 
 if [[ -z ${LOCKSTEP:-} ]]; then
 	target=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -59,9 +67,10 @@ if [[ -z ${LOCKSTEP:-} ]]; then
 fi
 [[ -x $LOCKSTEP ]] || die "no lockstep binary at $LOCKSTEP"
 
-# CPU ticks (utime+stime) of PID and all its descendants.
-tree_ticks() {
-	local root=$1 total=0 pid stat rest ppid fields
+# Nanoseconds on CPU of every thread of PID and of all its descendants (schedstat's first
+# field: time spent running, from the scheduler's clock).
+tree_cpu_ns() {
+	local root=$1 total=0 pid stat rest ppid fields task ns
 	declare -A parent=()
 	for stat in /proc/[0-9]*/stat; do
 		pid=${stat#/proc/}
@@ -78,10 +87,10 @@ tree_ticks() {
 		queue=("${queue[@]:1}")
 		[[ -n ${seen[$pid]:-} ]] && continue
 		seen[$pid]=1
-		rest=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-		rest=${rest##*) }
-		read -r -a fields <<<"$rest"
-		total=$((total + fields[11] + fields[12]))
+		for task in /proc/"$pid"/task/[0-9]*; do
+			read -r ns _ <"$task/schedstat" 2>/dev/null || continue
+			total=$((total + ns))
+		done
 		for ppid in "${!parent[@]}"; do
 			[[ ${parent[$ppid]} == "$pid" ]] && queue+=("$ppid")
 		done
@@ -110,6 +119,10 @@ start_lockstep() {
 	mkdir -m 700 "$COMP_RUNTIME"
 	COMP_SOCKET=bench-$tag
 	COMP_LOG=$COMP_RUNTIME/log
+	mkdir -p "$COMP_RUNTIME/config/lockstep"
+	# Windows float at the client's own size, without borders, as under weston (see the top).
+	printf '[layout]\nnew_windows = "floating"\nborder_width = 0\n' \
+		>"$COMP_RUNTIME/config/lockstep/config.toml"
 	XDG_RUNTIME_DIR=$COMP_RUNTIME XDG_CONFIG_HOME=$COMP_RUNTIME/config \
 		"$LOCKSTEP" --backend headless --socket "$COMP_SOCKET" --output 1280x720@60 \
 		>"$COMP_RUNTIME/out" 2>"$COMP_LOG" &
@@ -154,6 +167,8 @@ start_sway() {
 	cat >"$COMP_RUNTIME/config" <<-EOF
 		output HEADLESS-1 mode 1280x720@60Hz
 		xwayland disable
+		for_window [app_id=".*"] floating enable
+		default_floating_border none
 	EOF
 	chmod 644 "$COMP_RUNTIME/config"
 	"${SWAY_AS[@]}" env -u WAYLAND_DISPLAY -u DISPLAY XDG_RUNTIME_DIR="$COMP_RUNTIME" \
@@ -169,7 +184,7 @@ start_sway() {
 
 # --- one scenario ------------------------------------------------------------------------
 
-# run_case COMPOSITOR N: prints "cpu_seconds peak_rss_mb alive/N note"
+# run_case COMPOSITOR N: prints "cpu_ms peak_rss_mb alive/N note"
 run_case() {
 	local comp=$1 n=$2 i t0 t1 alive=0 note="" err
 	local -a clients=()
@@ -180,14 +195,14 @@ run_case() {
 	fi
 	for ((i = 0; i < n; i++)); do
 		XDG_RUNTIME_DIR=$COMP_RUNTIME WAYLAND_DISPLAY=$COMP_SOCKET \
-			weston-simple-shm >"$COMP_RUNTIME/client-$i.log" 2>&1 &
+			"$CLIENT" >"$COMP_RUNTIME/client-$i.log" 2>&1 &
 		clients+=($!)
 		PIDS_TO_KILL+=($!)
 	done
 	sleep 1 # clients connect and map; measure the steady state
-	t0=$(tree_ticks "$COMP_PID")
+	t0=$(tree_cpu_ns "$COMP_PID")
 	sleep "$DURATION"
-	t1=$(tree_ticks "$COMP_PID")
+	t1=$(tree_cpu_ns "$COMP_PID")
 	for ((i = 0; i < n; i++)); do
 		if kill -0 "${clients[$i]}" 2>/dev/null; then
 			alive=$((alive + 1))
@@ -205,8 +220,8 @@ run_case() {
 	kill -TERM "$COMP_PID" 2>/dev/null || true
 	wait "$COMP_PID" 2>/dev/null || true
 	for i in "${clients[@]}"; do wait "$i" 2>/dev/null || true; done
-	awk -v t=$((t1 - t0)) -v hz="$HZ" -v rss="$rss" -v a="$alive" -v n="$n" -v note="$note" \
-		'BEGIN { printf "%.2f %.1f %d/%d %s\n", t / hz, rss / 1024, a, n, note }'
+	awk -v t=$((t1 - t0)) -v rss="$rss" -v a="$alive" -v n="$n" -v note="$note" \
+		'BEGIN { printf "%.1f %.1f %d/%d %s\n", t / 1e6, rss / 1024, a, n, note }'
 }
 
 # --- main --------------------------------------------------------------------------------
@@ -226,10 +241,10 @@ done
 # shellcheck source=/dev/null
 echo "machine: $(nproc) cores, $(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "lockstep: $LOCKSTEP ($("$LOCKSTEP" --version 2>/dev/null || echo '?'))"
-echo "window: ${DURATION} s per case, 1280x720@60, weston-simple-shm clients"
+echo "window: ${DURATION} s per case, 1280x720@60, $CLIENT clients; CPU in ms (schedstat ns)"
 echo
 declare -A CPU RSS OK
-printf '%-10s %-6s %10s %10s %8s  %s\n' compositor case "CPU s" "peak MB" clients note
+printf '%-10s %-6s %10s %10s %8s %6s  %s\n' compositor case "CPU ms" "peak MB" clients load1 note
 for comp in $COMPOSITORS; do
 	for n in 0 1 10; do
 		read -r cpu rss alive note < <(run_case "$comp" "$n")
@@ -238,8 +253,8 @@ for comp in $COMPOSITORS; do
 		RSS[$comp,$n]=$rss
 		OK[$comp,$n]=0
 		[[ $cpu != - && ${alive%/*} == "${alive#*/}" && -z $note ]] && OK[$comp,$n]=1
-		printf '%-10s %-6s %10s %10s %8s  %s\n' "$comp" "$label" "$cpu" "$rss" \
-			"$([[ $n == 0 ]] && echo - || echo "$alive")" "$note"
+		printf '%-10s %-6s %10s %10s %8s %6s  %s\n' "$comp" "$label" "$cpu" "$rss" \
+			"$([[ $n == 0 ]] && echo - || echo "$alive")" "$(cut -d' ' -f1 /proc/loadavg)" "$note"
 	done
 done
 
@@ -266,7 +281,8 @@ for n in 0 1 10; do
 		-v b="$best_cpu" -v who="$best_cpu_who" -v br="$best_rss" 'BEGIN {
 			if (b + 0 > 0) cpu = sprintf("%.2fx", l / b)
 			else cpu = (l + 0 == 0) ? "both 0" : "peer 0"
-			printf "  %-5s CPU %s (lockstep %.2f s, best peer %s %.2f s); peak RSS %.2fx\n",
+			printf "  %-5s CPU %s (lockstep %.1f ms, best peer %s %.1f ms); peak RSS %.2fx\n",
 				label, cpu, l, who, b, lr / br
 		}'
 done
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

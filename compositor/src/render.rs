@@ -101,12 +101,13 @@ impl DefaultCursor {
 /// Where the pointer is on `output`, in physical pixels from its top-left corner, when it is
 /// on that output (and has moved at all: headless outputs show no cursor before that).
 pub fn pointer_on_output(core: &Core, output: &Output) -> Option<Point<f64, Physical>> {
+    // Checked first: it is every frame's question, and asking the seat for its pointer
+    // costs a handle clone and smithay's tracing span.
+    if !core.pointer_seen {
+        return None;
+    }
     let geometry = core.space.output_geometry(output)?;
-    let location = core
-        .seat
-        .get_pointer()
-        .map(|p| p.current_location())
-        .filter(|_| core.pointer_seen)?;
+    let location = core.seat.get_pointer().map(|p| p.current_location())?;
     if !geometry.to_f64().contains(location) {
         return None;
     }

@@ -110,6 +110,9 @@ pub struct OutputData {
     pub frames_rendered: u64,
     /// Whether page flips pace this output (KMS) rather than the frame-slot timer.
     pub flip_paced: bool,
+    /// How long the last redraws of a flip-paced output took from their timer's due time
+    /// to the commit: where its next redraw starts before the vblank (`frame_clock.rs`).
+    pub render_times: crate::frame_clock::RenderTimes,
     /// Whether the display is powered (wlr-output-power-management, the `power-outputs`
     /// action): an output that is off draws and commits nothing, but keeps its place.
     pub powered: bool,
@@ -364,6 +367,7 @@ impl Core {
                 sequence: 0,
                 frames_rendered: 0,
                 flip_paced: false,
+                render_times: Default::default(),
                 powered: true,
                 gamma: None,
             },

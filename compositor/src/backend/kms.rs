@@ -20,9 +20,10 @@
 //!   buffer whose framebuffer or plane the kernel refused is remembered and composited from
 //!   then on, so a client with unscannable buffers does not cost a failed ioctl per frame.
 //!
-//! Page flips pace the outputs: a redraw is rendered at once unless a flip is pending, in
-//! which case it waits for the flip event (one commit per vblank, however many cursor moves
-//! arrive). Frame callbacks and wp_presentation feedback use the kernel's flip timestamp and
+//! Page flips pace the outputs: a redraw is scheduled as late before the predicted vblank as
+//! the output's measured redraw time allows (`frame_clock.rs`), so that every client ready by
+//! then shares the frame; a redraw that finds a flip pending waits for the flip event (one
+//! commit per vblank, however many cursor moves arrive). Frame callbacks and wp_presentation feedback use the kernel's flip timestamp and
 //! sequence. A redraw with nothing new still commits (the same state) so that clients asking
 //! for frame callbacks are paced by the display, not by a busy loop.
 //!

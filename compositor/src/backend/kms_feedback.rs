@@ -113,11 +113,7 @@ impl KmsFeedback {
         let Some(output_area) = core.space.output_geometry(output) else {
             return;
         };
-        let on_output: Vec<_> = core
-            .space
-            .elements()
-            .filter(|w| core.space.outputs_for_element(w).contains(output))
-            .collect();
+        let on_output: Vec<_> = core.space.elements_for_output(output).collect();
         let topmost = on_output.last();
         let unscaled = output.current_scale().fractional_scale() == 1.0;
         for window in &on_output {

@@ -43,11 +43,7 @@ pub(super) fn scanout_candidate<E: Element>(
     fenced_releases: bool,
 ) -> Option<(SurfaceScanout, Rectangle<i32, smithay::utils::Physical>)> {
     let top = elements.first()?;
-    let window = core
-        .space
-        .elements()
-        .rev()
-        .find(|w| core.space.outputs_for_element(w).contains(output))?;
+    let window = core.space.elements_for_output(output).next_back()?;
     let surface = window.toplevel()?.wl_surface().clone();
     if top.id() != &Id::from_wayland_resource(&surface) {
         return None;

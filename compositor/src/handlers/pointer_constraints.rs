@@ -137,6 +137,11 @@ impl State {
     /// After the pointer moved or keyboard focus changed: activates the constraint of the
     /// focused surface under the pointer, and ends one that no longer applies.
     pub fn update_pointer_constraint(&mut self) {
+        // Runs every loop iteration: a pointer that never moved has no focus, so nothing to
+        // activate (and asking the seat costs a handle clone and smithay's tracing span).
+        if !self.core.pointer_seen && self.core.active_constraint.is_none() {
+            return;
+        }
         let Some(pointer) = self.core.seat.get_pointer() else {
             return;
         };

@@ -67,6 +67,8 @@ pub struct ClientData {
     pub callbacks_done: Vec<u32>,
     /// Presentation feedback, in order received.
     pub presented: Vec<Presented>,
+    /// Presentation feedback of feedback objects created with a [`FrameTag`]: (tag, event).
+    pub presented_tagged: Vec<(u64, Presented)>,
     /// Buffers the compositor released.
     pub released: Vec<u32>,
     /// Output names seen.
@@ -401,6 +403,15 @@ impl Dispatch<WpPresentationFeedback, ()> for ClientData {
         _: &Connection,
         _: &QueueHandle<Self>,
     ) {
+        if let Some(presented) = Presented::from_event(event) {
+            state.presented.push(presented);
+        }
+    }
+}
+
+impl Presented {
+    /// The `presented` or `discarded` event as a value (`None` for `sync_output`).
+    pub fn from_event(event: wp_presentation_feedback::Event) -> Option<Self> {
         match event {
             wp_presentation_feedback::Event::Presented {
                 tv_sec_hi,
@@ -412,16 +423,14 @@ impl Dispatch<WpPresentationFeedback, ()> for ClientData {
                 ..
             } => {
                 let secs = ((tv_sec_hi as u64) << 32) | tv_sec_lo as u64;
-                state.presented.push(Presented::Shown {
+                Some(Presented::Shown {
                     time_ns: secs as u128 * 1_000_000_000 + tv_nsec as u128,
                     refresh_ns: refresh,
                     seq: ((seq_hi as u64) << 32) | seq_lo as u64,
-                });
+                })
             }
-            wp_presentation_feedback::Event::Discarded => {
-                state.presented.push(Presented::Discarded)
-            }
-            _ => {}
+            wp_presentation_feedback::Event::Discarded => Some(Presented::Discarded),
+            _ => None,
         }
     }
 }
@@ -496,6 +505,25 @@ impl Dispatch<wayland_protocols::xdg::activation::v1::client::xdg_activation_tok
     ) {
         if let wayland_protocols::xdg::activation::v1::client::xdg_activation_token_v1::Event::Done { token } = event {
             state.activation_token = Some(token);
+        }
+    }
+}
+
+/// User data of a presentation feedback whose event goes to `presented_tagged` with this tag
+/// (a benchmark's frame number), so that each commit's feedback is found again.
+pub struct FrameTag(pub u64);
+
+impl Dispatch<WpPresentationFeedback, FrameTag> for ClientData {
+    fn event(
+        state: &mut Self,
+        _: &WpPresentationFeedback,
+        event: wp_presentation_feedback::Event,
+        tag: &FrameTag,
+        _: &Connection,
+        _: &QueueHandle<Self>,
+    ) {
+        if let Some(presented) = Presented::from_event(event) {
+            state.presented_tagged.push((tag.0, presented));
         }
     }
 }

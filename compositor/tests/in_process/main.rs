@@ -13,6 +13,7 @@ mod gamma_control;
 mod idle;
 mod kms;
 mod kms_gles;
+mod kms_on_time;
 mod kms_outputs;
 mod kms_tearing;
 mod layer_lock;

@@ -32,7 +32,7 @@
 //! # Ok::<(), lockstep_sync::TimelineError>(())
 //! ```
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -62,9 +62,20 @@ struct Inner {
     /// Chain nodes, oldest first; the head is the last.
     nodes: VecDeque<Node>,
     next_context: u64,
-    /// Waits for points not submitted yet (WAIT_FOR_SUBMIT / WAIT_AVAILABLE / eventfd).
-    waits: Vec<PendingWait>,
+    /// Waits for points not submitted yet (WAIT_FOR_SUBMIT / WAIT_AVAILABLE / eventfd), by
+    /// point: a signal resolves only the waits at or below the new head, without visiting
+    /// the others (a compositor may hold a thousand commits on later points).
+    waits: BTreeMap<u64, Vec<PendingWait>>,
+    /// Entries in `waits`, dropped waiters included (they are forgotten lazily).
+    wait_entries: usize,
+    /// When `wait_entries` reaches this, waits whose waiter was dropped are removed: twice
+    /// the live count after the last sweep, so the sweeps cost O(1) per wait on average and
+    /// dropped waits never make up more than half of the map.
+    sweep_at: usize,
 }
+
+/// The smallest [`Inner::sweep_at`].
+const MIN_SWEEP: usize = 64;
 
 /// What a wait for a point resolves to.
 enum Target {
@@ -234,22 +245,50 @@ impl Inner {
     }
 
     /// Resolves waits whose point is now submitted; returns what to complete after unlocking.
+    /// Whether a point is submitted is monotonic in the point (a point is submitted when the
+    /// head's seqno reaches it), so the walk goes up from the lowest point and stops at the
+    /// first one still unsubmitted.
     fn resolve_waits(&mut self) -> Vec<(Fence, Option<Fence>)> {
         let mut ready = Vec::new();
-        let waits = std::mem::take(&mut self.waits);
-        for wait in waits {
-            let Some(out) = wait.out.upgrade() else {
-                continue; // the waiter was dropped: forget the wait
-            };
-            match self.find(wait.point) {
-                None => self.waits.push(wait),
-                Some(target) => match wait.event {
-                    PointEvent::Available => ready.push((out, None)),
-                    PointEvent::Signalled => ready.push((out, Some(target.into_fence()))),
-                },
+        while let Some((&point, _)) = self.waits.first_key_value() {
+            if self.find(point).is_none() {
+                break;
+            }
+            let waits = self.waits.remove(&point).unwrap_or_default();
+            self.wait_entries -= waits.len();
+            for wait in waits {
+                let Some(out) = wait.out.upgrade() else {
+                    continue; // the waiter was dropped: forget the wait
+                };
+                // `find` again per wait: each gets its own fence of the target.
+                if let Some(target) = self.find(wait.point) {
+                    match wait.event {
+                        PointEvent::Available => ready.push((out, None)),
+                        PointEvent::Signalled => ready.push((out, Some(target.into_fence()))),
+                    }
+                }
             }
         }
         ready
+    }
+
+    /// Adds a wait for an unsubmitted point, sweeping dropped ones when they may be many.
+    fn add_wait(&mut self, wait: PendingWait) {
+        if self.wait_entries + 1 >= self.sweep_at.max(MIN_SWEEP) {
+            self.sweep_waits();
+            self.sweep_at = 2 * self.wait_entries;
+        }
+        self.waits.entry(wait.point).or_default().push(wait);
+        self.wait_entries += 1;
+    }
+
+    /// Forgets waits whose waiter was dropped.
+    fn sweep_waits(&mut self) {
+        self.waits.retain(|_, waits| {
+            waits.retain(|w| w.out.upgrade().is_some());
+            !waits.is_empty()
+        });
+        self.wait_entries = self.waits.values().map(Vec::len).sum();
     }
 }
 
@@ -384,8 +423,7 @@ impl SoftTimeline {
             (None, WaitMode::Signalled) => Err(TimelineError::NotSubmitted { point }),
             (None, mode) => {
                 let out = Fence::new(crate::ContextId::STUB, crate::Seqno(point.0));
-                inner.waits.retain(|w| w.out.upgrade().is_some());
-                inner.waits.push(PendingWait {
+                inner.add_wait(PendingWait {
                     point: point.0,
                     event: if mode == WaitMode::Available {
                         PointEvent::Available
@@ -424,8 +462,8 @@ impl SoftTimeline {
     /// Number of waits for unsubmitted points currently registered.
     pub fn pending_wait_count(&self) -> usize {
         let mut inner = self.lock();
-        inner.waits.retain(|w| w.out.upgrade().is_some());
-        inner.waits.len()
+        inner.sweep_waits();
+        inner.wait_entries
     }
 }
 
@@ -519,6 +557,50 @@ mod tests {
         f.signal();
         assert!(sig.is_signalled());
         assert_eq!(t.pending_wait_count(), 0);
+    }
+
+    #[test]
+    fn a_signal_resolves_the_waits_up_to_its_point_only() {
+        let t = SoftTimeline::new();
+        let waits: Vec<Fence> = (1..=100)
+            .map(|p| {
+                t.wait(Point(p), WaitMode::SubmittedThenSignalled)
+                    .expect("wait")
+            })
+            .collect();
+        // Two waits on one point resolve together.
+        let twin = t
+            .wait(Point(40), WaitMode::SubmittedThenSignalled)
+            .expect("wait");
+        t.signal(Point(40));
+        for (p, w) in (1..=100).zip(&waits) {
+            assert_eq!(w.is_signalled(), p <= 40, "point {p}");
+        }
+        assert!(twin.is_signalled());
+        assert_eq!(t.pending_wait_count(), 60);
+        t.signal(Point(100));
+        assert!(waits.iter().all(Fence::is_signalled));
+        assert_eq!(t.pending_wait_count(), 0);
+    }
+
+    #[test]
+    fn dropped_waits_do_not_pile_up() {
+        let t = SoftTimeline::new();
+        let kept = t
+            .wait(Point(1_000_000), WaitMode::SubmittedThenSignalled)
+            .expect("wait");
+        for p in 1..=10_000 {
+            drop(
+                t.wait(Point(p), WaitMode::SubmittedThenSignalled)
+                    .expect("wait"),
+            );
+        }
+        // Swept as they come: never more than twice the live waits (or the minimum).
+        let entries = t.lock().wait_entries;
+        assert!(entries <= MIN_SWEEP, "{entries} entries");
+        assert_eq!(t.pending_wait_count(), 1);
+        t.signal(Point(1_000_000));
+        assert!(kept.is_signalled());
     }
 
     #[test]
