@@ -86,7 +86,7 @@ pub fn after_requests(dh: &DisplayHandle, client: &ClientId, requests: usize, ma
     );
     let message =
         format!("this client holds {count} objects, more than lockstep allows one client ({max})");
-    crate::dispatch::post_display_error(&handle, client, 2, &message); // no_memory
+    crate::dispatch::post_no_memory(&handle, client, &message);
     true
 }
 

@@ -194,9 +194,7 @@ pub fn refuse(
         Refusal::OnObject(object, code) => {
             handle.post_error(object, code, CString::new(message).unwrap_or_default())
         }
-        Refusal::NoMemory => {
-            crate::dispatch::post_display_error(handle, client, NO_MEMORY, &message)
-        }
+        Refusal::NoMemory => crate::dispatch::post_no_memory(handle, client, &message),
     }
 }
 
@@ -220,9 +218,6 @@ pub fn note_refusal(
         max: over.max,
     });
 }
-
-/// `wl_display.error.no_memory`.
-const NO_MEMORY: u32 = 2;
 
 /// One client in `lockstep msg clients`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -88,6 +88,16 @@ pub fn dispatch_clients_guarded(display: &mut Display<State>, state: &mut State)
     }
 }
 
+/// `wl_display.error.no_memory` (wayland.xml; the server side has no generated wl_display).
+pub const WL_DISPLAY_NO_MEMORY: u32 = 2;
+
+/// Disconnects `client` with `wl_display.error.no_memory`, as libwayland's
+/// `wl_client_post_no_memory` does: for requests whose own interface has no error that fits
+/// "lockstep will not hold more for this client". Clients see it as ENOMEM.
+pub fn post_no_memory(handle: &Handle, client: &ClientId, message: &str) {
+    post_display_error(handle, client, WL_DISPLAY_NO_MEMORY, message);
+}
+
 /// Sends `client` a `wl_display.error` with `code` and disconnects it (the error reaches the
 /// client, which `Handle::kill_client` alone does not send).
 pub fn post_display_error(handle: &Handle, client: &ClientId, code: u32, message: &str) {

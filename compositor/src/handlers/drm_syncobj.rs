@@ -109,8 +109,8 @@ use smithay::{
             RegistrationToken,
         },
         wayland_server::{
-            backend::{protocol::ProtocolError, ClientId, ObjectId},
-            protocol::{__interfaces::WL_DISPLAY_INTERFACE, wl_surface::WlSurface},
+            backend::{ClientId, ObjectId},
+            protocol::wl_surface::WlSurface,
             Client, Resource, Weak,
         },
     },
@@ -359,32 +359,13 @@ impl DrmSyncobjHandler for State {
     }
 }
 
-/// `wl_display.error.no_memory` (wayland.xml; the server side has no generated wl_display).
-const WL_DISPLAY_ERROR_NO_MEMORY: u32 = 2;
-
 /// Disconnects `client` with `wl_display.error(no_memory)`: a commit of `surface` can neither
 /// wait (cap reached, no eventfd) nor be shown. The commit gets a blocker nobody releases, so
 /// it is never applied; it goes with the client's surfaces.
 fn refuse_commit(state: &mut State, client: &Client, surface: &WlSurface, message: String) {
     warn!(surface = ?surface.id(), client = ?client.id(), %message, "disconnecting a client whose commit cannot wait for its acquire point");
-    let dh = &state.core.display_handle;
-    let handle = dh.backend_handle();
-    // The error goes on the client's wl_display (object 1), as libwayland's
-    // wl_client_post_no_memory does. A message with a NUL cannot be one: say less then.
-    let text = std::ffi::CString::new(message.clone())
-        .unwrap_or_else(|_| c"lockstep cannot hold more commits for this client".to_owned());
-    match handle.object_for_protocol_id(client.id(), &WL_DISPLAY_INTERFACE, 1) {
-        Ok(display) => handle.post_error(display, WL_DISPLAY_ERROR_NO_MEMORY, text),
-        Err(_) => client.kill(
-            dh,
-            ProtocolError {
-                code: WL_DISPLAY_ERROR_NO_MEMORY,
-                object_id: 1,
-                object_interface: "wl_display".into(),
-                message,
-            },
-        ),
-    }
+    let handle = state.core.display_handle.backend_handle();
+    crate::dispatch::post_no_memory(&handle, &client.id(), &message);
     add_blocker(surface, AcquireBlocker::default());
 }
 

@@ -6,14 +6,13 @@ use std::{os::fd::AsFd, time::Duration};
 
 use lockstep::client_memory::{ClientInfo, Figures};
 use wayland_client::protocol::{wl_buffer::WlBuffer, wl_shm, wl_shm_pool::WlShmPool};
-use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_buffer_params_v1::{
-    self, ZwpLinuxBufferParamsV1,
-};
+use wayland_protocols::wp::linux_dmabuf::zv1::client::zwp_linux_buffer_params_v1;
 
 use crate::{
     fixture::{ClientId, Fixture, DEFAULT_OUTPUT},
     robustness::{
-        assert_good_client_unharmed, bind_dmabuf, good_client, heap_dmabuf, memfd, ARGB8888,
+        assert_good_client_unharmed, bind_dmabuf, good_client, heap_dmabuf, memfd, Created,
+        ParamsAnswer, ARGB8888,
     },
 };
 
@@ -280,32 +279,6 @@ fn a_limit_hit_is_an_event_on_the_ipc_stream() {
     );
 }
 
-/// Whether a `zwp_linux_buffer_params_v1.create` got `created` (true) or `failed` (false).
-#[derive(Clone, Default)]
-struct Answer(std::sync::Arc<std::sync::Mutex<Option<bool>>>);
-
-impl wayland_client::Dispatch<ZwpLinuxBufferParamsV1, Answer> for crate::client::ClientData {
-    fn event(
-        _: &mut Self,
-        _: &ZwpLinuxBufferParamsV1,
-        event: zwp_linux_buffer_params_v1::Event,
-        answer: &Answer,
-        _: &wayland_client::Connection,
-        _: &wayland_client::QueueHandle<Self>,
-    ) {
-        let created = match event {
-            zwp_linux_buffer_params_v1::Event::Created { .. } => true,
-            zwp_linux_buffer_params_v1::Event::Failed => false,
-            _ => return,
-        };
-        *answer.0.lock().unwrap() = Some(created);
-    }
-
-    wayland_client::event_created_child!(crate::client::ClientData, ZwpLinuxBufferParamsV1, [
-        zwp_linux_buffer_params_v1::EVT_CREATED_OPCODE => (WlBuffer, ()),
-    ]);
-}
-
 /// The size the kernel gives for the dmabuf `fd`.
 fn dmabuf_size(fd: std::os::fd::BorrowedFd<'_>) -> u64 {
     rustix::fs::seek(fd, rustix::fs::SeekFrom::End(0)).unwrap()
@@ -331,7 +304,7 @@ fn dmabuf_accounting_counts_each_real_buffer_once_and_refuses_past_the_limit() {
         let heap = &buffers[index];
         let fd = heap.try_clone_fd().unwrap();
         let cl = f.client(c);
-        let params = dmabuf.create_params(&cl.qh, Answer::default());
+        let params = dmabuf.create_params(&cl.qh, ParamsAnswer::default());
         params.add(fd.as_fd(), 0, 0, heap.layout().stride, 0, 0);
         let buffer = params.create_immed(
             64,
@@ -365,7 +338,7 @@ fn dmabuf_accounting_counts_each_real_buffer_once_and_refuses_past_the_limit() {
     // Past the limit: `create` answers `failed`, and the client carries on.
     let heap = &buffers[2];
     let fd = heap.try_clone_fd().unwrap();
-    let answer = Answer::default();
+    let answer = ParamsAnswer::default();
     let cl = f.client(c);
     let params = dmabuf.create_params(&cl.qh, answer.clone());
     params.add(fd.as_fd(), 0, 0, heap.layout().stride, 0, 0);
@@ -376,7 +349,7 @@ fn dmabuf_accounting_counts_each_real_buffer_once_and_refuses_past_the_limit() {
     assert!(answered, "no created/failed event");
     assert_eq!(
         *answer.0.lock().unwrap(),
-        Some(false),
+        Some(Created::Failed),
         "created past the limit"
     );
     assert_eq!(f.client(c).protocol_error(), None);

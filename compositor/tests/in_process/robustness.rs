@@ -100,13 +100,13 @@ fn shm_pool_shrink_is_a_protocol_error_and_growing_works() {
 
 /// What a `zwp_linux_buffer_params_v1.create` answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Created {
+pub(crate) enum Created {
     Created,
     Failed,
 }
 
 #[derive(Clone, Default)]
-struct ParamsAnswer(Arc<Mutex<Option<Created>>>);
+pub(crate) struct ParamsAnswer(pub(crate) Arc<Mutex<Option<Created>>>);
 
 impl Dispatch<ZwpLinuxBufferParamsV1, ParamsAnswer> for ClientData {
     fn event(
