@@ -514,6 +514,28 @@ pub fn title_and_app_id(
     })
 }
 
+/// Whether the toplevel `surface` has this title and app id (an unset one counts as
+/// empty), compared in place without copying either.
+pub fn title_and_app_id_are(
+    surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
+    title: &str,
+    app_id: &str,
+) -> bool {
+    smithay::wayland::compositor::with_states(surface, |states| {
+        match states
+            .data_map
+            .get::<smithay::wayland::shell::xdg::XdgToplevelSurfaceData>()
+            .and_then(|d| d.lock().ok())
+        {
+            Some(d) => {
+                d.title.as_deref().unwrap_or_default() == title
+                    && d.app_id.as_deref().unwrap_or_default() == app_id
+            }
+            None => title.is_empty() && app_id.is_empty(),
+        }
+    })
+}
+
 /// Streams events from the compositor on `wayland_socket` to `line` until it closes.
 pub fn stream_events(wayland_socket: &str, mut line: impl FnMut(&str)) -> Result<()> {
     use std::io::BufRead;

@@ -3,8 +3,9 @@
 //! `wlr_foreign_toplevel`; also state, outputs, and requests).
 //!
 //! Both are fed from one snapshot of the windows the layout knows (every workspace), taken
-//! once per loop iteration while there are windows ([`State::update_foreign_toplevels`]);
-//! the protocol code sends only what changed. A window's states: `activated` while it has
+//! after a loop iteration in which something they show changed (checked in place, without
+//! allocating: [`State::update_foreign_toplevels`]); the protocol code sends only what
+//! changed. A window's states: `activated` while it has
 //! keyboard focus; `maximized`, `fullscreen` and `minimized` from the layout (a minimized
 //! window keeps its maximized or fullscreen state for when it comes back, and taskbars see
 //! both).
@@ -52,6 +53,9 @@ pub struct ForeignToplevels {
     pub wlr: ForeignToplevelState,
     /// The ext list's handle of each window, with the title and app id it was sent.
     handles: BTreeMap<WindowId, (ForeignToplevelHandle, String, String)>,
+    /// The snapshot both lists were last brought up to (see
+    /// [`State::update_foreign_toplevels`]).
+    last: Vec<(ToplevelId, ToplevelInfo)>,
 }
 
 impl ForeignToplevels {
@@ -64,6 +68,7 @@ impl ForeignToplevels {
             list: ForeignToplevelListState::new_with_filter::<State>(dh, filter),
             wlr: ForeignToplevelState::new::<State, _>(dh, filter),
             handles: BTreeMap::new(),
+            last: Vec::new(),
         }
     }
 }
@@ -77,13 +82,6 @@ impl State {
             .get_keyboard()
             .and_then(|k| k.current_focus())
             .and_then(|f| f.wl_surface().map(|s| s.into_owned()));
-        let id_of_surface =
-            |surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface| {
-                core.windows
-                    .iter()
-                    .find(|(_, w)| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
-                    .map(|(id, _)| ToplevelId(id.0))
-            };
         core.windows
             .iter()
             .filter(|(id, _)| core.layout.contains(**id))
@@ -99,7 +97,10 @@ impl State {
                     activated: focus.as_ref() == Some(toplevel.wl_surface()),
                     fullscreen: kind == Some(PlacementKind::Fullscreen),
                     outputs: core.space.outputs_for_element(window),
-                    parent: toplevel.parent().as_ref().and_then(id_of_surface),
+                    parent: toplevel
+                        .parent()
+                        .as_ref()
+                        .and_then(|p| self.toplevel_id_of(p)),
                 };
                 Some((ToplevelId(id.0), info))
             })
@@ -107,30 +108,81 @@ impl State {
     }
 
     /// Sends window changes to toplevel-list clients (nothing when none is bound).
+    ///
+    /// Runs after every loop iteration, which with animating clients is several times per
+    /// frame: the windows are first compared in place with the last snapshot (no allocation,
+    /// no string copies) and the snapshot is taken and diffed only when something differs.
     pub fn update_foreign_toplevels(&mut self) {
-        // The ext list keeps a handle per window whether or not a client is bound (smithay
-        // sends the existing ones to a client that binds later).
-        let wlr = self.core.protocols.foreign_toplevels.wlr.has_clients();
-        if self.core.windows.is_empty() && self.core.protocols.foreign_toplevels.handles.is_empty()
-        {
-            if wlr {
-                self.core
-                    .protocols
-                    .foreign_toplevels
-                    .wlr
-                    .update::<State>(Vec::new());
-            }
+        if self.toplevels_unchanged() {
             return;
         }
         let snapshot = self.toplevel_snapshot();
         self.update_ext_list(&snapshot);
-        if wlr {
-            self.core
-                .protocols
-                .foreign_toplevels
-                .wlr
-                .update::<State>(snapshot);
+        // The ext list keeps a handle per window whether or not a client is bound (smithay
+        // sends the existing ones to a client that binds later); the wlr manager brings
+        // itself up to date when a client binds (`current_toplevels`).
+        let ft = &mut self.core.protocols.foreign_toplevels;
+        if ft.wlr.has_clients() {
+            ft.wlr.update::<State>(snapshot.clone());
         }
+        ft.last = snapshot;
+    }
+
+    /// Whether [`Self::toplevel_snapshot`] would return exactly the last snapshot.
+    fn toplevels_unchanged(&self) -> bool {
+        let core = &self.core;
+        let last = &core.protocols.foreign_toplevels.last;
+        let focus = core
+            .seat
+            .get_keyboard()
+            .and_then(|k| k.current_focus())
+            .and_then(|f| f.wl_surface().map(|s| s.into_owned()));
+        let mut listed = 0;
+        for (id, window) in core.windows.iter() {
+            if !core.layout.contains(*id) {
+                continue;
+            }
+            let Some(toplevel) = window.toplevel() else {
+                continue;
+            };
+            let Some((last_id, info)) = last.get(listed) else {
+                return false;
+            };
+            listed += 1;
+            let kind = core.layout.kind_of(*id);
+            let same = last_id.0 == id.0
+                && info.maximized == (kind == Some(PlacementKind::Maximized))
+                && info.fullscreen == (kind == Some(PlacementKind::Fullscreen))
+                && info.minimized == core.layout.is_minimized(*id)
+                && info.activated == (focus.as_ref() == Some(toplevel.wl_surface()))
+                && crate::ipc::title_and_app_id_are(
+                    toplevel.wl_surface(),
+                    &info.title,
+                    &info.app_id,
+                )
+                && info.outputs == core.space.outputs_for_element(window)
+                && info.parent
+                    == toplevel
+                        .parent()
+                        .as_ref()
+                        .and_then(|p| self.toplevel_id_of(p));
+            if !same {
+                return false;
+            }
+        }
+        listed == last.len()
+    }
+
+    /// The toplevel id of the window whose root surface is `surface`.
+    fn toplevel_id_of(
+        &self,
+        surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
+    ) -> Option<ToplevelId> {
+        self.core
+            .windows
+            .iter()
+            .find(|(_, w)| w.toplevel().is_some_and(|t| t.wl_surface() == surface))
+            .map(|(id, _)| ToplevelId(id.0))
     }
 
     fn update_ext_list(&mut self, snapshot: &[(ToplevelId, ToplevelInfo)]) {
