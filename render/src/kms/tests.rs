@@ -49,6 +49,12 @@ fn device(p: &OutputPipeline) -> SharedDevice {
     p.device().clone()
 }
 
+thread_local! {
+    // The vblank sequence of the last page flip `wait_flip` saw (each test runs on its own
+    // thread): `crc_now` reads CRCs from the vblank after it.
+    static LAST_FLIP: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
 /// Waits for the page flip of the commit in flight and runs cleanup.
 fn wait_flip(p: &mut OutputPipeline, timeout: Duration) -> Option<Flip> {
     let dev = device(p);
@@ -61,6 +67,7 @@ fn wait_flip(p: &mut OutputPipeline, timeout: Duration) -> Option<Flip> {
         for event in dev.dev.receive_events().expect("events") {
             if let drm::control::Event::PageFlip(flip) = event {
                 if flip.crtc == p.crtc() {
+                    LAST_FLIP.set(Some(flip.frame));
                     return p.on_page_flip(flip.frame, flip.duration);
                 }
             }
@@ -94,9 +101,15 @@ fn show_color(p: &mut OutputPipeline, pixel: u32) {
     );
 }
 
-/// The CRC of what is on screen now.
+/// The CRC of what is on screen now: of a frame composed after the last page flip latched
+/// (vkms's composer may lag more than a frame behind the flips under emulation).
 fn crc_now(crcs: &mut CrcReader) -> Crc {
-    crcs.current(Duration::from_secs(2)).expect("crc")
+    let timeout = Duration::from_secs(2);
+    match LAST_FLIP.get() {
+        Some(sequence) => crcs.from_vblank(u64::from(sequence) + 1, timeout),
+        None => crcs.current(timeout),
+    }
+    .expect("crc")
 }
 
 /// Shows a frame of `pixel`, then a black one; returns the CRC reader and both CRCs (the

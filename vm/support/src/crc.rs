@@ -115,6 +115,24 @@ impl CrcReader {
         Ok(crc)
     }
 
+    /// The CRC of the first frame vkms composed at or after vblank `sequence` (the CRTC's
+    /// vblank counter, which page-flip events carry), without its frame number. Unlike
+    /// [`Self::current`] this does not depend on how far vkms's composer lags behind the
+    /// vblanks: under emulation it can fall more than a frame behind, and lines read after
+    /// a flip may still describe frames before it.
+    pub fn from_vblank(&mut self, sequence: u64, timeout: Duration) -> Result<Crc> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut crc = self.next(left)?;
+            if crc.frame.is_some_and(|frame| frame < sequence) {
+                continue;
+            }
+            crc.frame = None;
+            return Ok(crc);
+        }
+    }
+
     /// Skips CRCs until one differs from `previous` (or, with `None`, returns the next one),
     /// up to `timeout`: waits for a change to reach the screen.
     pub fn next_different(&mut self, previous: Option<&Crc>, timeout: Duration) -> Result<Crc> {
