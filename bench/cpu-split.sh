@@ -2,19 +2,21 @@
 # Where a compositor's CPU goes with one animating client: kernel, pixman, and its own code.
 #
 # Starts COMPOSITOR (lockstep --backend headless, or weston 10 headless with pixman) on one
-# 1280x720@60 output with one weston-simple-shm, lets it settle, then records SECONDS of
+# 1280x720@60 output with CLIENTS weston-simple-shm, lets it settle, then records SECONDS of
 # `perf record -g` at 999 Hz and prints the compositor's CPU per second (schedstat, which
 # includes perf's own overhead) and the share of samples in each shared object. Run it for
 # both and multiply: the kernel's and pixman's shares are the part of the frame that the
 # compositor's own code cannot remove (BENCHMARKS.md, "Where the floor is").
 #
-# Usage: bench/cpu-split.sh lockstep|weston [SECONDS]      (default 20; needs perf, as root)
+# Usage: bench/cpu-split.sh lockstep|weston [SECONDS [CLIENTS]]
+#        (defaults 20 s and 1 client; needs perf, as root)
 # Env:   LOCKSTEP=path/to/lockstep   (default: the release build in CARGO_TARGET_DIR or target/)
 # Timing is never asserted; this only measures.
 set -euo pipefail
 
 WHO=${1:?usage: bench/cpu-split.sh lockstep|weston [SECONDS]}
 DURATION=${2:-20}
+CLIENTS=${3:-1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 command -v perf >/dev/null || {
 	echo "cpu-split.sh: perf not found (apt-get install linux-perf)" >&2
@@ -68,10 +70,12 @@ done
 	exit 1
 }
 sleep 1
-XDG_RUNTIME_DIR=$WORK WAYLAND_DISPLAY=split weston-simple-shm >/dev/null 2>&1 &
-PIDS+=($!)
+for ((i = 0; i < CLIENTS; i++)); do
+	XDG_RUNTIME_DIR=$WORK WAYLAND_DISPLAY=split weston-simple-shm >/dev/null 2>&1 &
+	PIDS+=($!)
+done
 sleep 2
-echo "recording $WHO for $DURATION s..." >&2
+echo "recording $WHO with $CLIENTS client(s) for $DURATION s..." >&2
 before=$(cut -d' ' -f1 "/proc/$comp/schedstat")
 perf record -F 999 -g -p "$comp" -o "$WORK/perf.data" -- sleep "$DURATION" >/dev/null 2>&1
 after=$(cut -d' ' -f1 "/proc/$comp/schedstat")

@@ -5,8 +5,10 @@
 # `BENCH on-time` lines. Timing is never asserted; results go to BENCHMARKS.md by hand.
 #
 # Usage: bench/kms-on-time.sh [FILTER...]
-#   FILTER  test name filters (default: the four timing cases, kms_on_time_fullscreen_1,
-#           _fullscreen_10, _window_1, _window_10); kms_on_time_crc runs one client of each
+#   FILTER  test name filters (default: the four timing cases with pixman composition,
+#           kms_on_time_fullscreen_1, _fullscreen_10, _window_1, _window_10;
+#           kms_on_time_gles runs the same four with GLES composition on Mesa's kms_swrast,
+#           which is packed into the VM); kms_on_time_crc runs one client of each
 #           kind with vkms's CRCs read and checked (vkms then composes every vblank on the
 #           CPU, which delays everything else in the one-vCPU guest, so the timing cases
 #           leave CRCs off)
@@ -18,7 +20,7 @@ gl=/lib/x86_64-linux-gnu
 [ $# -gt 0 ] || set -- kms_on_time_fullscreen kms_on_time_window
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 cd "$ROOT"
-vm/test --release --dynamic -p lockstep --test in_process \
+vm/test --release --dynamic --mesa -p lockstep --test in_process \
 	-f "$(readlink -f $wl/libwayland-client.so.0):$gl/libwayland-client.so.0" \
 	-f "$(readlink -f $wl/libffi.so.8):$gl/libffi.so.8" \
 	-f "$(readlink -f $gl/libpthread.so.0):$gl/libpthread.so.0" \

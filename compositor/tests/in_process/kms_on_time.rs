@@ -20,6 +20,9 @@
 //! case the 9 others are windows behind the fullscreen one (hidden, so lockstep throttles their
 //! frame callbacks), and only the fullscreen client's frames are counted.
 //!
+//! `kms_on_time_gles_*` are the same four cases with GLES composition (Mesa's kms_swrast,
+//! llvmpipe, in the VM).
+//!
 //! `kms_on_time_crc` reads vkms's CRCs are read too (one per vblank, with its vblank
 //! number) and each shown frame is checked against them: the CRC must change at the vblank
 //! the feedback reported. vkms then composes every frame on the CPU, which under the VM's
@@ -73,6 +76,15 @@ const LEADS: [Lead; 3] = [
 enum Kind {
     Fullscreen,
     Window,
+}
+
+/// What composites the windows: pixman, or GLES on Mesa's kms_swrast (llvmpipe; packed by
+/// `vm/test --mesa`). A direct-scanout frame does not use the renderer, but the cursor and
+/// the frames before the client is on the plane do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Composer {
+    Pixman,
+    Gles,
 }
 
 /// A fence to signal at `at_ns` (CLOCK_MONOTONIC), for frame `tag`.
@@ -223,8 +235,12 @@ fn run_case(
     clients: usize,
     lead: Lead,
     with_crc: bool,
+    composer: Composer,
 ) {
-    let mut f = Fixture::kms(path);
+    let mut f = match composer {
+        Composer::Pixman => Fixture::kms(path),
+        Composer::Gles => Fixture::kms_gles(path),
+    };
     let (tx, signalled) = signaller();
     let mut animators = Vec::new();
     // Windows first, then (fullscreen case) the fullscreen client on top of them.
@@ -428,9 +444,11 @@ fn run_case(
         .unwrap_or(0);
     let n = tally.total().max(1) as f64;
     let pct = |x: usize| 100.0 * x as f64 / n;
-    let kind_name = match kind {
-        Kind::Fullscreen => "direct-scanout fullscreen",
-        Kind::Window => "composited window",
+    let kind_name = match (kind, composer) {
+        (Kind::Fullscreen, Composer::Pixman) => "direct-scanout fullscreen",
+        (Kind::Fullscreen, Composer::Gles) => "direct-scanout fullscreen (GLES renderer)",
+        (Kind::Window, Composer::Pixman) => "composited window",
+        (Kind::Window, Composer::Gles) => "composited window (GLES)",
     };
     eprintln!(
         "BENCH on-time | {kind_name} | N={clients} | {} | frames {} | on time {} ({:.0} %) | +1 {} ({:.0} %) | +2 {} | +3 or more {} | discarded {} | no feedback {} | before its fence {} | fences signalled a median {:.2} ms before their vblank | lockstep: {} composited, {} direct, {} commits | guest load {}",
@@ -473,35 +491,66 @@ fn run_case(
 
 /// Runs the three signal points of one kind and client count; `with_crc` also reads vkms's
 /// CRCs (slower: vkms composes every vblank).
-fn run(test: &str, kind: Kind, clients: usize, with_crc: bool) {
+fn run(test: &str, kind: Kind, clients: usize, with_crc: bool, composer: Composer) {
     let (Some(path), Some(device)) = (vkms(test), sync_device(test)) else {
         return;
     };
     for lead in LEADS {
-        run_case(&path, &device, kind, clients, lead, with_crc);
+        run_case(&path, &device, kind, clients, lead, with_crc, composer);
     }
 }
 
 /// One timing case: an ignored test named `$name` (so that a filter picks it).
 macro_rules! timing_case {
-    ($name:ident, $kind:expr, $clients:expr) => {
+    ($name:ident, $kind:expr, $clients:expr, $composer:expr) => {
         #[test]
         #[ignore = "benchmark: run in the VM with --ignored (bench/kms-on-time.sh)"]
         fn $name() {
-            run(stringify!($name), $kind, $clients, false);
+            run(stringify!($name), $kind, $clients, false, $composer);
         }
     };
 }
 
-timing_case!(kms_on_time_fullscreen_1, Kind::Fullscreen, 1);
-timing_case!(kms_on_time_fullscreen_10, Kind::Fullscreen, 10);
-timing_case!(kms_on_time_window_1, Kind::Window, 1);
-timing_case!(kms_on_time_window_10, Kind::Window, 10);
+timing_case!(
+    kms_on_time_fullscreen_1,
+    Kind::Fullscreen,
+    1,
+    Composer::Pixman
+);
+timing_case!(
+    kms_on_time_fullscreen_10,
+    Kind::Fullscreen,
+    10,
+    Composer::Pixman
+);
+timing_case!(kms_on_time_window_1, Kind::Window, 1, Composer::Pixman);
+timing_case!(kms_on_time_window_10, Kind::Window, 10, Composer::Pixman);
+// The same with GLES composition (issue 17: "measure the on-time rate with both renderers").
+timing_case!(
+    kms_on_time_gles_fullscreen_1,
+    Kind::Fullscreen,
+    1,
+    Composer::Gles
+);
+timing_case!(
+    kms_on_time_gles_fullscreen_10,
+    Kind::Fullscreen,
+    10,
+    Composer::Gles
+);
+timing_case!(kms_on_time_gles_window_1, Kind::Window, 1, Composer::Gles);
+timing_case!(kms_on_time_gles_window_10, Kind::Window, 10, Composer::Gles);
 
 /// The CRC cross-check: one client of each kind, with vkms's CRCs read.
 #[test]
 #[ignore = "benchmark: run in the VM with --ignored (bench/kms-on-time.sh crc)"]
 fn kms_on_time_crc() {
-    run("kms_on_time_crc", Kind::Fullscreen, 1, true);
-    run("kms_on_time_crc", Kind::Window, 1, true);
+    run(
+        "kms_on_time_crc",
+        Kind::Fullscreen,
+        1,
+        true,
+        Composer::Pixman,
+    );
+    run("kms_on_time_crc", Kind::Window, 1, true, Composer::Pixman);
 }
