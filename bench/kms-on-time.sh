@@ -7,8 +7,8 @@
 # Usage: bench/kms-on-time.sh [FILTER...]
 #   FILTER  test name filters (default: the four timing cases with pixman composition,
 #           kms_on_time_fullscreen_1, _fullscreen_10, _window_1, _window_10;
-#           kms_on_time_gles runs the same four with GLES composition on Mesa's kms_swrast,
-#           which is packed into the VM); kms_on_time_crc runs one client of each
+#           kms_on_time_gles runs the two composited ones with GLES composition on Mesa's
+#           kms_swrast, which is packed into the VM); kms_on_time_crc runs one client of each
 #           kind with vkms's CRCs read and checked (vkms then composes every vblank on the
 #           CPU, which delays everything else in the one-vCPU guest, so the timing cases
 #           leave CRCs off)
