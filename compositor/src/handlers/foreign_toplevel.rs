@@ -3,12 +3,11 @@
 //! `wlr_foreign_toplevel`; also state, outputs, and requests).
 //!
 //! Both are fed from one snapshot of the windows the layout knows (every workspace), taken
-//! after a loop iteration in which something they show changed (checked in place, without
-//! allocating: [`State::update_foreign_toplevels`]); the protocol code sends only what
-//! changed. A window's states: `activated` while it has
-//! keyboard focus; `maximized`, `fullscreen` and `minimized` from the layout (a minimized
-//! window keeps its maximized or fullscreen state for when it comes back, and taskbars see
-//! both).
+//! after a loop iteration in which something they show changed (checked in place first,
+//! without copying titles: [`State::update_foreign_toplevels`]); the protocol code sends
+//! only what changed. A window's states: `activated` while it has keyboard focus;
+//! `maximized`, `fullscreen` and `minimized` from the layout (a minimized window keeps its
+//! maximized or fullscreen state for when it comes back, and taskbars see both).
 //!
 //! Requests go through the action executor ([`crate::action::run_on_window`]), so a
 //! taskbar does exactly what a key binding does: `activate` focuses the window (showing its
@@ -110,8 +109,9 @@ impl State {
     /// Sends window changes to toplevel-list clients (nothing when none is bound).
     ///
     /// Runs after every loop iteration, which with animating clients is several times per
-    /// frame: the windows are first compared in place with the last snapshot (no allocation,
-    /// no string copies) and the snapshot is taken and diffed only when something differs.
+    /// frame: the windows are first compared in place with the last snapshot (titles and app
+    /// ids read under their lock, not copied) and the snapshot is taken and diffed only when
+    /// something differs.
     pub fn update_foreign_toplevels(&mut self) {
         if self.toplevels_unchanged() {
             return;
