@@ -29,11 +29,14 @@ use lockstep_protocols::{
 };
 use smithay::{
     delegate_foreign_toplevel_list,
+    desktop::Window,
+    reexports::wayland_server::protocol::wl_surface::WlSurface,
     wayland::{
         foreign_toplevel_list::{
             ForeignToplevelHandle, ForeignToplevelListHandler, ForeignToplevelListState,
         },
         seat::WaylandFocus,
+        shell::xdg::ToplevelSurface,
     },
 };
 use tracing::debug;
@@ -75,35 +78,61 @@ impl ForeignToplevels {
 impl State {
     /// Every window the layout knows, as toplevel lists describe it.
     fn toplevel_snapshot(&self) -> Vec<(ToplevelId, ToplevelInfo)> {
+        let focus = self.keyboard_focus();
+        self.listed_windows()
+            .map(|(id, window, toplevel)| {
+                let (title, app_id) = crate::ipc::title_and_app_id(toplevel.wl_surface());
+                let mut info = self.toplevel_info(id, window, toplevel, focus.as_ref());
+                info.title = title.unwrap_or_default();
+                info.app_id = app_id.unwrap_or_default();
+                (ToplevelId(id.0), info)
+            })
+            .collect()
+    }
+
+    /// The windows both lists show, in list order: those the layout knows that are xdg
+    /// toplevels.
+    fn listed_windows(&self) -> impl Iterator<Item = (WindowId, &Window, &ToplevelSurface)> + '_ {
         let core = &self.core;
-        let focus = core
-            .seat
-            .get_keyboard()
-            .and_then(|k| k.current_focus())
-            .and_then(|f| f.wl_surface().map(|s| s.into_owned()));
         core.windows
             .iter()
             .filter(|(id, _)| core.layout.contains(**id))
-            .filter_map(|(id, window)| {
-                let toplevel = window.toplevel()?;
-                let (title, app_id) = crate::ipc::title_and_app_id(toplevel.wl_surface());
-                let kind = core.layout.kind_of(*id);
-                let info = ToplevelInfo {
-                    title: title.unwrap_or_default(),
-                    app_id: app_id.unwrap_or_default(),
-                    maximized: kind == Some(PlacementKind::Maximized),
-                    minimized: core.layout.is_minimized(*id),
-                    activated: focus.as_ref() == Some(toplevel.wl_surface()),
-                    fullscreen: kind == Some(PlacementKind::Fullscreen),
-                    outputs: core.space.outputs_for_element(window),
-                    parent: toplevel
-                        .parent()
-                        .as_ref()
-                        .and_then(|p| self.toplevel_id_of(p)),
-                };
-                Some((ToplevelId(id.0), info))
-            })
-            .collect()
+            .filter_map(|(id, window)| Some((*id, window, window.toplevel()?)))
+    }
+
+    /// The surface with keyboard focus.
+    fn keyboard_focus(&self) -> Option<WlSurface> {
+        self.core
+            .seat
+            .get_keyboard()
+            .and_then(|k| k.current_focus())
+            .and_then(|f| f.wl_surface().map(|s| s.into_owned()))
+    }
+
+    /// What the lists show of window `id` apart from its title and app id (left empty, which
+    /// allocates nothing): its states, outputs and parent. `focus`: the keyboard's surface.
+    fn toplevel_info(
+        &self,
+        id: WindowId,
+        window: &Window,
+        toplevel: &ToplevelSurface,
+        focus: Option<&WlSurface>,
+    ) -> ToplevelInfo {
+        let core = &self.core;
+        let kind = core.layout.kind_of(id);
+        ToplevelInfo {
+            title: String::new(),
+            app_id: String::new(),
+            maximized: kind == Some(PlacementKind::Maximized),
+            minimized: core.layout.is_minimized(id),
+            activated: focus == Some(toplevel.wl_surface()),
+            fullscreen: kind == Some(PlacementKind::Fullscreen),
+            outputs: core.space.outputs_for_element(window),
+            parent: toplevel
+                .parent()
+                .as_ref()
+                .and_then(|p| self.toplevel_id_of(p)),
+        }
     }
 
     /// Sends window changes to toplevel-list clients (nothing when none is bound).
@@ -128,56 +157,45 @@ impl State {
         ft.last = snapshot;
     }
 
-    /// Whether [`Self::toplevel_snapshot`] would return exactly the last snapshot.
+    /// Whether [`Self::toplevel_snapshot`] would return exactly the last snapshot. Every
+    /// field is derived as the snapshot derives it ([`Self::toplevel_info`]); titles and app
+    /// ids are compared under their lock instead of copied.
     fn toplevels_unchanged(&self) -> bool {
-        let core = &self.core;
-        let last = &core.protocols.foreign_toplevels.last;
-        let focus = core
-            .seat
-            .get_keyboard()
-            .and_then(|k| k.current_focus())
-            .and_then(|f| f.wl_surface().map(|s| s.into_owned()));
-        let mut listed = 0;
-        for (id, window) in core.windows.iter() {
-            if !core.layout.contains(*id) {
-                continue;
-            }
-            let Some(toplevel) = window.toplevel() else {
-                continue;
-            };
-            let Some((last_id, info)) = last.get(listed) else {
+        let mut last = self.core.protocols.foreign_toplevels.last.iter();
+        let focus = self.keyboard_focus();
+        for (id, window, toplevel) in self.listed_windows() {
+            let Some((last_id, last_info)) = last.next() else {
                 return false;
             };
-            listed += 1;
-            let kind = core.layout.kind_of(*id);
+            let now = self.toplevel_info(id, window, toplevel, focus.as_ref());
+            // Destructured in full: a field added to ToplevelInfo must be compared here.
+            let ToplevelInfo {
+                title,
+                app_id,
+                maximized,
+                minimized,
+                activated,
+                fullscreen,
+                outputs,
+                parent,
+            } = last_info;
             let same = last_id.0 == id.0
-                && info.maximized == (kind == Some(PlacementKind::Maximized))
-                && info.fullscreen == (kind == Some(PlacementKind::Fullscreen))
-                && info.minimized == core.layout.is_minimized(*id)
-                && info.activated == (focus.as_ref() == Some(toplevel.wl_surface()))
-                && crate::ipc::title_and_app_id_are(
-                    toplevel.wl_surface(),
-                    &info.title,
-                    &info.app_id,
-                )
-                && info.outputs == core.space.outputs_for_element(window)
-                && info.parent
-                    == toplevel
-                        .parent()
-                        .as_ref()
-                        .and_then(|p| self.toplevel_id_of(p));
+                && *maximized == now.maximized
+                && *minimized == now.minimized
+                && *activated == now.activated
+                && *fullscreen == now.fullscreen
+                && *outputs == now.outputs
+                && *parent == now.parent
+                && crate::ipc::title_and_app_id_are(toplevel.wl_surface(), title, app_id);
             if !same {
                 return false;
             }
         }
-        listed == last.len()
+        last.next().is_none()
     }
 
     /// The toplevel id of the window whose root surface is `surface`.
-    fn toplevel_id_of(
-        &self,
-        surface: &smithay::reexports::wayland_server::protocol::wl_surface::WlSurface,
-    ) -> Option<ToplevelId> {
+    fn toplevel_id_of(&self, surface: &WlSurface) -> Option<ToplevelId> {
         self.core
             .windows
             .iter()
