@@ -372,6 +372,13 @@ impl DmabufClient {
         (heap, buffer)
     }
 
+    /// Signals acquire point `point` (the buffer is ready) and commits `buffer` with it as
+    /// acquire and release point.
+    pub(crate) fn commit_ready(&self, buffer: &WlBuffer, point: u64) {
+        self.acquire.signal(Point(point)).expect("signal");
+        self.commit(buffer, point, point);
+    }
+
     /// Attaches `buffer` with acquire point `acquire` and release point `release`.
     pub(crate) fn commit(&self, buffer: &WlBuffer, acquire: u64, release: u64) {
         let (w, h) = self.size;
@@ -457,8 +464,7 @@ fn kms_fullscreen_dmabuf_is_scanned_out_after_its_sw_sync_fence_and_released_aft
     // Frame 2: blue (acquire already signalled). Buffer 1 is released at the flip that
     // replaces it, not when frame 2 is committed.
     let (_heap2, buffer2) = client.buffer(&mut f, c, 0xff20_30d0);
-    client.acquire.signal(Point(2)).expect("signal");
-    client.commit(&buffer2, 2, 2);
+    client.commit_ready(&buffer2, 2);
     let committed = f.wait_until(Duration::from_secs(3), |f| {
         stats(f).direct == 2 && pipeline(f).flip_pending()
     });
@@ -525,8 +531,7 @@ fn kms_validation_reports_reuse_before_the_flip_that_releases_the_buffer() {
     let client = fullscreen_client(&mut f, c, &device);
     quiesce(&mut f);
     let (_heap1, buffer1) = client.buffer(&mut f, c, 0xff30_a040);
-    client.acquire.signal(Point(1)).expect("signal");
-    client.commit(&buffer1, 1, 1);
+    client.commit_ready(&buffer1, 1);
     let shown = f.wait_until(Duration::from_secs(3), |f| {
         planes(f)[0].starts_with("primary: surface") && !pipeline(f).flip_pending()
     });
@@ -559,8 +564,7 @@ fn kms_topmost_dmabuf_window_goes_on_an_overlay_plane() {
     let c = f.add_client();
     let client = dmabuf_client(&mut f, c, &device, Some((300, 200)));
     let (_heap1, buffer1) = client.buffer(&mut f, c, 0xff20_80c0);
-    client.acquire.signal(Point(1)).expect("signal");
-    client.commit(&buffer1, 1, 1);
+    client.commit_ready(&buffer1, 1);
     f.roundtrip(c);
     let placed = f.wait_until(Duration::from_secs(3), |f| {
         planes(f)[2].starts_with("overlay: surface") && !pipeline(f).flip_pending()
@@ -586,8 +590,7 @@ fn kms_topmost_dmabuf_window_goes_on_an_overlay_plane() {
     // the flip.
     let composited = stats(&mut f).composited;
     let (_heap2, buffer2) = client.buffer(&mut f, c, 0xff40_c040);
-    client.acquire.signal(Point(2)).expect("signal");
-    client.commit(&buffer2, 2, 2);
+    client.commit_ready(&buffer2, 2);
     f.roundtrip(c);
     let released = f.wait_until(Duration::from_secs(3), |_| {
         client.release.is_signalled(Point(1)).unwrap_or(false)
@@ -821,11 +824,10 @@ pub(crate) fn failed_prepare_steps_fall_back_to_composition(
     let mut show = |f: &mut Fixture, colour: u32, arm: Option<Step>| {
         point += 1;
         let (heap, buffer) = client.buffer(f, c, colour);
-        client.acquire.signal(Point(point)).expect("signal");
         if let Some(step) = arm {
             pipeline(f).faults().arm(step);
         }
-        client.commit(&buffer, point, point);
+        client.commit_ready(&buffer, point);
         f.roundtrip(c);
         quiesce(f);
         buffers.push((heap, buffer));
@@ -1028,8 +1030,7 @@ fn kms_frame_costs() {
         .collect();
     for i in 0..FRAMES as u64 {
         let point = i + 1;
-        client.acquire.signal(Point(point)).expect("signal");
-        client.commit(&bufs[i as usize % 2].1, point, point);
+        client.commit_ready(&bufs[i as usize % 2].1, point);
         let _ = f.client(c).conn.flush();
         let release = &client.release;
         let done = f.wait_until(Duration::from_secs(3), |f| {

@@ -166,11 +166,7 @@ fn kms_gles_refuses_foreign_dmabufs_and_composites_same_device_ones() {
     let mut client = crate::kms::dmabuf_client(&mut f, c, &device, Some((400, 300)));
     client.alloc = vkms_dumb(&path);
     let (_dumb, buffer) = client.buffer(&mut f, c, 0xff30_60c0);
-    client
-        .acquire
-        .signal(lockstep_sync::Point(1))
-        .expect("signal");
-    client.commit(&buffer, 1, 1);
+    client.commit_ready(&buffer, 1);
     f.roundtrip(c);
     assert!(
         f.wait_until(Duration::from_secs(3), |f| !f.windows().is_empty()),
@@ -225,8 +221,7 @@ fn kms_gles_shm_dmabuf_and_direct_scanout_clients_together() {
     let mut window = crate::kms::dmabuf_client(&mut f, c, &device, Some((400, 300)));
     window.alloc = vkms_dumb(&path);
     let (_b1, buffer1) = window.buffer(&mut f, c, 0xff30_60c0);
-    window.acquire.signal(Point(1)).expect("signal");
-    window.commit(&buffer1, 1, 1);
+    window.commit_ready(&buffer1, 1);
     f.roundtrip(c);
     assert!(
         f.wait_until(Duration::from_secs(3), |f| !f.windows().is_empty()),
@@ -255,8 +250,7 @@ fn kms_gles_shm_dmabuf_and_direct_scanout_clients_together() {
         !window.release.is_signalled(Point(1)).unwrap_or(false),
         "not released while current"
     );
-    window.acquire.signal(Point(2)).expect("signal");
-    window.commit(&buffer2, 2, 2);
+    window.commit_ready(&buffer2, 2);
     f.roundtrip(c);
     quiesce(&mut f);
     assert!(
@@ -272,8 +266,7 @@ fn kms_gles_shm_dmabuf_and_direct_scanout_clients_together() {
     let mut game = crate::kms::fullscreen_client(&mut f, g, &device);
     game.alloc = vkms_dumb(&path);
     let (_g1, game1) = game.buffer(&mut f, g, 0xff80_8000);
-    game.acquire.signal(Point(1)).expect("signal");
-    game.commit(&game1, 1, 1);
+    game.commit_ready(&game1, 1);
     f.roundtrip(g);
     let direct = f.wait_until(Duration::from_secs(5), |f| {
         planes(f)[0].starts_with("primary: surface")

@@ -432,11 +432,7 @@ fn kms_output_off_during_a_pending_flip_of_a_scanned_out_buffer() {
     // Buffer `n`: a dmabuf of `xrgb`, its acquire point `n` signalled, release point `n`.
     let show = |f: &mut Fixture, n: u64, xrgb: u32| {
         let (heap, buffer) = client.buffer(f, c, xrgb);
-        client
-            .acquire
-            .signal(lockstep_sync::Point(n))
-            .expect("signal");
-        client.commit(&buffer, n, n);
+        client.commit_ready(&buffer, n);
         (heap, buffer)
     };
     let scanned_out = |f: &mut Fixture| {

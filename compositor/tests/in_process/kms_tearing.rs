@@ -69,8 +69,7 @@ fn kms_tearing_client_gets_async_flips_where_the_driver_has_them_and_vsynced_fli
     for (i, colour) in colours.into_iter().enumerate() {
         let point = i as u64 + 1;
         let (heap, buffer) = client.buffer(&mut f, c, colour);
-        client.acquire.signal(Point(point)).expect("signal");
-        client.commit(&buffer, point, point);
+        client.commit_ready(&buffer, point);
         f.roundtrip(c);
         if i == 0 {
             f.server.state.pointer_motion_to((400.0, 300.0).into(), 1);
